@@ -1,0 +1,77 @@
+"""Buyswarm: the application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from config import load_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask application; `config` overrides settings from the environment."""
+    app = Flask(__name__, instance_relative_config=True)
+    settings = load_config(config.get("ENV_NAME") if config else None)
+    settings.update(config or {})
+    app.config.update(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    _ensure_instance_dir(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _ensure_instance_dir(app: Flask) -> None:
+    from pathlib import Path
+
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+
+def _init_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401 - every model registered before mappers configure
+    from app.auth import init_auth
+    from app.extensions import api, csrf, db, limiter, migrate
+    from app.http import register_error_handlers
+    from app.templating import init_templating
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+    init_auth(app)
+    init_templating(app)
+    # After api.init_app: our handlers replace flask-smorest's JSON-for-everything handler.
+    register_error_handlers(app)
+
+
+def _migrations_dir() -> Any:
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.accounts import api as accounts_api
+    from app.accounts import web as accounts_web
+    from app.auth import check_api_csrf
+    from app.extensions import api, csrf
+    from app.pools import api as pools_api
+    from app.pools import web as pools_web
+
+    for blueprint in (accounts_api.blp, pools_api.blp):
+        csrf.exempt(blueprint)  # API writes are checked by check_api_csrf instead
+        api.register_blueprint(blueprint)
+    app.before_request(check_api_csrf)
+    app.register_blueprint(accounts_web.bp)
+    app.register_blueprint(pools_web.bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from app.cli import register_cli
+
+    register_cli(app)

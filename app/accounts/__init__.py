@@ -1,0 +1,1 @@
+"""Accounts: users, vendor profiles and personal API tokens."""

@@ -1,0 +1,108 @@
+"""JSON API for accounts: register, me, tokens, vendor profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.accounts import service
+from app.accounts.models import ApiToken
+from app.accounts.schemas import NewTokenIn, PublicUserOut, RegisterIn, TokenIn, TokenOut, UserOut, VendorIn
+from app.auth import require_user
+from app.clock import utcnow
+from app.errors import Unauthenticated
+from app.extensions import db, limiter
+
+blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1", description="Users, API tokens and vendors")
+
+
+def login_rate() -> str:
+    return str(current_app.config["RATELIMIT_LOGIN"])
+
+
+def _shown_once(token: ApiToken, plain: str) -> dict[str, Any]:
+    return {"id": token.id, "name": token.name, "prefix": token.prefix, "token": plain, "created_at": token.created_at}
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @blp.arguments(RegisterIn)
+    @blp.response(201, UserOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Create an account."""
+        user = service.register(db.session(), now=utcnow(), **data)
+        db.session.commit()
+        return user
+
+
+@blp.route("/users/me")
+class Me(MethodView):
+    @blp.response(200, UserOut)
+    def get(self) -> Any:
+        """Return the caller."""
+        return require_user()
+
+
+@blp.route("/users/<int:user_id>")
+class PublicUser(MethodView):
+    @blp.response(200, PublicUserOut)
+    def get(self, user_id: int) -> Any:
+        """Return what anyone may see of a user."""
+        return service.get_user(db.session(), user_id)
+
+
+@blp.route("/tokens")
+class Tokens(MethodView):
+    decorators = [limiter.limit(login_rate, methods=["POST"])]
+
+    @blp.arguments(TokenIn)
+    @blp.response(201, TokenOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Exchange email and password for an API token (shown once, stored hashed)."""
+        user = service.authenticate(db.session(), email=data["email"], password=data["password"])
+        if user is None:
+            raise Unauthenticated("Wrong email or password.")
+        token, plain = service.create_token(db.session(), user=user, name=data["name"], now=utcnow())
+        db.session.commit()
+        return _shown_once(token, plain)
+
+    @blp.response(200, TokenOut(many=True))
+    def get(self) -> Any:
+        """List the caller's tokens (without the secrets)."""
+        return service.list_tokens(db.session(), require_user())
+
+
+@blp.route("/tokens/new")
+class NewToken(MethodView):
+    @blp.arguments(NewTokenIn)
+    @blp.response(201, TokenOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Create another token for the authenticated caller."""
+        token, plain = service.create_token(db.session(), user=require_user(), name=data["name"], now=utcnow())
+        db.session.commit()
+        return _shown_once(token, plain)
+
+
+@blp.route("/tokens/<int:token_id>")
+class Token(MethodView):
+    @blp.response(204)
+    def delete(self, token_id: int) -> Any:
+        """Revoke one of the caller's tokens."""
+        service.revoke_token(db.session(), user=require_user(), token_id=token_id, now=utcnow())
+        db.session.commit()
+        return None
+
+
+@blp.route("/vendors")
+class Vendors(MethodView):
+    @blp.arguments(VendorIn)
+    @blp.response(201, UserOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Make the caller a vendor (or update their vendor profile)."""
+        user = require_user()
+        service.become_vendor(db.session(), user=user, now=utcnow(), **data)
+        db.session.commit()
+        return user

@@ -1,0 +1,74 @@
+"""Input and output shapes for accounts, shared by the web forms and the API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.pools.rules import CATEGORIES
+from app.schemas import text
+
+PASSWORD_RULE = validate.Length(min=10, max=200, error="Password must be 10 to 200 characters long.")
+
+
+class RegisterIn(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=PASSWORD_RULE)
+    display_name = text(80)
+
+
+class LoginIn(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class TokenIn(LoginIn):
+    name = text(80, required=False, load_default="API token")
+
+
+class ProfileIn(Schema):
+    display_name = text(80)
+
+
+class NewTokenIn(Schema):
+    name = text(80)
+
+
+class VendorIn(Schema):
+    legal_name = text(200)
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(sorted(CATEGORIES), error="Unknown category.")),
+        required=True,
+        validate=validate.Length(min=1, max=len(CATEGORIES), error="Choose at least one category."),
+        error_messages={"required": "Choose at least one category."},
+    )
+
+
+class VendorOut(Schema):
+    legal_name = fields.String()
+    categories = fields.List(fields.String())
+    payout_account_id = fields.String(allow_none=True)
+
+
+class UserOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    display_name = fields.String()
+    created_at = fields.DateTime()
+    is_vendor = fields.Boolean()
+    vendor = fields.Nested(VendorOut, attribute="vendor_profile", allow_none=True)
+
+
+class PublicUserOut(Schema):
+    """What anyone may see of another user."""
+
+    id = fields.Integer()
+    display_name = fields.String()
+    is_vendor = fields.Boolean()
+
+
+class TokenOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String()
+    token = fields.String(metadata={"description": "the token itself, shown only once"})
+    created_at = fields.DateTime()

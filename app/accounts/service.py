@@ -1,0 +1,136 @@
+"""Account use cases: register, authenticate, API tokens, vendor profiles. No Flask here."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.accounts.models import ApiToken, User, VendorProfile
+from app.errors import Conflict, NotFound, ValidationFailed
+
+TOKEN_PREFIX = "bsw_"  # noqa: S105 - a public marker, not a secret
+# A real hash to compare against when the email is unknown, so a miss costs as much as a hit
+# and the response time does not reveal which emails have accounts.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def normalize_email(email: str) -> str:
+    """Return the email as stored: trimmed and lower-cased (emails are case-insensitive)."""
+    return email.strip().lower()
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    """Return the user with this email (any case), or None."""
+    return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def register(session: Session, *, email: str, password: str, display_name: str, now: datetime) -> User:
+    """Create a member account; the email must not be taken in any letter case."""
+    if find_user_by_email(session, email) is not None:
+        raise Conflict(
+            "An account with this email already exists.",
+            {"email": ["An account with this email already exists."]},
+        )
+    user = User(
+        email=normalize_email(email),
+        password_hash=generate_password_hash(password),
+        display_name=display_name.strip(),
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User | None:
+    """Return the active user with these credentials, or None."""
+    user = find_user_by_email(session, email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
+def update_profile(user: User, *, display_name: str) -> User:
+    """Change what others see of the user."""
+    user.display_name = display_name.strip()
+    return user
+
+
+def _hash_token(token: str) -> str:
+    # Tokens carry 256 bits of randomness, so a fast hash is enough (no password stretching).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, *, user: User, name: str, now: datetime) -> tuple[ApiToken, str]:
+    """Create an API token; return the row and the plain token, which is never stored."""
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name.strip() or "API token",
+        token_hash=_hash_token(plain),
+        prefix=plain[: len(TOKEN_PREFIX) + 6],
+        created_at=now,
+    )
+    session.add(token)
+    session.flush()
+    return token, plain
+
+
+def user_for_token(session: Session, plain: str, *, now: datetime) -> User | None:
+    """Return the active user owning this unrevoked token, or None."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(plain)))
+    if token is None or not token.is_active or not token.user.is_active:
+        return None
+    token.last_used_at = now
+    return token.user
+
+
+def list_tokens(session: Session, user: User) -> list[ApiToken]:
+    """Return the user's tokens, newest first."""
+    query = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    return list(session.scalars(query))
+
+
+def revoke_token(session: Session, *, user: User, token_id: int, now: datetime) -> ApiToken:
+    """Revoke one of the user's own tokens (someone else's is reported as not found)."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("No such token.")
+    if token.revoked_at is None:
+        token.revoked_at = now
+    return token
+
+
+def become_vendor(
+    session: Session, *, user: User, legal_name: str, categories: Iterable[str], now: datetime
+) -> VendorProfile:
+    """Give the user a vendor profile, or update the one they have."""
+    categories = sorted(set(categories))
+    if not categories:
+        raise ValidationFailed("Choose at least one category.", {"categories": ["Choose at least one category."]})
+    profile = user.vendor_profile
+    if profile is None:
+        profile = VendorProfile(user=user, legal_name=legal_name.strip(), categories=categories, created_at=now)
+        session.add(profile)
+    else:
+        profile.legal_name = legal_name.strip()
+        profile.categories = categories
+    session.flush()
+    return profile
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """Return the user or raise NotFound."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user

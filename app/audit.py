@@ -1,0 +1,51 @@
+"""The audit trail: who did what to which object, with the state before and after."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from app.db import Base
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("pools.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # null: the system
+    action: Mapped[str] = mapped_column(String(40))  # "pool.publish", "bid.place", ...
+    subject_type: Mapped[str] = mapped_column(String(20))
+    subject_id: Mapped[int]
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime]
+
+
+def record(
+    session: Session,
+    *,
+    action: str,
+    subject: Any,
+    actor_id: int | None,
+    now: datetime,
+    pool_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event for `subject` (any model with an `id`)."""
+    event = AuditEvent(
+        pool_id=pool_id,
+        actor_id=actor_id,
+        action=action,
+        subject_type=type(subject).__name__.lower(),
+        subject_id=subject.id,
+        before=before,
+        after=after,
+        created_at=now,
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,260 @@
+"""Realistic demo data, built through the same services the web and API use."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.accounts import service as accounts
+from app.accounts.models import User
+from app.pools import commitments
+from app.pools import service as pools
+
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented demo login
+
+MEMBERS = [
+    "Amira Khan",
+    "Ben Walker",
+    "Chloé Martin",
+    "Dev Patel",
+    "Ewa Nowak",
+    "Finn O'Brien",
+    "Grace Liu",
+    "Hamza Ali",
+    "Isla Brown",
+    "Jonas Berg",
+    "Kemi Adeyemi",
+    "Liam Murphy",
+    "Maya Cohen",
+    "Noah Smith",
+]
+VENDORS = [
+    ("SunRoof Installers Ltd", ["solar", "energy"]),
+    ("Northern Fuel Co", ["heating", "energy"]),
+    ("Bean There Roasters", ["coffee", "groceries"]),
+    ("GreenCycle Bikes", ["bikes"]),
+    ("HomeGrown Garden Supply", ["home"]),
+]
+
+# (title, category, unit, currency, min, max, days open, price range, description, status)
+POOLS = [
+    (
+        "4 kW rooftop solar for Leeds households",
+        "solar",
+        "install",
+        "GBP",
+        40,
+        300,
+        12,
+        (4200, 6500),
+        "Complete 4 kW systems including scaffolding, inverter and MCS certificate.",
+        "open",
+    ),
+    (
+        "Heating oil for Hebden Bridge, November",
+        "heating",
+        "litre",
+        "GBP",
+        20000,
+        None,
+        5,
+        ("0.62", "0.80"),
+        "Kerosene delivered to homes in HX7 in the week of 20 November.",
+        "open",
+    ),
+    (
+        "Green coffee, 2 t for Bristol cafés",
+        "coffee",
+        "kg",
+        "GBP",
+        2000,
+        4000,
+        20,
+        ("6.20", "9.50"),
+        "Washed Arabica, specialty grade 84+, delivered to a shared warehouse.",
+        "open",
+    ),
+    (
+        "Home batteries, 10 kWh",
+        "solar",
+        "battery",
+        "EUR",
+        25,
+        120,
+        9,
+        (3900, 5200),
+        "10 kWh LFP home batteries with installation, Rhine-Neckar area.",
+        "open",
+    ),
+    (
+        "E-cargo bikes for Utrecht families",
+        "bikes",
+        "bike",
+        "EUR",
+        15,
+        60,
+        2,
+        (3200, 4500),
+        "Two-wheel electric cargo bikes with rain cover and child seats.",
+        "open",
+    ),
+    (
+        "Organic flour, 25 kg sacks",
+        "groceries",
+        "sack",
+        "GBP",
+        80,
+        None,
+        1,
+        ("24.00", "34.00"),
+        "Stoneground organic wheat flour for a network of home bakers.",
+        "open",
+    ),
+    (
+        "Raised garden beds for the allotment society",
+        "home",
+        "bed",
+        "GBP",
+        30,
+        100,
+        7,
+        ("60.00", "95.00"),
+        "Larch raised beds, 2 m × 1 m, delivered flat-packed.",
+        "open",
+    ),
+    (
+        "Heat pumps for Aarhus terraces",
+        "heating",
+        "install",
+        "DKK",
+        12,
+        40,
+        25,
+        (55000, 80000),
+        "Air-to-water heat pumps, 8 kW, with installation and removal of old boilers.",
+        "open",
+    ),
+    (
+        "LED bulbs for the community hall",
+        "electronics",
+        "bulb",
+        "GBP",
+        200,
+        1000,
+        3,
+        ("1.80", "3.20"),
+        "E27 warm-white 9 W LED bulbs.",
+        "open",
+    ),
+    (
+        "Insulation survey for Victorian terraces",
+        "services",
+        "survey",
+        "GBP",
+        20,
+        80,
+        15,
+        ("90.00", "160.00"),
+        "A thermal-imaging survey with a written report per house.",
+        "draft",
+    ),
+    (
+        "Bulk coffee cups (compostable)",
+        "coffee",
+        "case",
+        "GBP",
+        100,
+        None,
+        10,
+        ("18.00", "26.00"),
+        "Cases of 1,000 compostable 12 oz cups.",
+        "cancelled",
+    ),
+    (
+        "Community energy tariff switch",
+        "energy",
+        "household",
+        "GBP",
+        150,
+        2000,
+        30,
+        ("40.00", "60.00"),
+        "A collective switch of 150+ households to a renewable fixed tariff; price is the annual standing fee.",
+        "open",
+    ),
+]
+
+
+def seed_demo(session: Session, *, now: datetime, if_empty: bool = False) -> str:
+    """Create demo users, vendors, pools and commitments; return a one-line report."""
+    if if_empty and session.scalar(select(func.count(User.id))):
+        return "Database already has data; demo seed skipped."
+    rng = random.Random(42)
+    members = [_user(session, name, now) for name in MEMBERS]
+    for legal_name, categories in VENDORS:
+        vendor = _user(session, legal_name.split()[0] + " Sales", now)
+        accounts.become_vendor(session, user=vendor, legal_name=legal_name, categories=categories, now=now)
+    joined = sum(_pool(session, spec, members, rng, now) for spec in POOLS)
+    return (
+        f"Seeded {len(members)} members, {len(VENDORS)} vendors, {len(POOLS)} pools and {joined} commitments. "
+        f"Log in as amira.khan@example.com / {DEMO_PASSWORD}."
+    )
+
+
+def _user(session: Session, name: str, now: datetime) -> User:
+    email = name.lower().replace(" ", ".").replace("'", "").replace("é", "e") + "@example.com"
+    existing = accounts.find_user_by_email(session, email)
+    return existing or accounts.register(session, email=email, password=DEMO_PASSWORD, display_name=name, now=now)
+
+
+def _pool(session: Session, spec: tuple, members: list[User], rng: random.Random, now: datetime) -> int:  # type: ignore[type-arg]
+    title, category, unit, currency, minimum, maximum, days, (low, high), description, status = spec
+    organiser = members[rng.randrange(len(members))]
+    values = {
+        "title": title,
+        "category": category,
+        "unit": unit,
+        "currency": currency,
+        "min_quantity": minimum,
+        "max_quantity": maximum,
+        "closes_at": now + timedelta(days=days, hours=rng.randrange(1, 20)),
+        "description": description,
+        "auction_kind": rng.choice(["open", "open", "sealed"]),
+    }
+    pool = pools.create_pool(session, organiser=organiser, values=values, now=now)
+    if status == "draft":
+        return 0
+    pools.publish_pool(session, pool_id=pool.id, actor=organiser, now=now)
+    count = _join(session, pool.id, members, rng, now, minimum, maximum, Decimal(str(low)), Decimal(str(high)))
+    if status == "cancelled":
+        pools.cancel_pool(session, pool_id=pool.id, actor=organiser, now=now)
+    return count
+
+
+def _join(
+    session: Session,
+    pool_id: int,
+    members: list[User],
+    rng: random.Random,
+    now: datetime,
+    minimum: int,
+    maximum: int | None,
+    low: Decimal,
+    high: Decimal,
+) -> int:
+    """Have some members join with quantities that bring the pool near (or past) its tipping point."""
+    joiners = rng.sample(members, rng.randrange(4, len(members)))
+    share = max(1, int(minimum * rng.uniform(0.5, 1.3)) // len(joiners))
+    total = 0
+    for member in joiners:
+        quantity = max(1, int(share * rng.uniform(0.5, 1.5)))
+        if maximum is not None and total + quantity > maximum:
+            break
+        price = (low + (high - low) * Decimal(rng.randrange(40, 101)) / 100).quantize(Decimal("0.01"))
+        commitments.commit(session, pool_id=pool_id, member=member, quantity=quantity, max_unit_price=price, now=now)
+        total += quantity
+    return len(joiners)

@@ -1,0 +1,118 @@
+"""Shared request plumbing: turning errors into responses, reading forms through schemas."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, flash, jsonify, redirect, render_template, request
+from flask_wtf.csrf import CSRFError
+from marshmallow import Schema, ValidationError, fields
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response as BaseResponse
+
+from app.errors import DomainError
+from app.extensions import db
+from app.schemas import flatten_errors
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+}  # fmt: skip
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_error(status: int, code: str, message: str, errors: dict[str, list[str]] | None = None) -> Response:
+    """The one JSON error shape: {code, message, errors}."""
+    response = jsonify({"code": code, "message": message, "errors": errors or {}})
+    response.status_code = status
+    return response
+
+
+def _handle_domain_error(error: DomainError) -> Any:
+    db.session.rollback()
+    if is_api_request():
+        return api_error(error.status, error.code, error.message, error.errors)
+    if error.status == 401:
+        return redirect("/login?next=" + request.full_path.rstrip("?"))
+    if error.status == 409 and request.method == "POST":
+        flash(error.message, "error")
+        return redirect(request.referrer or "/")
+    return render_template("error.html", status=error.status, message=error.message), error.status
+
+
+def _handle_http_exception(error: HTTPException) -> Any:
+    db.session.rollback()
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    if is_api_request():
+        errors = flatten_errors(data.get("messages") or data.get("errors") or {})
+        message = "Some fields are invalid." if status == 422 else (error.description or error.name)
+        code = HTTP_CODES.get(status, "error")
+        if status == 400 and "Invalid JSON body." in str(errors):
+            code, message, errors = "malformed_json", "The request body is not valid JSON.", {}
+        return api_error(status, code, message, errors)
+    return render_template("error.html", status=status, message=error.description), status
+
+
+def _handle_csrf_error(error: CSRFError) -> Any:
+    db.session.rollback()
+    if is_api_request():
+        return api_error(400, "csrf_failed", error.description)
+    # The page the user came from is re-shown by the browser's back; explain what happened.
+    flash("Your form expired or came from another site. Please check it and submit again.", "error")
+    return redirect(request.referrer or "/")
+
+
+def _handle_unexpected(error: Exception) -> Any:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    db.session.rollback()
+    if is_api_request():
+        return api_error(500, "internal_error", "Something went wrong on our side; nothing was saved.")
+    message = "Something went wrong on our side; nothing was saved."
+    return render_template("error.html", status=500, message=message), 500
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers for domain errors, HTTP errors, CSRF failures and crashes."""
+    app.register_error_handler(DomainError, _handle_domain_error)
+    app.register_error_handler(CSRFError, _handle_csrf_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(InternalServerError, _handle_unexpected)
+    app.register_error_handler(Exception, _handle_unexpected)
+
+
+def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Validate submitted form fields with a schema; return (data, per-field errors).
+
+    Empty inputs count as not given, so optional fields left blank take their defaults.
+    """
+    raw: dict[str, Any] = {}
+    for name, field in schema.fields.items():
+        if field.dump_only:
+            continue
+        values = [v for v in form.getlist(name) if v != ""]
+        if values:
+            raw[name] = values if _is_list(field) else values[0]
+    try:
+        return schema.load(raw), {}
+    except ValidationError as exc:
+        return {}, flatten_errors(exc.messages)
+
+
+def _is_list(field: Any) -> bool:
+    return isinstance(field, fields.List)
+
+
+def back_to(default: str) -> BaseResponse:
+    """Redirect to a same-site `next` parameter, or to `default`."""
+    target = request.args.get("next") or request.form.get("next") or ""
+    if not target.startswith("/") or target.startswith("//"):
+        target = default
+    return redirect(target)

@@ -1,0 +1,1 @@
+"""Pools: demand gathering, commitments and the pool lifecycle."""

@@ -1,0 +1,123 @@
+"""JSON API for pools and commitments (DESIGN.md section 9)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.auth import caller, require_user
+from app.clock import utcnow
+from app.errors import NotFound
+from app.extensions import db
+from app.pools import commitments, service
+from app.pools.models import Pool
+from app.pools.schemas import CommitmentIn, CommitmentOut, PoolEditIn, PoolIn, PoolOut, PoolPageOut, PoolQuery
+
+blp = Blueprint("pools_api", __name__, url_prefix="/api/v1", description="Pools and commitments")
+
+
+@dataclass(frozen=True)
+class PricedPool:
+    """A pool as the API shows it: its columns plus the best price the viewer may see."""
+
+    pool: Pool
+    best_unit_price: Decimal | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
+
+
+def priced(pool: Pool) -> PricedPool:
+    """Attach the best unit price visible to the caller (bids register the provider)."""
+    provider = current_app.extensions.get("buyswarm.best_price")
+    return PricedPool(pool, provider(db.session(), pool) if provider else None)
+
+
+@blp.route("/pools")
+class Pools(MethodView):
+    @blp.arguments(PoolQuery, location="query")
+    @blp.response(200, PoolPageOut)
+    def get(self, query: dict[str, Any]) -> Any:
+        """Search public pools by status, category and text."""
+        found = service.search_pools(db.session(), now=utcnow(), per_page=current_app.config["PAGE_SIZE"], **query)
+        return {"items": [priced(pool) for pool in found.items], "page": found.page, "total": found.total}
+
+    @blp.arguments(PoolIn)
+    @blp.response(201, PoolOut)
+    def post(self, values: dict[str, Any]) -> Any:
+        """Create a pool in draft."""
+        pool = service.create_pool(db.session(), organiser=require_user(), values=values, now=utcnow())
+        db.session.commit()
+        return priced(pool)
+
+
+@blp.route("/pools/<int:pool_id>")
+class PoolItem(MethodView):
+    @blp.response(200, PoolOut)
+    def get(self, pool_id: int) -> Any:
+        """Return a pool with its demand and best price."""
+        return priced(service.get_pool(db.session(), pool_id, caller()))
+
+    @blp.arguments(PoolEditIn(partial=True))
+    @blp.response(200, PoolOut)
+    def patch(self, values: dict[str, Any], pool_id: int) -> Any:
+        """Change a draft pool's settings (organiser only)."""
+        pool = service.update_pool(db.session(), pool_id=pool_id, actor=require_user(), values=values, now=utcnow())
+        db.session.commit()
+        return priced(pool)
+
+
+@blp.route("/pools/<int:pool_id>/publish")
+class Publish(MethodView):
+    @blp.response(200, PoolOut)
+    def post(self, pool_id: int) -> Any:
+        """Open a draft pool to members and vendors (organiser only; idempotent)."""
+        pool = service.publish_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+        db.session.commit()
+        return priced(pool)
+
+
+@blp.route("/pools/<int:pool_id>/cancel")
+class Cancel(MethodView):
+    @blp.response(200, PoolOut)
+    def post(self, pool_id: int) -> Any:
+        """Cancel a draft or open pool; nobody is charged (organiser only; idempotent)."""
+        pool = service.cancel_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+        db.session.commit()
+        return priced(pool)
+
+
+@blp.route("/pools/<int:pool_id>/commitment")
+class MyCommitment(MethodView):
+    @blp.response(200, CommitmentOut)
+    def get(self, pool_id: int) -> Any:
+        """Return the caller's commitment to the pool."""
+        user = require_user()
+        service.get_pool(db.session(), pool_id, user)
+        found = commitments.find_commitment(db.session(), pool_id=pool_id, member_id=user.id)
+        if found is None:
+            raise NotFound("You have no commitment to this pool.")
+        return found
+
+    @blp.arguments(CommitmentIn)
+    @blp.response(200, CommitmentOut)
+    @blp.alt_response(201, schema=CommitmentOut, description="A new commitment")
+    def put(self, data: dict[str, Any], pool_id: int) -> Any:
+        """Join the pool, or change the caller's commitment, while it is open."""
+        commitment, created = commitments.commit(
+            db.session(), pool_id=pool_id, member=require_user(), now=utcnow(), **data
+        )
+        db.session.commit()
+        return commitment, 201 if created else 200
+
+    @blp.response(204)
+    def delete(self, pool_id: int) -> Any:
+        """Withdraw the caller's commitment while the pool is open."""
+        commitments.withdraw(db.session(), pool_id=pool_id, member=require_user(), now=utcnow())
+        db.session.commit()
+        return None

@@ -1,0 +1,104 @@
+"""Commitment use cases: join a pool, change the commitment, withdraw. No Flask here.
+
+The pool's denormalised demand (`committed_quantity`, `member_count`) changes only here, under
+the pool's row lock, so it always equals the sum over active commitments.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.accounts.models import User
+from app.errors import NotFound, PoolNotOpen, ValidationFailed
+from app.pools import rules
+from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
+from app.pools.service import get_pool_for_update
+
+
+def find_commitment(session: Session, *, pool_id: int, member_id: int) -> Commitment | None:
+    """Return the member's commitment to the pool in any state, or None."""
+    return session.scalar(select(Commitment).where(Commitment.pool_id == pool_id, Commitment.member_id == member_id))
+
+
+def _open_pool_for_update(session: Session, pool_id: int, member: User, now: datetime) -> Pool:
+    pool = get_pool_for_update(session, pool_id)
+    if not pool.is_visible_to(member):
+        raise NotFound("No such pool.")
+    if not pool.is_open_at(now):
+        state = "closed" if pool.status == PoolStatus.OPEN else pool.status
+        raise PoolNotOpen(f"This pool is {state}; commitments can only change while it is open.")
+    return pool
+
+
+def commit(
+    session: Session, *, pool_id: int, member: User, quantity: int, max_unit_price: Decimal, now: datetime
+) -> tuple[Commitment, bool]:
+    """Join (or rejoin) the pool, or change the commitment; return it and whether this was a join."""
+    pool = _open_pool_for_update(session, pool_id, member, now)
+    existing = find_commitment(session, pool_id=pool.id, member_id=member.id)
+    own = existing.quantity if existing is not None and existing.is_active else 0
+    problems = rules.quantity_errors(
+        quantity, committed_by_others=pool.committed_quantity - own, max_quantity=pool.max_quantity
+    )
+    if problems:
+        raise ValidationFailed(problems[0], {"quantity": problems})
+    before = _snapshot(existing) if existing is not None and existing.is_active else None
+    if existing is None:
+        existing = Commitment(pool=pool, member=member, created_at=now, quantity=0, max_unit_price=max_unit_price)
+        session.add(existing)
+    if not existing.is_active:
+        existing.joined_at = now  # a rejoining member goes to the back of the queue
+        existing.status = CommitmentStatus.ACTIVE
+        pool.member_count += 1
+    pool.committed_quantity += quantity - own
+    existing.quantity, existing.max_unit_price, existing.updated_at = quantity, max_unit_price, now
+    session.flush()
+    action = "commitment.change" if before else "commitment.join"
+    audit.record(
+        session,
+        action=action,
+        subject=existing,
+        actor_id=member.id,
+        now=now,
+        pool_id=pool.id,
+        before=before,
+        after=_snapshot(existing),
+    )
+    return existing, before is None
+
+
+def withdraw(session: Session, *, pool_id: int, member: User, now: datetime) -> Commitment:
+    """Withdraw the member's active commitment while the pool is open."""
+    pool = _open_pool_for_update(session, pool_id, member, now)
+    commitment = find_commitment(session, pool_id=pool.id, member_id=member.id)
+    if commitment is None or not commitment.is_active:
+        raise NotFound("You have no commitment to this pool.")
+    before = _snapshot(commitment)
+    commitment.status = CommitmentStatus.WITHDRAWN
+    commitment.updated_at = now
+    pool.committed_quantity -= commitment.quantity
+    pool.member_count -= 1
+    audit.record(
+        session,
+        action="commitment.withdraw",
+        subject=commitment,
+        actor_id=member.id,
+        now=now,
+        pool_id=pool.id,
+        before=before,
+        after=_snapshot(commitment),
+    )
+    return commitment
+
+
+def _snapshot(commitment: Commitment) -> dict[str, str | int]:
+    return {
+        "status": commitment.status,
+        "quantity": commitment.quantity,
+        "max_unit_price": str(commitment.max_unit_price),
+    }

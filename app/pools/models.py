@@ -1,0 +1,141 @@
+"""Pools and the commitments members make to them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.accounts.models import User
+from app.db import Base, ExactDecimal, Str40, Str200
+
+
+class PoolStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    AWARDED = "awarded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SETTLED = "settled"
+    DISPUTED = "disputed"
+    COMPLETED = "completed"
+
+
+class AuctionKind(StrEnum):
+    OPEN = "open"
+    SEALED = "sealed"
+
+
+class AwardRule(StrEnum):
+    LOWEST_PRICE = "lowest_price"
+    PRICE_AND_REPUTATION = "price_and_reputation"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    CLUB = "club"
+    UNLISTED = "unlisted"
+
+
+class CommitmentStatus(StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+    SERVED = "served"
+    UNSERVED = "unserved"
+    CHARGED = "charged"
+    PAYMENT_FAILED = "payment_failed"
+    REFUNDED = "refunded"
+
+
+class Pool(Base):
+    __tablename__ = "pools"
+    __table_args__ = (
+        Index("ix_pools_status_closes_at", "status", "closes_at"),
+        Index("ix_pools_category_status", "category", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[Str200]
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[Str40]
+    unit: Mapped[Str40]  # what one unit of quantity is: "panel", "kg", "kWh"
+    currency: Mapped[str] = mapped_column(String(3))  # ISO 4217
+    min_quantity: Mapped[int]  # the tipping point: below it the pool fails
+    max_quantity: Mapped[int | None]  # total the pool will take; null means no limit
+    opens_at: Mapped[datetime | None]
+    closes_at: Mapped[datetime]
+    auction_kind: Mapped[str] = mapped_column(String(10), default=AuctionKind.OPEN)
+    min_decrement_pct: Mapped[Decimal] = mapped_column(ExactDecimal(5, 2), default=Decimal("1.00"))
+    soft_close_minutes: Mapped[int] = mapped_column(default=10)
+    max_extensions: Mapped[int] = mapped_column(default=3)
+    extensions_used: Mapped[int] = mapped_column(default=0)
+    min_vendor_trust: Mapped[Decimal | None] = mapped_column(ExactDecimal(4, 3))  # in [0, 1]
+    award_rule: Mapped[str] = mapped_column(String(24), default=AwardRule.LOWEST_PRICE)
+    visibility: Mapped[str] = mapped_column(String(10), default=Visibility.PUBLIC)
+    status: Mapped[str] = mapped_column(String(12), default=PoolStatus.DRAFT)
+    organiser_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Denormalised demand, maintained by the commitment service under the pool's row lock.
+    committed_quantity: Mapped[int] = mapped_column(default=0)
+    member_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    organiser: Mapped[User] = relationship()
+    commitments: Mapped[list[Commitment]] = relationship(back_populates="pool")
+
+    def is_open_at(self, now: datetime) -> bool:
+        """Whether members may join and vendors may bid at `now`."""
+        return self.status == PoolStatus.OPEN and now < self.closes_at
+
+    def is_organised_by(self, user: User | None) -> bool:
+        return user is not None and user.id == self.organiser_id
+
+    def is_visible_to(self, user: User | None) -> bool:
+        """Drafts are seen by their organiser only; everything else by anyone with the link."""
+        return self.status != PoolStatus.DRAFT or self.is_organised_by(user)
+
+    @property
+    def has_tipped(self) -> bool:
+        return self.committed_quantity >= self.min_quantity
+
+    @property
+    def progress_pct(self) -> int:
+        """Committed quantity as a percentage of the tipping point, capped at 100."""
+        return min(100, self.committed_quantity * 100 // max(1, self.min_quantity))
+
+    def time_left(self, now: datetime) -> timedelta:
+        return max(timedelta(0), self.closes_at - now)
+
+    @property
+    def remaining_capacity(self) -> int | None:
+        if self.max_quantity is None:
+            return None
+        return max(0, self.max_quantity - self.committed_quantity)
+
+
+class Commitment(Base):
+    __tablename__ = "commitments"
+    __table_args__ = (UniqueConstraint("pool_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    quantity: Mapped[int]  # whole units of the pool's unit
+    max_unit_price: Mapped[Decimal]  # 4 places, in the pool's currency
+    status: Mapped[str] = mapped_column(String(16), default=CommitmentStatus.ACTIVE)
+    payment_ref: Mapped[str | None] = mapped_column(String(80))  # saved card / setup reference
+    created_at: Mapped[datetime]
+    joined_at: Mapped[datetime]  # place in the queue; reset when a withdrawn member rejoins
+    updated_at: Mapped[datetime]
+
+    pool: Mapped[Pool] = relationship(back_populates="commitments")
+    member: Mapped[User] = relationship()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == CommitmentStatus.ACTIVE

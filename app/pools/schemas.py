@@ -1,0 +1,108 @@
+"""Input and output shapes for pools and commitments, shared by web forms and the API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.pools.models import AuctionKind, AwardRule, PoolStatus, Visibility
+from app.pools.rules import CATEGORIES
+from app.schemas import UnitPriceField, currency_field, positive_int, text
+
+
+def _choice(enum: type, **kwargs: object) -> fields.String:
+    values = [str(member) for member in enum]  # type: ignore[attr-defined]
+    return fields.String(validate=validate.OneOf(values, error="Must be one of: " + ", ".join(values) + "."), **kwargs)  # type: ignore[arg-type]
+
+
+class PoolIn(Schema):
+    """A new pool's settings; fields left out take the model's defaults."""
+
+    title = text(200, min_length=3)
+    description = text(5000, required=False, min_length=0)
+    category = fields.String(required=True, validate=validate.OneOf(sorted(CATEGORIES), error="Unknown category."))
+    unit = text(40)
+    currency = currency_field(required=True)
+    min_quantity = positive_int()
+    max_quantity = positive_int(required=False, allow_none=True)
+    closes_at = fields.AwareDateTime(required=True, format="iso", default_timezone=None)
+    auction_kind = _choice(AuctionKind)
+    min_decrement_pct = fields.Decimal(
+        places=2, as_string=True, validate=validate.Range(min=0, max=50, error="Must be between 0 and 50 percent.")
+    )
+    soft_close_minutes = fields.Integer(validate=validate.Range(min=0, max=120))
+    max_extensions = fields.Integer(validate=validate.Range(min=0, max=20))
+    award_rule = _choice(AwardRule)
+    min_vendor_trust = fields.Decimal(
+        places=3,
+        allow_none=True,
+        as_string=True,
+        validate=validate.Range(min=0, max=1, error="Must be between 0 and 1."),
+    )
+    visibility = _choice(Visibility)
+
+
+class PoolEditIn(PoolIn):
+    """An edit: load it with partial=True, so that fields left out keep their values."""
+
+
+class PoolQuery(Schema):
+    status = _choice(PoolStatus, load_default=None)
+    category = fields.String(load_default=None, validate=validate.OneOf(sorted(CATEGORIES), error="Unknown category."))
+    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    closing_soon = fields.Boolean(load_default=False)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+
+class OrganiserOut(Schema):
+    id = fields.Integer()
+    display_name = fields.String()
+
+
+class PoolOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    category = fields.String()
+    unit = fields.String()
+    currency = fields.String()
+    min_quantity = fields.Integer()
+    max_quantity = fields.Integer(allow_none=True)
+    opens_at = fields.DateTime(allow_none=True)
+    closes_at = fields.DateTime()
+    auction_kind = fields.String()
+    min_decrement_pct = fields.Decimal(as_string=True)
+    soft_close_minutes = fields.Integer()
+    max_extensions = fields.Integer()
+    extensions_used = fields.Integer()
+    award_rule = fields.String()
+    min_vendor_trust = fields.Decimal(as_string=True, allow_none=True)
+    visibility = fields.String()
+    status = fields.String()
+    organiser = fields.Nested(OrganiserOut)
+    committed_quantity = fields.Integer()
+    member_count = fields.Integer()
+    has_tipped = fields.Boolean()
+    best_unit_price = UnitPriceField(allow_none=True, dump_default=None)
+    created_at = fields.DateTime()
+
+
+class PoolPageOut(Schema):
+    items = fields.List(fields.Nested(PoolOut))
+    page = fields.Integer()
+    total = fields.Integer()
+
+
+class CommitmentIn(Schema):
+    quantity = positive_int()
+    max_unit_price = UnitPriceField(required=True)
+
+
+class CommitmentOut(Schema):
+    id = fields.Integer()
+    pool_id = fields.Integer()
+    member_id = fields.Integer()
+    quantity = fields.Integer()
+    max_unit_price = UnitPriceField()
+    status = fields.String()
+    joined_at = fields.DateTime()
+    updated_at = fields.DateTime()

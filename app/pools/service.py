@@ -1,0 +1,224 @@
+"""Pool use cases: create, edit, publish, cancel, find. No Flask here.
+
+Every state change loads the pool with a row lock (`get_pool_for_update`), checks the state it
+expects, and writes an audit event, so that a web request, an API call, the CLI and scheduler
+processes can race on one pool without double work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from app import audit
+from app.accounts.models import User
+from app.errors import InvalidTransition, NotFound, ValidationFailed
+from app.pools import rules
+from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
+
+EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "category",
+    "unit",
+    "currency",
+    "min_quantity",
+    "max_quantity",
+    "closes_at",
+    "auction_kind",
+    "min_decrement_pct",
+    "soft_close_minutes",
+    "max_extensions",
+    "award_rule",
+    "min_vendor_trust",
+    "visibility",
+)
+CLOSING_SOON = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Pool]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def get_pool(session: Session, pool_id: int, viewer: User | None = None) -> Pool:
+    """Return the pool if the viewer may see it; otherwise raise NotFound."""
+    pool = session.get(Pool, pool_id)
+    if pool is None or not pool.is_visible_to(viewer):
+        raise NotFound("No such pool.")
+    return pool
+
+
+def get_pool_for_update(session: Session, pool_id: int) -> Pool:
+    """Return the pool with a row lock held until the transaction ends."""
+    pool = session.scalar(
+        select(Pool).where(Pool.id == pool_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if pool is None:
+        raise NotFound("No such pool.")
+    return pool
+
+
+def get_organised_pool_for_update(session: Session, pool_id: int, actor: User) -> Pool:
+    """Lock a pool the actor organises; someone else's pool is reported as not found."""
+    pool = get_pool_for_update(session, pool_id)
+    if not pool.is_organised_by(actor) and not actor.is_admin:
+        raise NotFound("No such pool.")
+    return pool
+
+
+def _check_settings(values: dict[str, Any], now: datetime) -> None:
+    errors: dict[str, list[str]] = {}
+    if "closes_at" in values and (problems := rules.closes_at_errors(values["closes_at"], now)):
+        errors["closes_at"] = problems
+    max_quantity = values.get("max_quantity")
+    if max_quantity is not None and max_quantity < values["min_quantity"]:
+        errors["max_quantity"] = ["Maximum quantity must be at least the tipping point (minimum quantity)."]
+    if errors:
+        raise ValidationFailed("Some pool settings are invalid.", errors)
+
+
+def create_pool(session: Session, *, organiser: User, values: dict[str, Any], now: datetime) -> Pool:
+    """Create a pool in draft for the organiser to edit and then publish."""
+    _check_settings(values, now)
+    pool = Pool(organiser=organiser, status=PoolStatus.DRAFT, created_at=now, updated_at=now)
+    for name in EDITABLE_FIELDS:
+        if name in values:
+            setattr(pool, name, values[name])
+    session.add(pool)
+    session.flush()
+    audit.record(
+        session,
+        action="pool.create",
+        subject=pool,
+        actor_id=organiser.id,
+        now=now,
+        pool_id=pool.id,
+        after={"status": pool.status},
+    )
+    return pool
+
+
+def update_pool(session: Session, *, pool_id: int, actor: User, values: dict[str, Any], now: datetime) -> Pool:
+    """Change a draft pool's settings (published pools are fixed: members relied on them)."""
+    pool = get_organised_pool_for_update(session, pool_id, actor)
+    if pool.status != PoolStatus.DRAFT:
+        raise InvalidTransition("Only draft pools can be edited; this pool is already " + pool.status + ".")
+    merged = {name: getattr(pool, name) for name in EDITABLE_FIELDS} | values
+    _check_settings(merged, now)
+    for name in EDITABLE_FIELDS:
+        if name in values:
+            setattr(pool, name, values[name])
+    pool.updated_at = now
+    return pool
+
+
+def publish_pool(session: Session, *, pool_id: int, actor: User, now: datetime) -> Pool:
+    """Open a draft pool to members and vendors; publishing an open pool changes nothing."""
+    pool = get_organised_pool_for_update(session, pool_id, actor)
+    if pool.status == PoolStatus.OPEN:
+        return pool
+    if pool.status != PoolStatus.DRAFT:
+        raise InvalidTransition(f"A {pool.status} pool cannot be published.")
+    if problems := rules.closes_at_errors(pool.closes_at, now):
+        raise ValidationFailed("Move the closing time before publishing.", {"closes_at": problems})
+    _transition(session, pool, PoolStatus.OPEN, actor_id=actor.id, now=now, action="pool.publish")
+    pool.published_at = pool.opens_at = now
+    return pool
+
+
+def cancel_pool(session: Session, *, pool_id: int, actor: User, now: datetime) -> Pool:
+    """Cancel a draft or open pool: nobody is charged. Cancelling twice changes nothing."""
+    pool = get_organised_pool_for_update(session, pool_id, actor)
+    if pool.status == PoolStatus.CANCELLED:
+        return pool
+    if pool.status not in (PoolStatus.DRAFT, PoolStatus.OPEN):
+        raise InvalidTransition(f"A {pool.status} pool cannot be cancelled.")
+    _transition(session, pool, PoolStatus.CANCELLED, actor_id=actor.id, now=now, action="pool.cancel")
+    pool.closed_at = now
+    return pool
+
+
+def _transition(
+    session: Session, pool: Pool, to: PoolStatus, *, actor_id: int | None, now: datetime, action: str
+) -> None:
+    """Move a locked pool to a new status and record who did it."""
+    before = pool.status
+    pool.status = to
+    pool.updated_at = now
+    audit.record(
+        session,
+        action=action,
+        subject=pool,
+        actor_id=actor_id,
+        now=now,
+        pool_id=pool.id,
+        before={"status": before},
+        after={"status": str(to)},
+    )
+
+
+def search_pools(
+    session: Session,
+    *,
+    now: datetime,
+    status: str | None = None,
+    category: str | None = None,
+    q: str | None = None,
+    closing_soon: bool = False,
+    page: int = 1,
+    per_page: int = 12,
+) -> Page:
+    """Find public pools by status, category and text; newest first, or soonest first."""
+    query = select(Pool).where(Pool.visibility == Visibility.PUBLIC, Pool.status != PoolStatus.DRAFT)
+    query = _filtered(query, status=status, category=category, q=q)
+    if closing_soon:
+        query = query.where(
+            Pool.status == PoolStatus.OPEN, Pool.closes_at > now, Pool.closes_at <= now + CLOSING_SOON
+        ).order_by(Pool.closes_at, Pool.id)
+    else:
+        query = query.order_by(Pool.created_at.desc(), Pool.id.desc())
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    items = session.scalars(
+        query.options(joinedload(Pool.organiser)).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return Page(items=list(items), page=page, per_page=per_page, total=total)
+
+
+def _filtered(query: Select[Pool], *, status: str | None, category: str | None, q: str | None) -> Select[Pool]:
+    if status:
+        query = query.where(Pool.status == status)
+    if category:
+        query = query.where(Pool.category == category)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Pool.title.ilike(pattern, escape="\\"), Pool.description.ilike(pattern, escape="\\")))
+    return query
+
+
+def pools_organised_by(session: Session, user: User) -> list[Pool]:
+    """Every pool the user organises, drafts included, newest first."""
+    query = select(Pool).where(Pool.organiser_id == user.id).order_by(Pool.created_at.desc(), Pool.id.desc())
+    return list(session.scalars(query))
+
+
+def commitments_of(session: Session, user: User) -> list[Commitment]:
+    """The user's commitments that still mean something, with their pools, newest first."""
+    query = (
+        select(Commitment)
+        .where(Commitment.member_id == user.id, Commitment.status != CommitmentStatus.WITHDRAWN)
+        .options(joinedload(Commitment.pool))
+        .order_by(Commitment.joined_at.desc())
+    )
+    return list(session.scalars(query))

@@ -1,0 +1,206 @@
+"""Web pages for pools: home, browse, pool page, create/edit, publish/cancel, join/withdraw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.datastructures import MultiDict
+
+from app.auth import caller, require_user
+from app.clock import utcnow
+from app.errors import ValidationFailed
+from app.extensions import db
+from app.http import load_form
+from app.money import CURRENCIES
+from app.pools import commitments, service
+from app.pools.models import Pool, PoolStatus
+from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
+
+bp = Blueprint("pools", __name__, template_folder="../templates")
+
+
+@bp.get("/")
+def home() -> Any:
+    """Show pools closing soon and the newest pools."""
+    now = utcnow()
+    soon = service.search_pools(db.session(), now=now, closing_soon=True, per_page=6)
+    newest = service.search_pools(db.session(), now=now, status=PoolStatus.OPEN, per_page=6)
+    return render_template("pools/home.html", soon=soon.items, newest=newest.items)
+
+
+@bp.get("/pools")
+def index() -> Any:
+    """Browse and search public pools."""
+    query, errors = load_form(PoolQuery(), request.args)
+    if errors:
+        query = PoolQuery().load({})
+    if "status" not in request.args:
+        query["status"] = PoolStatus.OPEN.value  # people browsing want what they can still join
+    found = service.search_pools(db.session(), now=utcnow(), per_page=current_app.config["PAGE_SIZE"], **query)
+    return render_template("pools/index.html", found=found, query=query, errors=errors)
+
+
+@bp.get("/pools/<int:pool_id>")
+def show(pool_id: int) -> Any:
+    """Show a pool: demand against the tipping point, time left, and the member's commitment."""
+    return _pool_page(service.get_pool(db.session(), pool_id, caller()))
+
+
+def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None) -> Any:
+    user = caller()
+    mine = commitments.find_commitment(db.session(), pool_id=pool.id, member_id=user.id) if user else None
+    if mine is not None and not mine.is_active and mine.status == "withdrawn":
+        mine = None
+    if values is None and mine is not None:
+        values = {"quantity": mine.quantity, "max_unit_price": f"{mine.max_unit_price.normalize():f}"}
+    status = 400 if errors else 200
+    return render_template(
+        "pools/show.html",
+        pool=pool,
+        mine=mine,
+        values=values or {},
+        errors=errors or {},
+        is_organiser=pool.is_organised_by(user),
+        now=utcnow(),
+    ), status
+
+
+def _form_options() -> dict[str, Any]:
+    return {"currency_options": [(code, code) for code in sorted(CURRENCIES)]}
+
+
+def _pool_form_data() -> MultiDict[str, str]:
+    """The submitted pool form; the closing time is entered in UTC (the field says so)."""
+    form = MultiDict(request.form)
+    closes_at = form.get("closes_at", "")
+    if closes_at and len(closes_at) <= 19 and "+" not in closes_at and not closes_at.endswith("Z"):
+        form["closes_at"] = closes_at + ("+00:00" if len(closes_at) > 16 else ":00+00:00")
+    return form
+
+
+@bp.route("/pools/new", methods=["GET", "POST"])
+@login_required
+def new() -> Any:
+    """Create a pool in draft."""
+    values: dict[str, Any] = request.form.to_dict() or {
+        "currency": "GBP",
+        "min_decrement_pct": "1.00",
+        "soft_close_minutes": 10,
+        "max_extensions": 3,
+    }
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        data, errors = load_form(PoolIn(), _pool_form_data())
+        if not errors:
+            try:
+                pool = service.create_pool(db.session(), organiser=require_user(), values=data, now=utcnow())
+            except ValidationFailed as exc:
+                errors = exc.errors
+            else:
+                db.session.commit()
+                flash("Draft saved. Check it, then publish it to open it to members and vendors.", "success")
+                return redirect(url_for("pools.show", pool_id=pool.id))
+    return render_template(
+        "pools/form.html", pool=None, values=values, errors=errors, **_form_options()
+    ), 400 if errors else 200
+
+
+@bp.route("/pools/<int:pool_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(pool_id: int) -> Any:
+    """Edit a draft pool (organiser only)."""
+    user = require_user()
+    pool = service.get_pool(db.session(), pool_id, user)
+    if not pool.is_organised_by(user):
+        return render_template("error.html", status=404, message="No such pool."), 404
+    values: dict[str, Any] = request.form.to_dict() or _values_of(pool)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        data, errors = load_form(PoolIn(), _pool_form_data())
+        if not errors:
+            data = {"max_quantity": None, "min_vendor_trust": None, "description": ""} | data  # blank = cleared
+            try:
+                service.update_pool(db.session(), pool_id=pool_id, actor=user, values=data, now=utcnow())
+            except ValidationFailed as exc:
+                errors = exc.errors
+            else:
+                db.session.commit()
+                flash("Changes saved.", "success")
+                return redirect(url_for("pools.show", pool_id=pool_id))
+    return render_template(
+        "pools/form.html", pool=pool, values=values, errors=errors, **_form_options()
+    ), 400 if errors else 200
+
+
+def _values_of(pool: Pool) -> dict[str, Any]:
+    values = {name: getattr(pool, name) for name in service.EDITABLE_FIELDS}
+    values["closes_at"] = pool.closes_at.strftime("%Y-%m-%dT%H:%M")
+    return {k: ("" if v is None else v) for k, v in values.items()}
+
+
+@bp.post("/pools/<int:pool_id>/publish")
+@login_required
+def publish(pool_id: int) -> Any:
+    """Publish a draft pool."""
+    try:
+        service.publish_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash(" ".join([exc.message, *(msg for msgs in exc.errors.values() for msg in msgs)]), "error")
+        return redirect(url_for("pools.edit", pool_id=pool_id))
+    db.session.commit()
+    flash("Your pool is open. Share it so people can join!", "success")
+    return redirect(url_for("pools.show", pool_id=pool_id))
+
+
+@bp.post("/pools/<int:pool_id>/cancel")
+@login_required
+def cancel(pool_id: int) -> Any:
+    """Cancel a draft or open pool."""
+    service.cancel_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+    db.session.commit()
+    flash("The pool is cancelled. Nobody will be charged.", "success")
+    return redirect(url_for("pools.show", pool_id=pool_id))
+
+
+@bp.post("/pools/<int:pool_id>/commitment")
+@login_required
+def commit(pool_id: int) -> Any:
+    """Join the pool or change the member's commitment."""
+    pool = service.get_pool(db.session(), pool_id, require_user())
+    data, errors = load_form(CommitmentIn(), request.form)
+    if not errors:
+        try:
+            _, created = commitments.commit(db.session(), pool_id=pool_id, member=require_user(), now=utcnow(), **data)
+        except ValidationFailed as exc:
+            errors = exc.errors
+        else:
+            db.session.commit()
+            flash("You're in! We'll tell you when the pool closes." if created else "Commitment updated.", "success")
+            return redirect(url_for("pools.show", pool_id=pool_id))
+    db.session.rollback()
+    return _pool_page(pool, values=request.form.to_dict(), errors=errors)
+
+
+@bp.post("/pools/<int:pool_id>/commitment/withdraw")
+@login_required
+def withdraw(pool_id: int) -> Any:
+    """Withdraw the member's commitment."""
+    commitments.withdraw(db.session(), pool_id=pool_id, member=require_user(), now=utcnow())
+    db.session.commit()
+    flash("You have left the pool. You can rejoin while it is open.", "success")
+    return redirect(url_for("pools.show", pool_id=pool_id))
+
+
+@bp.get("/my/pools")
+@login_required
+def mine() -> Any:
+    """The pools the user organises and the ones they joined."""
+    user = require_user()
+    return render_template(
+        "pools/mine.html",
+        organised=service.pools_organised_by(db.session(), user),
+        joined=service.commitments_of(db.session(), user),
+    )

@@ -1,0 +1,123 @@
+"""Schema building blocks shared by every domain: money, bounded text, pagination, errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from app.money import CURRENCIES
+
+
+class UnitPriceField(fields.Field):
+    """A positive unit price with at most 4 decimal places, given as a string or number.
+
+    Dumped as a decimal string ("3.1000"); floats are refused on input because they are not exact.
+    """
+
+    default_error_messages = {
+        "invalid": "Enter a price like 3.10 (digits, optionally a point and up to 4 decimals).",
+        "positive": "Price must be greater than zero.",
+        "places": "Price may have at most 4 decimal places.",
+        "too_large": "Price must be below 10,000,000,000.",
+    }
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else f"{Decimal(value):.4f}"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.make_error("invalid")
+        try:
+            price = Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise self.make_error("invalid") from exc
+        if not price.is_finite():
+            raise self.make_error("invalid")
+        if price <= 0:
+            raise self.make_error("positive")
+        if price.as_tuple().exponent < -4:  # type: ignore[operator]
+            raise self.make_error("places")
+        if price >= Decimal("1e10"):
+            raise self.make_error("too_large")
+        return price.quantize(Decimal("0.0001"))
+
+
+def text(max_length: int, *, required: bool = True, min_length: int = 1, **kwargs: Any) -> fields.String:
+    """A trimmed string field with a length limit."""
+    return TrimmedString(
+        required=required,
+        validate=validate.Length(min=min_length, max=max_length),
+        **kwargs,
+    )
+
+
+class TrimmedString(fields.String):
+    """A string with surrounding whitespace removed before validation."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return str(super()._deserialize(value, attr, data, **kwargs)).strip()
+
+
+def currency_field(**kwargs: Any) -> fields.String:
+    """An ISO 4217 code among the currencies Buyswarm supports."""
+    choices = sorted(CURRENCIES)
+    return fields.String(
+        validate=validate.OneOf(choices, error="Unknown currency; use one of " + ", ".join(choices) + "."),
+        **kwargs,
+    )
+
+
+def positive_int(*, required: bool = True, maximum: int = 10_000_000, **kwargs: Any) -> fields.Integer:
+    """A whole number from 1 to `maximum`."""
+    return fields.Integer(
+        required=required,
+        strict=False,
+        validate=validate.Range(min=1, max=maximum, error=f"Must be a whole number from 1 to {maximum:,}."),
+        **kwargs,
+    )
+
+
+class PageQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+
+class ErrorOut(Schema):
+    """The body of every API error."""
+
+    code = fields.String(required=True, metadata={"description": "stable machine-readable code"})
+    message = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+LOCATIONS = ("json", "query", "form", "files", "headers", "cookies")
+
+
+def flatten_errors(messages: Any) -> dict[str, list[str]]:
+    """Flatten marshmallow/webargs messages to {"field" or "tiers.0.unit_price": [messages]}."""
+    if isinstance(messages, dict) and messages and all(key in LOCATIONS for key in messages):
+        # webargs nests errors under the request location; callers only care about fields.
+        merged: dict[str, Any] = {}
+        for inner in messages.values():
+            merged.update(inner if isinstance(inner, dict) else {"_schema": inner})
+        messages = merged
+    flat: dict[str, list[str]] = {}
+    _flatten_into(flat, "", messages)
+    return flat
+
+
+def _flatten_into(flat: dict[str, list[str]], prefix: str, value: Any) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten_into(flat, f"{prefix}.{key}" if prefix else str(key), inner)
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        flat.setdefault(prefix or "_schema", []).extend(value)
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            _flatten_into(flat, f"{prefix}.{index}", inner)
+    else:
+        flat.setdefault(prefix or "_schema", []).append(str(value))
+
+
+__all__ = ["ValidationError", "flatten_errors"]

@@ -1,0 +1,108 @@
+"""One factory per model: build valid objects through the services, with overridable fields."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from app.accounts import service as accounts
+from app.accounts.models import User
+from app.pools import commitments
+from app.pools import service as pools
+from app.pools.models import Commitment, Pool
+
+PASSWORD = "correct horse battery"
+# Hashing with the production scrypt settings costs ~50 ms; tests that go through the real
+# registration path use it, factories share one precomputed hash of the same password.
+_FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+_seq = itertools.count(1)
+
+
+def user(
+    session: Session, *, now: datetime, email: str | None = None, display_name: str | None = None, **fields: Any
+) -> User:
+    """A member account whose password is PASSWORD."""
+    n = next(_seq)
+    account = User(
+        email=(email or f"user{n}@example.com").lower(),
+        display_name=display_name or f"User {n}",
+        password_hash=_FAST_HASH,
+        created_at=now,
+        **fields,
+    )
+    session.add(account)
+    session.commit()
+    return account
+
+
+def vendor(session: Session, *, now: datetime, categories: list[str] | None = None, **fields: Any) -> User:
+    """A user with a vendor profile serving `categories` (default: solar)."""
+    account = user(session, now=now, **fields)
+    accounts.become_vendor(
+        session, user=account, legal_name=f"{account.display_name} Ltd", categories=categories or ["solar"], now=now
+    )
+    session.commit()
+    return account
+
+
+def pool_values(**overrides: Any) -> dict[str, Any]:
+    """Valid settings for a new pool, closing in a week."""
+    now = overrides.pop("now")
+    values: dict[str, Any] = {
+        "title": "Rooftop solar for our street",
+        "description": "4 kW systems, installed.",
+        "category": "solar",
+        "unit": "install",
+        "currency": "GBP",
+        "min_quantity": 10,
+        "max_quantity": None,
+        "closes_at": now + timedelta(days=7),
+    }
+    values.update(overrides)
+    return values
+
+
+def draft_pool(session: Session, *, now: datetime, organiser: User | None = None, **overrides: Any) -> Pool:
+    """A pool in draft."""
+    organiser = organiser or user(session, now=now)
+    pool = pools.create_pool(session, organiser=organiser, values=pool_values(now=now, **overrides), now=now)
+    session.commit()
+    return pool
+
+
+def open_pool(session: Session, *, now: datetime, organiser: User | None = None, **overrides: Any) -> Pool:
+    """A published pool."""
+    pool = draft_pool(session, now=now, organiser=organiser, **overrides)
+    pools.publish_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
+    session.commit()
+    return pool
+
+
+def commitment(
+    session: Session,
+    *,
+    pool: Pool,
+    now: datetime,
+    member: User | None = None,
+    quantity: int = 1,
+    max_unit_price: str | Decimal = "100",
+) -> Commitment:
+    """A member's active commitment to an open pool."""
+    member = member or user(session, now=now)
+    made, _ = commitments.commit(
+        session, pool_id=pool.id, member=member, quantity=quantity, max_unit_price=Decimal(max_unit_price), now=now
+    )
+    session.commit()
+    return made
+
+
+def token(session: Session, account: User, *, now: datetime) -> dict[str, str]:
+    """An Authorization header with a fresh API token of `account`."""
+    _, plain = accounts.create_token(session, user=account, name="tests", now=now)
+    session.commit()
+    return {"Authorization": f"Bearer {plain}"}
