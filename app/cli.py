@@ -12,6 +12,7 @@ from app.errors import DomainError
 from app.extensions import db
 
 users_cli = AppGroup("users", help="Manage user accounts.")
+pools_cli = AppGroup("pools", help="Operate on pools (safe to run while the scheduler runs).")
 demo_cli = AppGroup("demo", help="Demo data.")
 
 
@@ -45,7 +46,40 @@ def seed(if_empty: bool) -> None:
     click.echo(report)
 
 
+@pools_cli.command("close-due")
+@click.option("--limit", default=500, show_default=True, help="Most pools to close in this run.")
+def close_due(limit: int) -> None:
+    """Close and clear every open pool whose deadline has passed."""
+    from app.pools.jobs import close_due_pools
+
+    click.echo(f"Closed {close_due_pools(db.session(), now=utcnow(), limit=limit)} pool(s).")
+
+
+@pools_cli.command("show")
+@click.argument("pool_id", type=int)
+def show(pool_id: int) -> None:
+    """Print a pool's state, demand and award."""
+    from app.bids.service import award_of
+    from app.money import format_minor
+    from app.pools.models import Pool
+
+    pool = db.session.get(Pool, pool_id)
+    if pool is None:
+        raise click.ClickException(f"No pool {pool_id}.")
+    click.echo(f"Pool {pool.id}: {pool.title}\n  status: {pool.status}  closes_at: {pool.closes_at.isoformat()}")
+    click.echo(f"  demand: {pool.committed_quantity}/{pool.min_quantity} {pool.unit} from {pool.member_count} members")
+    if pool.outcome_note:
+        click.echo(f"  outcome: {pool.outcome_note}")
+    award = award_of(db.session(), pool.id)
+    if award is not None:
+        click.echo(
+            f"  award: bid {award.bid_id} by vendor {award.vendor_id} at {award.unit_price} per {pool.unit}, "
+            f"{award.served_quantity} served, total {format_minor(award.total_minor, pool.currency)}"
+        )
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(users_cli)
+    app.cli.add_command(pools_cli)
     app.cli.add_command(demo_cli)

@@ -100,6 +100,11 @@ def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any], dict[str, list
         values = [v for v in form.getlist(name) if v != ""]
         if values:
             raw[name] = values if _is_list(field) else values[0]
+    return validate(schema, raw)
+
+
+def validate(schema: Schema, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Load `raw` with the schema; return (data, {}) or ({}, per-field errors)."""
     try:
         return schema.load(raw), {}
     except ValidationError as exc:

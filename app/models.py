@@ -2,6 +2,22 @@
 
 from app.accounts.models import ApiToken, User, VendorProfile
 from app.audit import AuditEvent
+from app.bids.models import Award, AwardLine, Bid
+from app.payments.models import LedgerEntry, Payment, Payout, WebhookReceipt
 from app.pools.models import Commitment, Pool
 
-__all__ = ["ApiToken", "AuditEvent", "Commitment", "Pool", "User", "VendorProfile"]
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Award",
+    "AwardLine",
+    "Bid",
+    "Commitment",
+    "LedgerEntry",
+    "Payment",
+    "Payout",
+    "Pool",
+    "User",
+    "VendorProfile",
+    "WebhookReceipt",
+]

@@ -12,7 +12,7 @@ from werkzeug.security import generate_password_hash
 
 from app.accounts import service as accounts
 from app.accounts.models import User
-from app.pools import commitments
+from app.pools import commitments, lifecycle
 from app.pools import service as pools
 from app.pools.models import Commitment, Pool
 
@@ -78,7 +78,7 @@ def draft_pool(session: Session, *, now: datetime, organiser: User | None = None
 def open_pool(session: Session, *, now: datetime, organiser: User | None = None, **overrides: Any) -> Pool:
     """A published pool."""
     pool = draft_pool(session, now=now, organiser=organiser, **overrides)
-    pools.publish_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
+    lifecycle.publish_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
     session.commit()
     return pool
 
@@ -106,3 +106,28 @@ def token(session: Session, account: User, *, now: datetime) -> dict[str, str]:
     _, plain = accounts.create_token(session, user=account, name="tests", now=now)
     session.commit()
     return {"Authorization": f"Bearer {plain}"}
+
+
+def tiers(*pairs: tuple[int, str]) -> list[Any]:
+    """Price tiers from (min_quantity, "price") pairs."""
+    from app.bids.rules import Tier
+
+    return [Tier(quantity, Decimal(price)) for quantity, price in pairs]
+
+
+def bid(
+    session: Session,
+    *,
+    pool: Pool,
+    now: datetime,
+    vendor: User | None = None,
+    curve: tuple[tuple[int, str], ...] = ((1, "100"),),
+    capacity: int = 1000,
+) -> Any:
+    """A vendor's bid on an open pool."""
+    from app.bids import service as bids
+
+    vendor = vendor or globals()["vendor"](session, now=now, categories=[pool.category])
+    placed = bids.place_bid(session, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now)
+    session.commit()
+    return placed

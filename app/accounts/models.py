@@ -20,6 +20,7 @@ class User(Base):
     created_at: Mapped[datetime]
     is_admin: Mapped[bool] = mapped_column(default=False)
     is_active_account: Mapped[bool] = mapped_column(default=True)
+    payment_customer_ref: Mapped[str | None] = mapped_column(String(120))  # the gateway's customer
 
     vendor_profile: Mapped[VendorProfile | None] = relationship(back_populates="user")
 
@@ -52,6 +53,7 @@ class VendorProfile(Base):
     legal_name: Mapped[Str200]
     categories: Mapped[Json]  # list of category slugs served
     payout_account_id: Mapped[str | None] = mapped_column(String(80))  # Stripe connected account
+    payouts_enabled: Mapped[bool] = mapped_column(default=False)  # the provider says it can receive transfers
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
 

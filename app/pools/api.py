@@ -11,10 +11,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.auth import caller, require_user
+from app.bids import service as bids
 from app.clock import utcnow
 from app.errors import NotFound
 from app.extensions import db
-from app.pools import commitments, service
+from app.pools import commitments, lifecycle, service
 from app.pools.models import Pool
 from app.pools.schemas import CommitmentIn, CommitmentOut, PoolEditIn, PoolIn, PoolOut, PoolPageOut, PoolQuery
 
@@ -33,9 +34,8 @@ class PricedPool:
 
 
 def priced(pool: Pool) -> PricedPool:
-    """Attach the best unit price visible to the caller (bids register the provider)."""
-    provider = current_app.extensions.get("buyswarm.best_price")
-    return PricedPool(pool, provider(db.session(), pool) if provider else None)
+    """Attach the best unit price anyone may see (null for sealed auctions until the award)."""
+    return PricedPool(pool, bids.best_unit_price(db.session(), pool))
 
 
 @blp.route("/pools")
@@ -45,7 +45,9 @@ class Pools(MethodView):
     def get(self, query: dict[str, Any]) -> Any:
         """Search public pools by status, category and text."""
         found = service.search_pools(db.session(), now=utcnow(), per_page=current_app.config["PAGE_SIZE"], **query)
-        return {"items": [priced(pool) for pool in found.items], "page": found.page, "total": found.total}
+        prices = bids.best_unit_prices(db.session(), found.items)
+        items = [PricedPool(pool, prices[pool.id]) for pool in found.items]
+        return {"items": items, "page": found.page, "total": found.total}
 
     @blp.arguments(PoolIn)
     @blp.response(201, PoolOut)
@@ -77,7 +79,7 @@ class Publish(MethodView):
     @blp.response(200, PoolOut)
     def post(self, pool_id: int) -> Any:
         """Open a draft pool to members and vendors (organiser only; idempotent)."""
-        pool = service.publish_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+        pool = lifecycle.publish_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
         db.session.commit()
         return priced(pool)
 
@@ -87,7 +89,7 @@ class Cancel(MethodView):
     @blp.response(200, PoolOut)
     def post(self, pool_id: int) -> Any:
         """Cancel a draft or open pool; nobody is charged (organiser only; idempotent)."""
-        pool = service.cancel_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+        pool = lifecycle.cancel_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
         db.session.commit()
         return priced(pool)
 

@@ -84,6 +84,12 @@ class Pool(Base):
     updated_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    outcome_note: Mapped[str | None] = mapped_column(String(200))  # why it failed, in words for members
+    settled_at: Mapped[datetime | None]  # every served member's payment is final; escrow holds the money
+    delivery_confirmed_at: Mapped[datetime | None]
+    dispute_reason: Mapped[str | None] = mapped_column(String(500))
+    dispute_resolution: Mapped[str | None] = mapped_column(String(10))  # "release" | "refund"
+    completed_at: Mapped[datetime | None]
 
     organiser: Mapped[User] = relationship()
     commitments: Mapped[list[Commitment]] = relationship(back_populates="pool")
@@ -128,7 +134,8 @@ class Commitment(Base):
     quantity: Mapped[int]  # whole units of the pool's unit
     max_unit_price: Mapped[Decimal]  # 4 places, in the pool's currency
     status: Mapped[str] = mapped_column(String(16), default=CommitmentStatus.ACTIVE)
-    payment_ref: Mapped[str | None] = mapped_column(String(80))  # saved card / setup reference
+    payment_ref: Mapped[str | None] = mapped_column(String(120))  # the gateway's SetupIntent for the saved card
+    payment_method_ref: Mapped[str | None] = mapped_column(String(120))  # the card it saved, charged off-session
     created_at: Mapped[datetime]
     joined_at: Mapped[datetime]  # place in the queue; reset when a withdrawn member rejoins
     updated_at: Mapped[datetime]

@@ -124,51 +124,6 @@ def update_pool(session: Session, *, pool_id: int, actor: User, values: dict[str
     return pool
 
 
-def publish_pool(session: Session, *, pool_id: int, actor: User, now: datetime) -> Pool:
-    """Open a draft pool to members and vendors; publishing an open pool changes nothing."""
-    pool = get_organised_pool_for_update(session, pool_id, actor)
-    if pool.status == PoolStatus.OPEN:
-        return pool
-    if pool.status != PoolStatus.DRAFT:
-        raise InvalidTransition(f"A {pool.status} pool cannot be published.")
-    if problems := rules.closes_at_errors(pool.closes_at, now):
-        raise ValidationFailed("Move the closing time before publishing.", {"closes_at": problems})
-    _transition(session, pool, PoolStatus.OPEN, actor_id=actor.id, now=now, action="pool.publish")
-    pool.published_at = pool.opens_at = now
-    return pool
-
-
-def cancel_pool(session: Session, *, pool_id: int, actor: User, now: datetime) -> Pool:
-    """Cancel a draft or open pool: nobody is charged. Cancelling twice changes nothing."""
-    pool = get_organised_pool_for_update(session, pool_id, actor)
-    if pool.status == PoolStatus.CANCELLED:
-        return pool
-    if pool.status not in (PoolStatus.DRAFT, PoolStatus.OPEN):
-        raise InvalidTransition(f"A {pool.status} pool cannot be cancelled.")
-    _transition(session, pool, PoolStatus.CANCELLED, actor_id=actor.id, now=now, action="pool.cancel")
-    pool.closed_at = now
-    return pool
-
-
-def _transition(
-    session: Session, pool: Pool, to: PoolStatus, *, actor_id: int | None, now: datetime, action: str
-) -> None:
-    """Move a locked pool to a new status and record who did it."""
-    before = pool.status
-    pool.status = to
-    pool.updated_at = now
-    audit.record(
-        session,
-        action=action,
-        subject=pool,
-        actor_id=actor_id,
-        now=now,
-        pool_id=pool.id,
-        before={"status": before},
-        after={"status": str(to)},
-    )
-
-
 def search_pools(
     session: Session,
     *,

@@ -9,12 +9,13 @@ from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
 from app.auth import caller, require_user
+from app.bids import service as bids
 from app.clock import utcnow
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.http import load_form
 from app.money import CURRENCIES
-from app.pools import commitments, service
+from app.pools import commitments, lifecycle, service
 from app.pools.models import Pool, PoolStatus
 from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
 
@@ -55,7 +56,7 @@ def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict
         mine = None
     if values is None and mine is not None:
         values = {"quantity": mine.quantity, "max_unit_price": f"{mine.max_unit_price.normalize():f}"}
-    status = 400 if errors else 200
+    has_award = pool.status in lifecycle.CLOSED and pool.status != PoolStatus.FAILED
     return render_template(
         "pools/show.html",
         pool=pool,
@@ -63,8 +64,10 @@ def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict
         values=values or {},
         errors=errors or {},
         is_organiser=pool.is_organised_by(user),
+        market=bids.market_view(db.session(), pool),
+        award=bids.award_visible_to(db.session(), pool, user) if has_award else None,
         now=utcnow(),
-    ), status
+    ), 400 if errors else 200
 
 
 def _form_options() -> dict[str, Any]:
@@ -145,7 +148,7 @@ def _values_of(pool: Pool) -> dict[str, Any]:
 def publish(pool_id: int) -> Any:
     """Publish a draft pool."""
     try:
-        service.publish_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+        lifecycle.publish_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
     except ValidationFailed as exc:
         db.session.rollback()
         flash(" ".join([exc.message, *(msg for msgs in exc.errors.values() for msg in msgs)]), "error")
@@ -155,11 +158,26 @@ def publish(pool_id: int) -> Any:
     return redirect(url_for("pools.show", pool_id=pool_id))
 
 
+@bp.post("/pools/<int:pool_id>/close")
+@login_required
+def close(pool_id: int) -> Any:
+    """Close the pool now and clear it (organiser)."""
+    pool = lifecycle.close_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+    db.session.commit()
+    flash(
+        "The pool is closed and awarded."
+        if pool.status == PoolStatus.AWARDED
+        else "The pool is closed. " + (pool.outcome_note or ""),
+        "success",
+    )
+    return redirect(url_for("pools.show", pool_id=pool_id))
+
+
 @bp.post("/pools/<int:pool_id>/cancel")
 @login_required
 def cancel(pool_id: int) -> Any:
     """Cancel a draft or open pool."""
-    service.cancel_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+    lifecycle.cancel_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
     db.session.commit()
     flash("The pool is cancelled. Nobody will be charged.", "success")
     return redirect(url_for("pools.show", pool_id=pool_id))

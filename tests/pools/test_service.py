@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.errors import PoolNotOpen, ValidationFailed
-from app.pools import commitments, service
+from app.pools import commitments, lifecycle, service
 from app.pools.models import Commitment, CommitmentStatus, Pool
 from tests import factories
 
@@ -70,7 +70,7 @@ def test_a_pool_past_its_deadline_takes_no_commitments(session, now):
 def test_publishing_needs_a_closing_time_still_in_the_future(session, now):
     pool = factories.draft_pool(session, now=now, closes_at=now + timedelta(hours=1))
     with pytest.raises(ValidationFailed) as refused:
-        service.publish_pool(session, pool_id=pool.id, actor=pool.organiser, now=now + timedelta(hours=2))
+        lifecycle.publish_pool(session, pool_id=pool.id, actor=pool.organiser, now=now + timedelta(hours=2))
     assert "closes_at" in refused.value.errors
 
 

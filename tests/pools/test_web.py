@@ -136,9 +136,9 @@ def test_joining_a_cancelled_pool_is_refused_with_a_message(client, session, now
     pool = factories.open_pool(session, now=now)
     page = client.get(f"/pools/{pool.id}")  # the member opened the page before it was cancelled
     assert page.status_code == 200
-    from app.pools import service
+    from app.pools import lifecycle
 
-    service.cancel_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
+    lifecycle.cancel_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
     session.commit()
     response = submit(
         client, "/", f"/pools/{pool.id}/commitment", {"quantity": "1", "max_unit_price": "5"}, follow=True

@@ -1,0 +1,73 @@
+"""JSON API for bids, the close and the award (DESIGN.md section 9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.auth import caller, require_user, require_vendor
+from app.bids import service
+from app.bids.schemas import AwardOut, BidIn, BidOut
+from app.clock import utcnow
+from app.extensions import db, limiter
+from app.pools import lifecycle
+from app.pools import service as pools
+from app.pools.api import priced
+from app.pools.schemas import PoolOut
+
+blp = Blueprint("bids_api", __name__, url_prefix="/api/v1", description="Bids, closing and awards")
+
+
+def bidding_rate() -> str:
+    return str(current_app.config["RATELIMIT_BIDDING"])
+
+
+@blp.route("/pools/<int:pool_id>/bids")
+class Bids(MethodView):
+    decorators = [limiter.limit(bidding_rate, methods=["POST"])]
+
+    @blp.arguments(BidIn)
+    @blp.response(201, BidOut)
+    def post(self, data: dict[str, Any], pool_id: int) -> Any:
+        """Place a bid, or revise yours (the new bid replaces your previous one)."""
+        bid = service.place_bid(db.session(), pool_id=pool_id, vendor=require_vendor(), now=utcnow(), **data)
+        db.session.commit()
+        return service.BidView(bid, None, None)
+
+    @blp.response(200, BidOut(many=True))
+    def get(self, pool_id: int) -> Any:
+        """The bids the caller may see: a vendor its own (with its rank in open auctions)."""
+        user = require_user()
+        return service.bids_visible_to(db.session(), pools.get_pool(db.session(), pool_id, user), user)
+
+
+@blp.route("/pools/<int:pool_id>/bids/<int:bid_id>")
+class BidItem(MethodView):
+    @blp.response(204)
+    def delete(self, pool_id: int, bid_id: int) -> Any:
+        """Withdraw your bid while the pool is open."""
+        service.withdraw_bid(db.session(), pool_id=pool_id, bid_id=bid_id, vendor=require_user(), now=utcnow())
+        db.session.commit()
+        return None
+
+
+@blp.route("/pools/<int:pool_id>/close")
+class Close(MethodView):
+    @blp.response(200, PoolOut)
+    def post(self, pool_id: int) -> Any:
+        """Close and clear the pool now (organiser or operator); closing twice changes nothing."""
+        pool = lifecycle.close_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+        db.session.commit()
+        return priced(pool)
+
+
+@blp.route("/pools/<int:pool_id>/award")
+class AwardItem(MethodView):
+    @blp.response(200, AwardOut)
+    def get(self, pool_id: int) -> Any:
+        """The award: winner, price and the served lines the caller may see."""
+        viewer = caller()
+        return service.award_visible_to(db.session(), pools.get_pool(db.session(), pool_id, viewer), viewer)

@@ -1,0 +1,68 @@
+"""The pool page's price chart: the best unit price at each quantity, as SVG geometry. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from app.bids.rules import Offer, best_price_curve
+
+WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 560, 220, 64, 36, 12
+
+
+@dataclass(frozen=True)
+class Step:
+    quantity_from: int
+    quantity_to: int  # inclusive
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class Chart:
+    steps: list[Step]
+    path: str  # SVG path data for the step line
+    demand_x: float  # where the current demand sits on the x axis
+    y_labels: list[tuple[float, Decimal]]
+    x_labels: list[tuple[float, int]]
+    max_quantity: int
+
+
+def price_steps(offers: Sequence[Offer]) -> list[Step]:
+    """The best price as a step function of quantity; it changes only where some bid's tier or capacity does."""
+    edges = sorted({t.min_quantity for o in offers for t in o.tiers} | {o.capacity + 1 for o in offers})
+    if not edges:
+        return []
+    points = best_price_curve(offers, edges)
+    steps: list[Step] = []
+    for (start, price), (end, _) in zip(points, [*points[1:], (edges[-1], None)], strict=True):
+        if price is None:
+            continue
+        if steps and steps[-1].unit_price == price and steps[-1].quantity_to == start - 1:
+            steps[-1] = Step(steps[-1].quantity_from, end - 1, price)
+        else:
+            steps.append(Step(start, max(start, end - 1), price))
+    return steps
+
+
+def build_chart(offers: Sequence[Offer], demand: int) -> Chart | None:
+    """Lay out the step chart in a WIDTH × HEIGHT box; None when no bid offers a price."""
+    steps = price_steps(offers)
+    if not steps:
+        return None
+    top_q = max(steps[-1].quantity_to, demand, 1)
+    high, low = max(s.unit_price for s in steps), min(s.unit_price for s in steps)
+    span = (high - low) or high or Decimal(1)
+
+    def x(quantity: int) -> float:
+        return round(PAD_LEFT + (WIDTH - PAD_LEFT - 8) * quantity / top_q, 1)
+
+    def y(price: Decimal) -> float:
+        floor = low - span * Decimal("0.1")
+        usable = HEIGHT - PAD_BOTTOM - PAD_TOP
+        return round(PAD_TOP + float((high - price) / (high - floor)) * usable, 1)
+
+    path = " ".join(f"M{x(s.quantity_from)},{y(s.unit_price)} H{x(s.quantity_to)}" for s in steps)
+    y_labels = [(y(price), price) for price in sorted({high, low})]
+    x_labels = [(x(q), q) for q in sorted({0, top_q, *(s.quantity_from for s in steps[:4])})]
+    return Chart(steps, path, x(demand), y_labels, x_labels, top_q)

@@ -1,0 +1,405 @@
+"""Bid use cases: place or revise a bid, withdraw it, and what each viewer may see. No Flask here.
+
+Every bid on a pool takes the pool's row lock first, so bids (and joins, which take the same
+lock) are serialised in commit order: the leader, the demand a bid saw and any soft-close
+extension are decided on a consistent state and can be replayed from the bid rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.accounts.models import User
+from app.bids import rules
+from app.bids.charts import Chart, build_chart
+from app.bids.models import Award, AwardLine, Bid, BidStatus, tiers_to_json
+from app.bids.rules import Offer, Tier
+from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFailed
+from app.pools.commitments import find_commitment
+from app.pools.models import AuctionKind, Pool, PoolStatus
+from app.pools.service import get_pool_for_update
+
+
+class BidDoesNotImprove(Conflict):
+    code = "bid_does_not_improve"
+
+
+class InsufficientDecrement(Conflict):
+    code = "insufficient_decrement"
+
+
+@dataclass(frozen=True)
+class Leader:
+    bid_id: int
+    vendor_id: int
+    unit_price: Decimal
+
+
+def offer_of(bid: Bid, price_factor: Decimal = Decimal(1)) -> Offer:
+    """The clearing's view of a bid."""
+    return Offer(
+        bid_id=bid.id,
+        vendor_id=bid.vendor_id,
+        tiers=bid.tier_list,
+        capacity=bid.capacity,
+        bid_order=(bid.created_at, bid.id),
+        price_factor=price_factor,
+    )
+
+
+def active_bids(session: Session, pool_id: int) -> list[Bid]:
+    """The pool's active bids, oldest first."""
+    query = select(Bid).where(Bid.pool_id == pool_id, Bid.status == BidStatus.ACTIVE).order_by(Bid.id)
+    return list(session.scalars(query))
+
+
+def current_bid(session: Session, pool_id: int, vendor_id: int) -> Bid | None:
+    """The vendor's active bid on the pool, if any."""
+    return session.scalar(
+        select(Bid).where(Bid.pool_id == pool_id, Bid.vendor_id == vendor_id, Bid.status == BidStatus.ACTIVE)
+    )
+
+
+def price_at_demand(offer: Offer, demand: int) -> Decimal | None:
+    """What the bid charges per unit if it served `demand` units (None: it cannot)."""
+    return rules.price_at(offer.tiers, demand) if offer.capacity >= demand else None
+
+
+def leader(offers: Sequence[Offer], demand: int) -> Leader | None:
+    """The bid with the lowest price at the current demand; the earliest wins a tie."""
+    priced = [
+        (price, offer.bid_order, offer) for offer in offers if (price := price_at_demand(offer, demand)) is not None
+    ]
+    if not priced:
+        return None
+    price, _, best = min(priced, key=lambda item: (item[0], item[1]))
+    return Leader(best.bid_id, best.vendor_id, price)
+
+
+def _check_bidder(session: Session, pool: Pool, vendor: User, now: datetime) -> None:
+    if vendor.vendor_profile is None:
+        raise Forbidden("Only vendors can bid; create a vendor profile first.")
+    if pool.status == PoolStatus.DRAFT or not pool.is_visible_to(vendor):
+        raise PoolNotOpen("This pool is not open for bids.")
+    if not pool.is_open_at(now):
+        raise PoolNotOpen("This pool is closed; bids are no longer accepted.")
+    if pool.is_organised_by(vendor):
+        raise Forbidden("You organise this pool, so you cannot bid on it.")
+    mine = find_commitment(session, pool_id=pool.id, member_id=vendor.id)
+    if mine is not None and mine.is_active:
+        raise Forbidden("You are a member of this pool, so you cannot bid on it.")
+
+
+def _validated(tiers: list[Tier], capacity: int) -> tuple[Tier, ...]:
+    try:
+        rules.validate_tiers(tiers, capacity)
+    except rules.InvalidBid as exc:
+        raise ValidationFailed("The bid's tiers or capacity are invalid.", exc.errors) from exc
+    return tuple(tiers)
+
+
+def place_bid(
+    session: Session,
+    *,
+    pool_id: int,
+    vendor: User,
+    tiers: list[Tier],
+    capacity: int,
+    now: datetime,
+    delivery_window: str = "",
+    notes: str = "",
+) -> Bid:
+    """Place or revise a vendor's bid; raise when the auction rules refuse it."""
+    pool = get_pool_for_update(session, pool_id)
+    _check_bidder(session, pool, vendor, now)
+    curve = _validated(tiers, capacity)
+    previous = current_bid(session, pool.id, vendor.id)
+    demand = pool.committed_quantity
+    if previous is not None and not rules.improves_on(previous.tier_list, curve, demand):
+        raise BidDoesNotImprove(_improve_message(pool, previous, demand))
+    others = [offer_of(bid) for bid in active_bids(session, pool.id) if bid.vendor_id != vendor.id]
+    before = leader([*others, *([offer_of(previous)] if previous else [])], demand)
+    _check_decrement(pool, before, vendor.id, curve, capacity, demand)
+    bid = Bid(
+        pool_id=pool.id,
+        vendor=vendor,
+        tiers=tiers_to_json(curve),
+        capacity=capacity,
+        demand_at_bid=demand,
+        delivery_window=delivery_window,
+        notes=notes,
+        replaces_id=previous.id if previous else None,
+        created_at=now,
+    )
+    if previous is not None:
+        previous.status = BidStatus.REPLACED
+    session.add(bid)
+    session.flush()
+    after = leader([*others, offer_of(bid)], demand)
+    bid.took_lead = after is not None and after.bid_id == bid.id and (before is None or before.vendor_id != vendor.id)
+    if bid.took_lead:
+        _extend_if_late(pool, bid, now)
+    audit.record(
+        session,
+        action="bid.place",
+        subject=bid,
+        actor_id=vendor.id,
+        now=now,
+        pool_id=pool.id,
+        before={"bid_id": previous.id} if previous else None,
+        after={"tiers": bid.tiers, "capacity": capacity, "took_lead": bid.took_lead},
+    )
+    return bid
+
+
+def _improve_message(pool: Pool, previous: Bid, demand: int) -> str:
+    """Explain a refused revision; the vendor's own price is never a secret."""
+    own = price_at_demand(offer_of(previous), demand) or previous.tier_list[0].unit_price
+    return f"A revised bid must be lower than your current bid ({own:.4f} per {pool.unit} at the current demand)."
+
+
+def _check_decrement(
+    pool: Pool, before: Leader | None, vendor_id: int, curve: tuple[Tier, ...], capacity: int, demand: int
+) -> None:
+    """In open auctions a bid that takes the lead must beat the leader by min_decrement_pct.
+
+    Sealed auctions skip this rule: refusing a bid there would tell the vendor where the leader is.
+    """
+    if pool.auction_kind != AuctionKind.OPEN or before is None or before.vendor_id == vendor_id:
+        return
+    price = price_at_demand(Offer(0, vendor_id, curve, capacity, ()), demand)
+    if price is None or price >= before.unit_price:
+        return  # not taking the lead: any price is allowed
+    needed = rules.required_to_lead(before.unit_price, pool.min_decrement_pct)
+    if price > needed:
+        raise InsufficientDecrement(
+            f"To take the lead your price at the current demand must be {needed:.4f} or lower "
+            f"({pool.min_decrement_pct} % below the leading {before.unit_price:.4f})."
+        )
+
+
+def _extend_if_late(pool: Pool, bid: Bid, now: datetime) -> None:
+    """Anti-sniping: a lead taken in the last minutes moves the close out (soft close)."""
+    closes_at, used = rules.soft_close(
+        pool.closes_at, now, pool.soft_close_minutes, pool.extensions_used, pool.max_extensions
+    )
+    if used != pool.extensions_used:
+        pool.closes_at, pool.extensions_used, bid.extended_close = closes_at, used, True
+
+
+def withdraw_bid(session: Session, *, pool_id: int, bid_id: int, vendor: User, now: datetime) -> Bid:
+    """Withdraw the vendor's active bid while the pool is open."""
+    pool = get_pool_for_update(session, pool_id)
+    bid = session.get(Bid, bid_id)
+    if bid is None or bid.pool_id != pool.id or bid.vendor_id != vendor.id:
+        raise NotFound("No such bid.")
+    if not pool.is_open_at(now):
+        raise PoolNotOpen("This pool is closed; bids can no longer be withdrawn.")
+    if bid.status == BidStatus.WITHDRAWN:
+        return bid
+    if not bid.is_active:
+        raise Conflict("Only your current bid can be withdrawn.")
+    bid.status, bid.withdrawn_at = BidStatus.WITHDRAWN, now
+    audit.record(
+        session,
+        action="bid.withdraw",
+        subject=bid,
+        actor_id=vendor.id,
+        now=now,
+        pool_id=pool.id,
+        before={"status": "active"},
+        after={"status": "withdrawn"},
+    )
+    return bid
+
+
+def award_of(session: Session, pool_id: int) -> Award | None:
+    """The pool's award, if it has been cleared with a winner."""
+    return session.scalar(select(Award).where(Award.pool_id == pool_id))
+
+
+def best_unit_prices(session: Session, pools: Sequence[Pool]) -> dict[int, Decimal | None]:
+    """The price people may see for each pool, in two queries whatever the number of pools.
+
+    Awarded and later: the award's price. Open auctions: the best price at the current demand.
+    Sealed auctions, drafts, failed and cancelled pools: None.
+    """
+    prices: dict[int, Decimal | None] = {pool.id: None for pool in pools}
+    closed = [p.id for p in pools if p.status not in (PoolStatus.OPEN, PoolStatus.DRAFT)]
+    if closed:
+        for pool_id, price in session.execute(select(Award.pool_id, Award.unit_price).where(Award.pool_id.in_(closed))):
+            prices[pool_id] = price
+    auctions = {p.id: p for p in pools if p.status == PoolStatus.OPEN and p.auction_kind == AuctionKind.OPEN}
+    if auctions:
+        query = select(Bid).where(Bid.pool_id.in_(auctions), Bid.status == BidStatus.ACTIVE)
+        offers: dict[int, list[Offer]] = {}
+        for bid in session.scalars(query):
+            offers.setdefault(bid.pool_id, []).append(offer_of(bid))
+        for pool_id, pool_offers in offers.items():
+            best = leader(pool_offers, auctions[pool_id].committed_quantity)
+            prices[pool_id] = best.unit_price if best else None
+    return prices
+
+
+def best_unit_price(session: Session, pool: Pool) -> Decimal | None:
+    """The price people may see for one pool (see best_unit_prices)."""
+    return best_unit_prices(session, [pool])[pool.id]
+
+
+@dataclass(frozen=True)
+class BidView:
+    """A bid as one viewer may see it, with its rank when the rules let the viewer know it."""
+
+    bid: Bid
+    rank: int | None
+    price_now: Decimal | None  # the bid's price at the current demand
+
+
+def ranks(pool: Pool, bids: Sequence[Bid]) -> dict[int, int]:
+    """Rank active bids by their price at the current demand (bids that cannot serve it come last)."""
+    demand = pool.committed_quantity
+    keyed = sorted(
+        bids,
+        key=lambda b: (
+            price_at_demand(offer_of(b), demand) is None,
+            price_at_demand(offer_of(b), demand) or 0,
+            b.created_at,
+            b.id,
+        ),
+    )
+    return {bid.id: position for position, bid in enumerate(keyed, start=1)}
+
+
+def bids_visible_to(session: Session, pool: Pool, viewer: User) -> list[BidView]:
+    """The bids the viewer may see: a vendor its own; the organiser all, once sealed bids are opened."""
+    sees_all = (pool.is_organised_by(viewer) or viewer.is_admin) and (
+        pool.auction_kind == AuctionKind.OPEN or pool.status != PoolStatus.OPEN
+    )
+    query = select(Bid).where(Bid.pool_id == pool.id).order_by(Bid.id.desc())
+    if not sees_all:
+        query = query.where(Bid.vendor_id == viewer.id)
+    shown = list(session.scalars(query))
+    # A vendor may know its rank in an open auction; in a sealed one that would reveal others' bids.
+    rank_known = pool.status == PoolStatus.OPEN and (pool.auction_kind == AuctionKind.OPEN or sees_all)
+    ranking = ranks(pool, active_bids(session, pool.id)) if rank_known else {}
+    demand = pool.committed_quantity
+    return [BidView(bid, ranking.get(bid.id), price_at_demand(offer_of(bid), demand)) for bid in shown]
+
+
+@dataclass(frozen=True)
+class AwardView:
+    """An award with only the served lines the viewer may see."""
+
+    award: Award
+    currency: str
+    served: list[AwardLine]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.award, name)
+
+
+def award_visible_to(session: Session, pool: Pool, viewer: User | None) -> AwardView:
+    """The pool's award; the organiser, the winner and operators see every line, a member their own."""
+    award = award_of(session, pool.id)
+    if award is None:
+        raise NotFound("This pool has no award.")
+    sees_all = viewer is not None and (pool.is_organised_by(viewer) or viewer.is_admin or viewer.id == award.vendor_id)
+    lines = [line for line in award.lines if sees_all or (viewer is not None and line.member_id == viewer.id)]
+    return AwardView(award, pool.currency, lines)
+
+
+@dataclass(frozen=True)
+class DashboardRow:
+    pool: Pool
+    bid: Bid | None  # the vendor's current (or final) bid on the pool
+    rank: int | None
+    best: Decimal | None  # the best price the vendor may see
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    matching: list[DashboardRow]  # open pools in the vendor's categories
+    my_bids: list[DashboardRow]  # pools the vendor bid on, newest first
+
+
+def vendor_dashboard(session: Session, vendor: User, *, now: datetime, limit: int = 50) -> Dashboard:
+    """Open pools the vendor could bid on, and the vendor's bids with rank and status, in four queries."""
+    categories = vendor.vendor_profile.categories if vendor.vendor_profile else []
+    matching = list(
+        session.scalars(
+            select(Pool)
+            .where(
+                Pool.status == PoolStatus.OPEN,
+                Pool.visibility == "public",
+                Pool.closes_at > now,
+                Pool.category.in_(categories),
+            )
+            .order_by(Pool.closes_at)
+            .limit(limit)
+        )
+    )
+    mine = list(
+        session.scalars(
+            select(Bid)
+            .where(Bid.vendor_id == vendor.id, Bid.status.in_([BidStatus.ACTIVE, BidStatus.WON, BidStatus.LOST]))
+            .order_by(Bid.id.desc())
+            .limit(limit)
+        )
+    )
+    bid_pools = {p.id: p for p in session.scalars(select(Pool).where(Pool.id.in_({b.pool_id for b in mine})))}
+    every = {p.id: p for p in [*matching, *bid_pools.values()]}
+    ranking = _open_ranks(session, [p for p in every.values() if p.auction_kind == AuctionKind.OPEN])
+    best = best_unit_prices(session, list(every.values()))
+    by_pool = {b.pool_id: b for b in mine}
+
+    def row(pool: Pool) -> DashboardRow:
+        bid = by_pool.get(pool.id)
+        return DashboardRow(pool, bid, ranking.get(bid.id) if bid else None, best[pool.id])
+
+    return Dashboard([row(p) for p in matching], [row(bid_pools[b.pool_id]) for b in mine])
+
+
+def _open_ranks(session: Session, pools: Sequence[Pool]) -> dict[int, int]:
+    """Ranks of the active bids in these open-auction pools, by bid id."""
+    open_pools = {p.id: p for p in pools if p.status == PoolStatus.OPEN}
+    if not open_pools:
+        return {}
+    grouped: dict[int, list[Bid]] = {}
+    for bid in session.scalars(select(Bid).where(Bid.pool_id.in_(open_pools), Bid.status == BidStatus.ACTIVE)):
+        grouped.setdefault(bid.pool_id, []).append(bid)
+    result: dict[int, int] = {}
+    for pool_id, pool_bids in grouped.items():
+        result.update(ranks(open_pools[pool_id], pool_bids))
+    return result
+
+
+@dataclass(frozen=True)
+class Market:
+    """What the pool page shows of the auction."""
+
+    best: Decimal | None
+    chart: Chart | None  # open auctions only
+    next_drop: tuple[int, Decimal] | None  # (more units needed, the price then)
+    bidders: int
+
+
+def market_view(session: Session, pool: Pool) -> Market:
+    """The best price, the price chart and the next price drop, as far as the auction rules show them."""
+    bids = active_bids(session, pool.id) if pool.status == PoolStatus.OPEN else []
+    if pool.auction_kind == AuctionKind.SEALED or pool.status != PoolStatus.OPEN:
+        return Market(best_unit_price(session, pool), None, None, len(bids))
+    offers = [offer_of(bid) for bid in bids]
+    best = leader(offers, pool.committed_quantity)
+    return Market(
+        best.unit_price if best else None,
+        build_chart(offers, pool.committed_quantity),
+        rules.next_price_drop(offers, pool.committed_quantity),
+        len(bids),
+    )

@@ -1,0 +1,102 @@
+"""Web pages for vendors: the dashboard, the bid editor and withdrawing a bid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from app.auth import require_user
+from app.bids import service
+from app.bids.schemas import BidIn
+from app.clock import utcnow
+from app.errors import Conflict, Forbidden, ValidationFailed
+from app.extensions import db, limiter
+from app.http import validate
+from app.pools import service as pools
+
+bp = Blueprint("bids", __name__, template_folder="../templates")
+TIER_ROWS = 8  # rows the bid editor shows; blank rows are ignored
+
+
+def _bidding_rate() -> str:
+    return str(current_app.config["RATELIMIT_BIDDING"])
+
+
+@bp.get("/vendor")
+@login_required
+def dashboard() -> Any:
+    """The vendor's dashboard: open pools in its categories and its bids with rank and status."""
+    vendor = require_user()
+    if vendor.vendor_profile is None:
+        flash("Create a vendor profile to bid on pools.", "error")
+        return redirect(url_for("accounts.profile"))
+    board = service.vendor_dashboard(db.session(), vendor, now=utcnow())
+    return render_template("bids/dashboard.html", board=board)
+
+
+def _tier_form() -> Any:
+    """The editor's rows as the schema expects them: tiers.N.field, blank rows dropped."""
+    tiers = []
+    for n in range(TIER_ROWS):
+        quantity, price = request.form.get(f"tier_{n}_quantity", ""), request.form.get(f"tier_{n}_price", "")
+        if quantity.strip() or price.strip():
+            tiers.append({"min_quantity": quantity.strip(), "unit_price": price.strip()})
+    raw = {k: v for k in ("capacity", "delivery_window", "notes") if (v := request.form.get(k, "").strip())}
+    return {"tiers": tiers, **raw}
+
+
+@bp.route("/pools/<int:pool_id>/bid", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_bidding_rate, methods=["POST"])
+def edit(pool_id: int) -> Any:
+    """Place or revise the vendor's bid on a pool."""
+    vendor = require_user()
+    pool = pools.get_pool(db.session(), pool_id, vendor)
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = request.form.to_dict()
+    if request.method == "POST":
+        data, errors = validate(BidIn(), _tier_form())
+        if not errors:
+            try:
+                service.place_bid(db.session(), pool_id=pool_id, vendor=vendor, now=utcnow(), **data)
+            except (ValidationFailed, Conflict, Forbidden) as exc:
+                db.session.rollback()
+                errors = exc.errors or {"_schema": [exc.message]}
+            else:
+                db.session.commit()
+                flash("Your bid is in.", "success")
+                return redirect(url_for("bids.edit", pool_id=pool_id))
+    elif (mine := service.current_bid(db.session(), pool.id, vendor.id)) is not None:
+        values = _values_of(mine)
+    views = service.bids_visible_to(db.session(), pool, vendor) if vendor.vendor_profile else []
+    own = [view for view in views if view.bid.vendor_id == vendor.id]
+    return render_template(
+        "bids/edit.html",
+        pool=pool,
+        values=values,
+        errors=errors,
+        rows=range(TIER_ROWS),
+        own=own,
+        best=service.best_unit_price(db.session(), pool),
+        is_vendor=vendor.vendor_profile is not None,
+    ), 400 if errors else 200
+
+
+def _values_of(bid: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"capacity": bid.capacity, "delivery_window": bid.delivery_window, "notes": bid.notes}
+    for n, tier in enumerate(bid.tiers):
+        values[f"tier_{n}_quantity"] = tier["min_quantity"]
+        values[f"tier_{n}_price"] = tier["unit_price"]
+    return values
+
+
+@bp.post("/pools/<int:pool_id>/bid/<int:bid_id>/withdraw")
+@login_required
+def withdraw(pool_id: int, bid_id: int) -> Any:
+    """Withdraw the vendor's bid."""
+    service.withdraw_bid(db.session(), pool_id=pool_id, bid_id=bid_id, vendor=require_user(), now=utcnow())
+    db.session.commit()
+    flash("Your bid is withdrawn.", "success")
+    return redirect(url_for("bids.edit", pool_id=pool_id))
