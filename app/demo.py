@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
 from app.accounts.models import User
-from app.pools import commitments
+from app.pools import commitments, lifecycle
 from app.pools import service as pools
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented demo login
@@ -228,10 +228,10 @@ def _pool(session: Session, spec: tuple, members: list[User], rng: random.Random
     pool = pools.create_pool(session, organiser=organiser, values=values, now=now)
     if status == "draft":
         return 0
-    pools.publish_pool(session, pool_id=pool.id, actor=organiser, now=now)
+    lifecycle.publish_pool(session, pool_id=pool.id, actor=organiser, now=now)
     count = _join(session, pool.id, members, rng, now, minimum, maximum, Decimal(str(low)), Decimal(str(high)))
     if status == "cancelled":
-        pools.cancel_pool(session, pool_id=pool.id, actor=organiser, now=now)
+        lifecycle.cancel_pool(session, pool_id=pool.id, actor=organiser, now=now)
     return count
 
 
