@@ -62,16 +62,19 @@ def _register_blueprints(app: Flask) -> None:
     from app.bids import api as bids_api
     from app.bids import web as bids_web
     from app.extensions import api, csrf
+    from app.payments import api as payments_api
+    from app.payments import web as payments_web
     from app.pools import api as pools_api
     from app.pools import web as pools_web
 
-    for blueprint in (accounts_api.blp, pools_api.blp, bids_api.blp):
+    for blueprint in (accounts_api.blp, pools_api.blp, bids_api.blp, payments_api.blp):
         csrf.exempt(blueprint)  # API writes are checked by check_api_csrf instead
         api.register_blueprint(blueprint)
     app.before_request(check_api_csrf)
     app.register_blueprint(accounts_web.bp)
     app.register_blueprint(pools_web.bp)
     app.register_blueprint(bids_web.bp)
+    app.register_blueprint(payments_web.bp)
 
 
 def _register_cli(app: Flask) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.db import Base
@@ -49,3 +49,8 @@ def record(
     )
     session.add(event)
     return event
+
+
+def trail(session: Session, pool_id: int) -> list[AuditEvent]:
+    """The pool's audit events, oldest first."""
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.pool_id == pool_id).order_by(AuditEvent.id)))

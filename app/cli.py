@@ -14,6 +14,17 @@ from app.extensions import db
 users_cli = AppGroup("users", help="Manage user accounts.")
 pools_cli = AppGroup("pools", help="Operate on pools (safe to run while the scheduler runs).")
 demo_cli = AppGroup("demo", help="Demo data.")
+scheduler_cli = AppGroup("scheduler", help="The scheduler process.")
+
+
+@scheduler_cli.command("run")
+def scheduler_run() -> None:
+    """Run the scheduler in this process (close pools, settle, release escrow, send reminders)."""
+    from flask import current_app
+
+    from app.scheduler.runner import run
+
+    run(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 @users_cli.command("create-admin")
@@ -55,6 +66,17 @@ def close_due(limit: int) -> None:
     click.echo(f"Closed {close_due_pools(db.session(), now=utcnow(), limit=limit)} pool(s).")
 
 
+@pools_cli.command("settle")
+def settle() -> None:
+    """Charge awarded pools, release escrow past the dispute window, pay vendors and refund disputes."""
+    from flask import current_app
+
+    from app.scheduler.jobs import settle_everything
+
+    counts = settle_everything(db.session(), current_app.config, now=utcnow())
+    click.echo(", ".join(f"{what}: {count}" for what, count in counts.items()))
+
+
 @pools_cli.command("show")
 @click.argument("pool_id", type=int)
 def show(pool_id: int) -> None:
@@ -71,6 +93,7 @@ def show(pool_id: int) -> None:
     if pool.outcome_note:
         click.echo(f"  outcome: {pool.outcome_note}")
     award = award_of(db.session(), pool.id)
+    _show_money(pool.id, pool.currency)
     if award is not None:
         click.echo(
             f"  award: bid {award.bid_id} by vendor {award.vendor_id} at {award.unit_price} per {pool.unit}, "
@@ -78,8 +101,25 @@ def show(pool_id: int) -> None:
         )
 
 
+def _show_money(pool_id: int, currency: str) -> None:
+    from app.money import format_minor
+    from app.payments import ledger, service
+
+    by_status: dict[str, int] = {}
+    for payment in service.payments_of(db.session(), pool_id):
+        by_status[payment.status] = by_status.get(payment.status, 0) + 1
+    if by_status:
+        click.echo("  payments: " + ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())))
+    statement = ledger.statement(db.session(), pool_id)
+    for account, amount in sorted(statement.balances.items()):
+        click.echo(f"  ledger {account}: {format_minor(amount, currency)}")
+    if statement.entries:
+        click.echo(f"  ledger total: {statement.total} (always 0)")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(users_cli)
     app.cli.add_command(pools_cli)
+    app.cli.add_command(scheduler_cli)
     app.cli.add_command(demo_cli)

@@ -3,6 +3,7 @@
 from app.accounts.models import ApiToken, User, VendorProfile
 from app.audit import AuditEvent
 from app.bids.models import Award, AwardLine, Bid
+from app.notifications.models import Notification
 from app.payments.models import LedgerEntry, Payment, Payout, WebhookReceipt
 from app.pools.models import Commitment, Pool
 
@@ -14,6 +15,7 @@ __all__ = [
     "Bid",
     "Commitment",
     "LedgerEntry",
+    "Notification",
     "Payment",
     "Payout",
     "Pool",

@@ -40,3 +40,14 @@ def _stripe_gateway(settings: Mapping[str, Any]) -> StripeGateway:
         timeout=DEFAULT_TIMEOUT_SECONDS if timeout is None else float(timeout),
         action_url_template=settings.get("STRIPE_ACTION_URL_TEMPLATE") or None,
     )
+
+
+def current_gateway() -> PaymentGateway:
+    """The gateway of the running app (built once per app from its configuration)."""
+    from flask import current_app
+
+    gateway = current_app.extensions.get("buyswarm.gateway")
+    if gateway is None:
+        gateway = make_gateway(current_app.config["PAYMENT_GATEWAY"], current_app.config)
+        current_app.extensions["buyswarm.gateway"] = gateway
+    return gateway

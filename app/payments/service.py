@@ -247,3 +247,8 @@ def commitment_for(session: Session, payment: Payment) -> Commitment:
 def payout_of(session: Session, pool_id: int) -> Payout | None:
     """The pool's payout, once escrow has been released."""
     return session.scalar(select(Payout).where(Payout.pool_id == pool_id))
+
+
+def payment_for(session: Session, pool_id: int, commitment_id: int) -> Payment | None:
+    """The payment for one commitment, if it was charged."""
+    return session.scalar(select(Payment).where(Payment.pool_id == pool_id, Payment.commitment_id == commitment_id))

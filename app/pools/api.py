@@ -15,6 +15,7 @@ from app.bids import service as bids
 from app.clock import utcnow
 from app.errors import NotFound
 from app.extensions import db
+from app.payments.jobs import save_card
 from app.pools import commitments, lifecycle, service
 from app.pools.models import Pool
 from app.pools.schemas import CommitmentIn, CommitmentOut, PoolEditIn, PoolIn, PoolOut, PoolPageOut, PoolQuery
@@ -115,6 +116,7 @@ class MyCommitment(MethodView):
             db.session(), pool_id=pool_id, member=require_user(), now=utcnow(), **data
         )
         db.session.commit()
+        save_card(commitment.id)
         return commitment, 201 if created else 200
 
     @blp.response(204)

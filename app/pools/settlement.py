@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.bids.service import award_of
 from app.errors import InvalidTransition, NotFound
+from app.notifications.service import notify
 from app.payments import service as payments
 from app.payments.models import PaymentStatus, PayoutStatus
 from app.pools.lifecycle import _transition
@@ -46,6 +47,16 @@ def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> Pool:
         ok = payment.status == PaymentStatus.SUCCEEDED
         commitment.status = CommitmentStatus.CHARGED if ok else CommitmentStatus.PAYMENT_FAILED
         commitment.updated_at = now
+        if not ok:
+            notify(
+                session,
+                user_id=payment.member_id,
+                pool_id=pool.id,
+                kind="payment_failed",
+                now=now,
+                message=f"Your payment for “{pool.title}” did not go through, so you were dropped from the "
+                "pool and not charged. The price holds for the other members.",
+            )
     paid = [p for p in made if p.status == PaymentStatus.SUCCEEDED]
     dropped = len(made) - len(paid)
     if not paid:

@@ -15,6 +15,8 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.http import load_form
 from app.money import CURRENCIES
+from app.payments import service as payments
+from app.payments.jobs import save_card
 from app.pools import commitments, lifecycle, service
 from app.pools.models import Pool, PoolStatus
 from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
@@ -66,6 +68,7 @@ def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict
         is_organiser=pool.is_organised_by(user),
         market=bids.market_view(db.session(), pool),
         award=bids.award_visible_to(db.session(), pool, user) if has_award else None,
+        my_payment=payments.payment_for(db.session(), pool.id, mine.id) if mine is not None else None,
         now=utcnow(),
     ), 400 if errors else 200
 
@@ -191,11 +194,14 @@ def commit(pool_id: int) -> Any:
     data, errors = load_form(CommitmentIn(), request.form)
     if not errors:
         try:
-            _, created = commitments.commit(db.session(), pool_id=pool_id, member=require_user(), now=utcnow(), **data)
+            made, created = commitments.commit(
+                db.session(), pool_id=pool_id, member=require_user(), now=utcnow(), **data
+            )
         except ValidationFailed as exc:
             errors = exc.errors
         else:
             db.session.commit()
+            save_card(made.id)
             flash("You're in! We'll tell you when the pool closes." if created else "Commitment updated.", "success")
             return redirect(url_for("pools.show", pool_id=pool_id))
     db.session.rollback()

@@ -1,0 +1,1 @@
+"""Notifications: an inbox of things that happened to a member's pools."""

@@ -1,0 +1,90 @@
+"""Provider webhooks: deduplicated by event id, safe in any order, re-fetching what matters. No Flask.
+
+A payment's state only moves forward (record_charge ignores final payments), so a late or
+repeated event can never undo a newer state.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.accounts.models import VendorProfile
+from app.payments import service
+from app.payments.gateway import GatewayError, PaymentGateway, WebhookEvent
+from app.payments.models import Payment, PaymentStatus, WebhookReceipt
+from app.pools.models import Commitment
+
+log = logging.getLogger(__name__)
+PAYMENT_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+)
+
+
+def already_handled(session: Session, event_id: str) -> bool:
+    return session.scalar(select(WebhookReceipt.id).where(WebhookReceipt.event_id == event_id)) is not None
+
+
+def handle(session: Session, gateway: PaymentGateway, event: WebhookEvent, *, now: datetime) -> str:
+    """Apply one verified event once; return what was done (also stored with the receipt)."""
+    if already_handled(session, event.id):
+        return "duplicate"
+    if event.type in PAYMENT_EVENTS:
+        outcome = _payment_event(session, gateway, event, now)
+    elif event.type in ("charge.refunded", "refund.updated", "refund.created"):
+        outcome = _refund_event(session, event, now)
+    elif event.type == "setup_intent.succeeded":
+        outcome = _card_saved(session, event)
+    elif event.type == "account.updated":
+        outcome = _account_updated(session, event)
+    else:
+        outcome = "ignored: not an event Buyswarm uses"
+    session.add(WebhookReceipt(event_id=event.id, event_type=event.type, outcome=outcome[:200], received_at=now))
+    session.flush()
+    log.info("webhook %s %s: %s", event.id, event.type, outcome)
+    return outcome
+
+
+def _payment_event(session: Session, gateway: PaymentGateway, event: WebhookEvent, now: datetime) -> str:
+    payment = session.scalar(select(Payment).where(Payment.gateway_ref == event.object_id))
+    if payment is None:
+        return f"unknown payment {event.object_id}: nothing changed"
+    try:
+        current = gateway.retrieve_payment(event.object_id or "")  # the event may be stale: ask for now
+    except GatewayError:
+        return "could not re-fetch the payment; a later event or sweep will apply it"
+    service.record_charge(session, payment_id=payment.id, result=current, now=now)
+    return f"payment {payment.id} is {payment.status}"
+
+
+def _refund_event(session: Session, event: WebhookEvent, now: datetime) -> str:
+    intent = event.object.get("payment_intent")
+    payment = session.scalar(select(Payment).where(Payment.gateway_ref == intent)) if intent else None
+    if payment is None:
+        return "unknown refund: nothing changed"
+    if payment.status == PaymentStatus.SUCCEEDED and event.object.get("status", "succeeded") == "succeeded":
+        service.record_refund(session, payment_id=payment.id, refund_ref=str(event.object_id), now=now)
+    return f"payment {payment.id} is {payment.status}"
+
+
+def _card_saved(session: Session, event: WebhookEvent) -> str:
+    commitment = session.scalar(select(Commitment).where(Commitment.payment_ref == event.object_id))
+    method = event.object.get("payment_method")
+    if commitment is None or not method:
+        return "unknown setup: nothing changed"
+    commitment.payment_method_ref = str(method)
+    return f"card saved for commitment {commitment.id}"
+
+
+def _account_updated(session: Session, event: WebhookEvent) -> str:
+    profile = session.scalar(select(VendorProfile).where(VendorProfile.payout_account_id == event.object_id))
+    if profile is None:
+        return "unknown account: nothing changed"
+    profile.payouts_enabled = bool(event.object.get("payouts_enabled"))
+    return f"vendor {profile.user_id} payouts_enabled={profile.payouts_enabled}"

@@ -1,0 +1,319 @@
+"""Trust model: a time-decayed, credibility-weighted Bayesian beta score in [0, 1].
+
+Pure logic (no database, no clock: `now` is an argument), so the service and the benchmarks run
+this very code. docs/trust-model.md gives the formula and explains every parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from types import MappingProxyType
+from typing import NamedTuple
+
+_DAY = 86400.0  # seconds
+_LN2 = math.log(2.0)
+_PRICE_PLACES = Decimal("0.0001")  # unit prices carry at most 4 decimal places
+NO_SCORES: Mapping[str, int] = MappingProxyType({})
+REPUTATION_PRICE_WEIGHT = Decimal("0.10")  # k in price × (1 + k·(1 − trust))
+
+
+class Rating(NamedTuple):
+    """One revealed feedback, reduced to what the reputation model needs."""
+
+    rater_id: int
+    ratee_id: int
+    value: int  # +1 positive, 0 neutral, -1 negative
+    amount_minor: int  # the transaction's value in minor units
+    created_at: datetime  # aware UTC
+    rater_created_at: datetime  # when the rater's account was created, aware UTC
+    scores: Mapping[str, int] = NO_SCORES  # detailed 1–5 scores by criterion
+
+
+@dataclass(frozen=True)
+class TrustParams:
+    """Parameters of the trust model; docs/trust-model.md explains each one."""
+
+    prior_mean: float = 0.1  # m0: the trust of an account nobody has rated (low: whitewashing must not pay)
+    prior_strength: float = 2.0  # s0: pseudo-ratings behind the prior
+    half_life_days: float = 180.0  # h: long-run evidence halves every h days
+    recent_half_life_days: float = 14.0  # hr: the recent view that catches a vendor turning bad
+    recent_prior_strength: float = 10.0  # sr: pseudo-ratings pulling the recent view to the long one
+    negative_weight: float = 3.0  # k-: one negative counts as this many positives
+    value_ref_minor: int = 1000  # a0: a transaction of a0 minor units weighs 1/2
+    value_steepness: float = 3.0  # gamma: value weight a^gamma / (a^gamma + a0^gamma)
+    age_scale_days: float = 30.0  # tau: a rater's account age factor is 1 − e^(−age/tau)
+    history_scale: float = 3.0  # H0: value-weighted distinct counterparties for 63 % credibility
+    trust_floor: float = 0.5  # g0: a rater's own trust t scales its credibility by g0 + (1 − g0)·t
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.prior_mean < 1.0:
+            raise ValueError("prior_mean must lie strictly between 0 and 1")
+        scales = (self.prior_strength, self.half_life_days, self.recent_half_life_days, self.recent_prior_strength,
+                  self.negative_weight, self.value_ref_minor, self.value_steepness, self.age_scale_days,
+                  self.history_scale)  # fmt: skip
+        if min(scales) <= 0:
+            raise ValueError("trust parameters other than prior_mean and trust_floor must be positive")
+        if not 0.0 <= self.trust_floor <= 1.0:
+            raise ValueError("trust_floor must lie in [0, 1]")
+
+
+DEFAULT = TrustParams()
+
+
+def value_weight(amount_minor: int, params: TrustParams = DEFAULT) -> float:
+    """Return how much a transaction's value lets its rating count, in [0, 1)."""
+    # Steeper than linear below a0, so that splitting one purchase into many tiny ones buys less
+    # weight, never more; flat above a0, so that a big spender is not a bigger voice.
+    if amount_minor <= 0:
+        return 0.0
+    return 1.0 / (1.0 + (params.value_ref_minor / amount_minor) ** params.value_steepness)
+
+
+def fresh_credibility(amount_minor: int, params: TrustParams = DEFAULT) -> float:
+    """Return the credibility of a rater whose only counterparty is the ratee, met once."""
+    own_trust = params.trust_floor + (1.0 - params.trust_floor) * params.prior_mean
+    return -math.expm1(-value_weight(amount_minor, params) / params.history_scale) * own_trust
+
+
+def _static_weight(rating: Rating, rank: int, params: TrustParams) -> float:
+    """Weight a rating by value, rater age and repetition, before credibility and decay."""
+    age_days = max((rating.created_at - rating.rater_created_at).total_seconds() / _DAY, 0.0)
+    age = -math.expm1(-age_days / params.age_scale_days)
+    # A rater's n ratings of one ratee add up to sqrt(n) ratings: repeats say less than new voices.
+    return age * value_weight(rating.amount_minor, params) * (math.sqrt(rank) - math.sqrt(rank - 1))
+
+
+def _split(value: int, params: TrustParams) -> tuple[float, float]:
+    """Return the (positive, negative) evidence of one unit of rating weight."""
+    if value > 0:
+        return 1.0, 0.0
+    if value < 0:
+        return 0.0, params.negative_weight
+    return 0.5, 0.5
+
+
+def _beta_trust(pos: float, neg: float, recent_pos: float, recent_neg: float, params: TrustParams) -> float:
+    """Combine long-run and recent evidence: bad news counts at once, good news slowly."""
+    strength = params.prior_strength
+    long_run = (params.prior_mean * strength + pos) / (strength + pos + neg)
+    recent_strength = params.recent_prior_strength
+    recent = (long_run * recent_strength + recent_pos) / (recent_strength + recent_pos + recent_neg)
+    return min(long_run, recent)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustTally:
+    """Decayed evidence about one ratee as of `as_of`; a new rating updates it in O(1)."""
+
+    as_of: datetime
+    pos: float = 0.0  # long-run positive evidence at as_of
+    neg: float = 0.0  # long-run negative evidence at as_of
+    recent_pos: float = 0.0  # the same on the recent half-life
+    recent_neg: float = 0.0
+
+    def at(self, when: datetime, params: TrustParams = DEFAULT) -> TrustTally:
+        """Return this tally decayed to `when`."""
+        days = (when - self.as_of).total_seconds() / _DAY
+        decay, recent = 0.5 ** (days / params.half_life_days), 0.5 ** (days / params.recent_half_life_days)
+        return TrustTally(when, self.pos * decay, self.neg * decay, self.recent_pos * recent, self.recent_neg * recent)
+
+    def add(self, rating: Rating, credibility: float, rank: int, params: TrustParams = DEFAULT) -> TrustTally:
+        """Return this tally with one more rating, the rater's `rank`-th (1, 2, …) of this ratee."""
+        base = self if rating.created_at <= self.as_of else self.at(rating.created_at, params)
+        days = (base.as_of - rating.created_at).total_seconds() / _DAY
+        weight = min(max(credibility, 0.0), 1.0) * _static_weight(rating, rank, params)
+        pos, neg = _split(rating.value, params)
+        decay, recent = 0.5 ** (days / params.half_life_days), 0.5 ** (days / params.recent_half_life_days)
+        return TrustTally(base.as_of, base.pos + weight * pos * decay, base.neg + weight * neg * decay,
+                          base.recent_pos + weight * pos * recent, base.recent_neg + weight * neg * recent)  # fmt: skip
+
+    def trust(self, now: datetime, params: TrustParams = DEFAULT) -> float:
+        """Return the trust in [0, 1] that this evidence gives at `now`."""
+        t = self.at(now, params)
+        return _beta_trust(t.pos, t.neg, t.recent_pos, t.recent_neg, params)
+
+
+@dataclass(frozen=True)
+class TrustResult:
+    """A full recompute: trust per account, each rater's credibility, and per-ratee tallies."""
+
+    trust: dict[int, float]
+    credibility: dict[int, float]
+    tallies: dict[int, TrustTally]
+
+
+# Per (rater, ratee) pair: decayed positive, negative, recent positive, recent negative static
+# evidence, then the largest value weight of a transaction between them and the ratings count.
+_Evidence = dict[tuple[int, int], list[float]]
+
+
+def _order(rating: Rating) -> tuple[datetime, int, int, int, int]:
+    return rating.created_at, rating.rater_id, rating.ratee_id, rating.value, rating.amount_minor
+
+
+def _pair_evidence(ratings: Iterable[Rating], now: datetime, params: TrustParams) -> _Evidence:
+    """Aggregate the static, decayed evidence of every rating by (rater, ratee) pair."""
+    groups: dict[tuple[int, int], list[Rating]] = {}
+    for r in ratings:
+        if r[0] != r[1] and r[4] <= now:  # self-ratings and future ratings never count
+            group = groups.get((r[0], r[1]))
+            if group is None:
+                groups[(r[0], r[1])] = [r]
+            else:
+                group.append(r)
+    lam, lam_recent = _LN2 / (params.half_life_days * _DAY), _LN2 / (params.recent_half_life_days * _DAY)
+    tau, ref, negative = params.age_scale_days * _DAY, params.value_ref_minor, params.negative_weight
+    steep = params.value_steepness
+    exp, expm1, sqrt = math.exp, math.expm1, math.sqrt
+    pairs: _Evidence = {}
+    for pair, group in groups.items():  # this loop inlines _static_weight and _split: it is the hot path
+        if len(group) > 1:
+            group.sort(key=_order)  # oldest first, so that repeats get their sqrt(n) share
+        pos = neg = recent_pos = recent_neg = top_value = 0.0
+        for rank, (_, _, value, amount, created_at, rater_created_at, _) in enumerate(group, 1):
+            worth = 1.0 / (1.0 + (ref / amount) ** steep) if amount > 0 else 0.0
+            top_value = max(top_value, worth)
+            age = (created_at - rater_created_at).total_seconds()
+            weight = -expm1(-age / tau) * worth if age > 0 else 0.0
+            if rank > 1:
+                weight *= sqrt(rank) - sqrt(rank - 1)
+            seconds = (now - created_at).total_seconds()
+            decay, recent = weight * exp(-lam * seconds), weight * exp(-lam_recent * seconds)
+            if value > 0:
+                pos, recent_pos = pos + decay, recent_pos + recent
+            elif value < 0:
+                neg, recent_neg = neg + negative * decay, recent_neg + negative * recent
+            else:
+                pos, recent_pos, neg, recent_neg = (
+                    pos + decay / 2,
+                    recent_pos + recent / 2,
+                    neg + decay / 2,
+                    recent_neg + recent / 2,
+                )
+        pairs[pair] = [pos, neg, recent_pos, recent_neg, top_value, float(len(group))]
+    return pairs
+
+
+def _partners(pairs: _Evidence) -> dict[int, dict[int, float]]:
+    """Map each account to its counterparties and the largest value weight it traded with each."""
+    partners: dict[int, dict[int, float]] = {}
+    for (rater, ratee), acc in pairs.items():
+        for one, other in ((rater, ratee), (ratee, rater)):
+            mine = partners.get(one)
+            if mine is None:
+                mine = partners[one] = {}
+            if acc[4] >= mine.get(other, 0.0):
+                mine[other] = acc[4]
+    return partners
+
+
+def _structural_credibility(partners: dict[int, dict[int, float]], params: TrustParams) -> dict[int, float]:
+    """Return history × (1 − insularity) per account: broad, costly trade counts, rings do not."""
+    closed = dict.fromkeys(partners, 0.0)
+    for i, mine in partners.items():
+        if len(mine) < 2:
+            continue  # an account with one counterparty closes no triangle
+        for j, weight in mine.items():
+            theirs = partners[j]
+            if j <= i or len(theirs) < 2 or mine.keys().isdisjoint(theirs.keys()):
+                continue
+            # Share of the busier side's other counterparties that both have: near 1 in a ring,
+            # near 0 for a buyer and a vendor who each trade with the wider market.
+            shared = len(mine.keys() & theirs.keys()) / (max(len(mine), len(theirs)) - 1)
+            closed[i] += weight * shared
+            closed[j] += weight * shared
+    base = {}
+    for i, mine in partners.items():
+        history = sum(mine.values())
+        insularity = closed[i] / history if history > 0 else 0.0
+        base[i] = -math.expm1(-history / params.history_scale) * (1.0 - insularity)
+    return base
+
+
+def _tallies(pairs: _Evidence, credibility: Mapping[int, float] | None, now: datetime) -> dict[int, TrustTally]:
+    """Sum each ratee's evidence, every pair weighted by its rater's credibility (1 when None)."""
+    sums: dict[int, list[float]] = {}
+    for (rater, ratee), acc in pairs.items():
+        c = 1.0 if credibility is None else credibility[rater]
+        s = sums.get(ratee)
+        if s is None:
+            s = sums[ratee] = [0.0, 0.0, 0.0, 0.0]
+        s[0] += c * acc[0]
+        s[1] += c * acc[1]
+        s[2] += c * acc[2]
+        s[3] += c * acc[3]
+    return {ratee: TrustTally(now, *s) for ratee, s in sums.items()}
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError("now must be a timezone-aware datetime")
+
+
+def compute_reputation(ratings: Iterable[Rating], now: datetime, params: TrustParams = DEFAULT) -> TrustResult:
+    """Recompute every account's trust, credibility and tally from all ratings."""
+    _require_aware(now)
+    pairs = _pair_evidence(ratings, now, params)
+    partners = _partners(pairs)
+    base = _structural_credibility(partners, params)
+    # Raters' own trust comes from a first pass without credibility, so that a ratee's trust never
+    # feeds back into the weight of its own raters (this keeps trust monotone in its ratings).
+    first = _tallies(pairs, None, now)
+    prior = params.prior_mean
+    floor = params.trust_floor
+    own = {i: first[i].trust(now, params) if i in first else prior for i in partners}
+    credibility = {i: base[i] * (floor + (1.0 - floor) * own[i]) for i in partners}
+    tallies = _tallies(pairs, credibility, now)
+    trust = {i: tallies[i].trust(now, params) if i in tallies else prior for i in partners}
+    return TrustResult(trust, credibility, tallies)
+
+
+def compute_trust(ratings: Iterable[Rating], now: datetime, params: TrustParams = DEFAULT) -> dict[int, float]:
+    """Return the trust in [0, 1] of every account that appears in `ratings`."""
+    return compute_reputation(ratings, now, params).trust
+
+
+def tally_for(
+    ratee_id: int,
+    ratings: Iterable[Rating],
+    rater_credibility: Mapping[int, float],
+    now: datetime,
+    params: TrustParams = DEFAULT,
+) -> TrustTally:
+    """Build one ratee's tally from its ratings and the raters' cached credibility."""
+    _require_aware(now)
+    rows = sorted((r for r in ratings if r.ratee_id == ratee_id != r.rater_id and r.created_at <= now), key=_order)
+    tally, ranks = TrustTally(now), dict[int, int]()
+    for r in rows:
+        ranks[r.rater_id] = rank = ranks.get(r.rater_id, 0) + 1
+        credibility = rater_credibility.get(r.rater_id)
+        if credibility is None:  # a rater the last full recompute has not seen yet
+            credibility = fresh_credibility(r.amount_minor, params)
+        tally = tally.add(r, credibility, rank, params)
+    return tally
+
+
+def trust_for(
+    ratee_id: int,
+    ratings: Iterable[Rating],
+    rater_credibility: Mapping[int, float],
+    now: datetime,
+    params: TrustParams = DEFAULT,
+) -> float:
+    """Return one ratee's trust from its ratings and cached rater credibility, without a full recompute."""
+    return tally_for(ratee_id, ratings, rater_credibility, now, params).trust(now, params)
+
+
+def reputation_adjusted_price(unit_price: Decimal, trust: float, weight: Decimal = REPUTATION_PRICE_WEIGHT) -> Decimal:
+    """Return unit_price × (1 + weight·(1 − trust)), to 4 places, for price_and_reputation awards."""
+    if not 0.0 <= trust <= 1.0:  # also refuses NaN
+        raise ValueError("trust must lie in [0, 1]")
+    if unit_price < 0:
+        raise ValueError("unit_price must not be negative")
+    exact_trust = Decimal(trust).quantize(_PRICE_PLACES, ROUND_HALF_EVEN)
+    factor = 1 + weight * (1 - exact_trust)
+    return (unit_price * factor).quantize(_PRICE_PLACES, ROUND_HALF_EVEN)

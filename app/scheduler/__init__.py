@@ -1,0 +1,1 @@
+"""The scheduler process: periodic sweepers over the database (never inside web workers)."""

@@ -1,0 +1,73 @@
+"""The one list of what runs when, and the thin wrappers that give each job a session and `now`.
+
+Jobs are sweepers: each finds its due work in the database, claims it with a lock, calls the
+same service functions as the web and the CLI, commits, and returns how many items it handled.
+The database is the source of truth, so a missed or late run is simply caught by the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.notifications.service import remind_closing_soon
+from app.payments import jobs as payments
+from app.payments.gateways import make_gateway
+from app.pools.jobs import close_due_pools
+
+log = logging.getLogger(__name__)
+
+
+def settle_everything(session: Session, config: Mapping[str, Any], *, now: datetime) -> dict[str, int]:
+    """Charge awarded pools, pay out pending payouts and refund resolved disputes."""
+    gateway = make_gateway(config["PAYMENT_GATEWAY"], config)
+    return {
+        "settled": payments.settle_awarded_pools(session, gateway, now=now),
+        "paid_out": payments.pay_out_pending(session, gateway, now=now),
+        "refunded": payments.refund_disputed(session, gateway, now=now),
+    }
+
+
+def release_escrow(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
+    """Release held money of pools whose dispute window passed without a dispute."""
+    gateway = make_gateway(config["PAYMENT_GATEWAY"], config)
+    window = timedelta(days=int(config["DISPUTE_WINDOW_DAYS"]))
+    return payments.release_due_escrow(
+        session, gateway, now=now, window=window, fee_bps=int(config["PLATFORM_FEE_BPS"])
+    )
+
+
+def _settle(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
+    return sum(settle_everything(session, config, now=now).values())
+
+
+def _close(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
+    return close_due_pools(session, now=now)
+
+
+def _remind(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
+    sent = remind_closing_soon(session, now=now)
+    session.commit()
+    return sent
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str  # stable: the job store replaces the job of the same id on every start
+    func: Callable[..., Any]
+    trigger: str
+    trigger_args: dict[str, int] = field(default_factory=dict)
+
+
+JOBS = [
+    Job("close-due-pools", _close, "interval", {"seconds": 15}),  # a pool closes within ~15 s of its deadline
+    Job("settle-pools", _settle, "interval", {"seconds": 30}),
+    Job("release-escrow", release_escrow, "interval", {"minutes": 5}),
+    Job("closing-reminders", _remind, "interval", {"minutes": 5}),
+]
+JOBS_BY_ID = {job.id: job for job in JOBS}
