@@ -50,7 +50,7 @@ class Delivery(MethodView):
             db.session(), pool_id=pool_id, actor=require_user(), fee_bps=fee_bps(), now=utcnow()
         )
         db.session.commit()
-        jobs.pay_out(db.session(), current_gateway(), pool_id=pool_id, now=utcnow())
+        jobs.try_pay_out(db.session(), current_gateway(), pool_id=pool_id, now=utcnow())
         return priced(pools.get_pool(db.session(), pool_id))
 
 
@@ -77,9 +77,9 @@ class Resolve(MethodView):
         db.session.commit()
         gateway = current_gateway()
         if data["resolution"] == "refund":
-            jobs.refund_pool(db.session(), gateway, pool_id=pool_id, now=utcnow())
+            jobs.try_refund(db.session(), gateway, pool_id=pool_id, now=utcnow())
         else:
-            jobs.pay_out(db.session(), gateway, pool_id=pool_id, now=utcnow())
+            jobs.try_pay_out(db.session(), gateway, pool_id=pool_id, now=utcnow())
         return priced(pools.get_pool(db.session(), pool_id))
 
 

@@ -142,14 +142,22 @@ def pay_out_pending(session: Session, gateway: PaymentGateway, *, now: datetime,
 
 
 def pay_out(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> int:
-    """One payout attempt: lease (commit), transfer, record and complete the pool (commit)."""
+    """One payout attempt: lease (commit), transfer, record and complete the pool (commit).
+
+    A vendor without a payout account is skipped until it finishes onboarding (offline needs none).
+    """
     payout = service.begin_payout(session, pool_id=pool_id, now=now)
     if payout is None:
         session.rollback()
         return 0
     vendor = session.get(User, payout.vendor_id)
     assert vendor is not None and vendor.vendor_profile is not None
-    destination = vendor.vendor_profile.payout_account_id or f"vendor-{vendor.id}"
+    destination = vendor.vendor_profile.payout_account_id
+    if destination is None and gateway.name != "offline":
+        session.rollback()
+        log.info("pool %s: vendor %s has no payout account yet; the payout waits", pool_id, vendor.id)
+        return 0
+    destination = destination or f"vendor-{vendor.id}"
     request = {
         "destination_account": destination,
         "amount_minor": payout.amount_minor,
@@ -248,3 +256,13 @@ def save_card(commitment_id: int) -> None:
     except GatewayError:
         db.session.rollback()
         log.warning("could not prepare a card for commitment %s; the member can add it later", commitment_id)
+
+
+def try_pay_out(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> None:
+    """From a request: pay out now if the provider answers; otherwise the scheduler retries."""
+    _guarded(session, f"paying out pool {pool_id}", partial(pay_out, session, gateway, pool_id=pool_id, now=now))
+
+
+def try_refund(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> None:
+    """From a request: refund now if the provider answers; otherwise the scheduler retries."""
+    _guarded(session, f"refunding pool {pool_id}", partial(refund_pool, session, gateway, pool_id=pool_id, now=now))

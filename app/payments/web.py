@@ -102,7 +102,7 @@ def confirm_delivery(pool_id: int) -> Any:
     """Confirm delivery: the vendor is paid out, minus the platform fee."""
     settlement.confirm_delivery(db.session(), pool_id=pool_id, actor=require_user(), fee_bps=_fee_bps(), now=utcnow())
     db.session.commit()
-    jobs.pay_out(db.session(), current_gateway(), pool_id=pool_id, now=utcnow())
+    jobs.try_pay_out(db.session(), current_gateway(), pool_id=pool_id, now=utcnow())
     flash("Thanks for confirming delivery. The vendor is being paid.", "success")
     return redirect(url_for("pools.show", pool_id=pool_id))
 
@@ -135,9 +135,9 @@ def resolve(pool_id: int) -> Any:
     db.session.commit()
     gateway = current_gateway()
     if data["resolution"] == "refund":
-        jobs.refund_pool(db.session(), gateway, pool_id=pool_id, now=utcnow())
+        jobs.try_refund(db.session(), gateway, pool_id=pool_id, now=utcnow())
     else:
-        jobs.pay_out(db.session(), gateway, pool_id=pool_id, now=utcnow())
+        jobs.try_pay_out(db.session(), gateway, pool_id=pool_id, now=utcnow())
     flash("Dispute resolved.", "success")
     return redirect(url_for("payments.console", pool_id=pool_id))
 

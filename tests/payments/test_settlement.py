@@ -1,0 +1,249 @@
+"""Settlement end to end on the database: charged only on success, exactly once, held until delivery.
+
+The Stripe cases run the real stripe SDK against the local fake (tests/fakes/fake_stripe.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from app.accounts.models import User
+from app.bids.models import Award, AwardLine
+from app.errors import InvalidTransition
+from app.notifications.models import Notification
+from app.payments import jobs, ledger
+from app.payments.models import LedgerEntry, Payment, PaymentStatus
+from app.payments.offline import OfflineGateway
+from app.pools import lifecycle, settlement
+from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
+from tests import factories
+
+FEE_BPS = 500
+
+
+def awarded_pool(session, now, members=((4, "12.00"), (3, "11.00")), price="10.005"):
+    pool = factories.open_pool(session, now=now, min_quantity=2)
+    made = [factories.commitment(session, pool=pool, now=now, quantity=q, max_unit_price=m) for q, m in members]
+    factories.bid(session, pool=pool, now=now, curve=((1, price),))
+    lifecycle.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
+    session.commit()
+    return pool, made
+
+
+def ledger_total(session, pool_id):
+    return session.scalar(select(func.sum(LedgerEntry.amount_minor)).where(LedgerEntry.pool_id == pool_id))
+
+
+def test_settling_charges_each_served_member_once_for_exactly_their_line(session, now):
+    pool, made = awarded_pool(session, now)
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)  # a re-run changes nothing
+    payments = list(session.scalars(select(Payment)))
+    lines = {line.commitment_id: line.amount_minor for line in session.scalars(select(AwardLine))}
+    assert {p.commitment_id: p.amount_minor for p in payments} == lines == {made[0].id: 4002, made[1].id: 3002}
+    assert all(p.status == PaymentStatus.SUCCEEDED and p.attempts == 1 for p in payments)
+    assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
+    assert ledger_total(session, pool.id) == 0
+    assert ledger.balance(session, pool.id, ledger.ESCROW) == 4002 + 3002
+
+
+def test_nobody_pays_more_than_they_authorised(session, now):
+    pool, _ = awarded_pool(session, now, members=((7, "3.3333"), (1, "9")), price="3.3333")
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+    for payment in session.scalars(select(Payment)):
+        commitment = session.get(Commitment, payment.commitment_id)
+        ceiling = commitment.quantity * commitment.max_unit_price * 100
+        assert payment.amount_minor <= ceiling
+
+
+def test_delivery_pays_the_vendor_once_minus_the_fee(session, now):
+    pool, _ = awarded_pool(session, now)
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+    settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=FEE_BPS, now=now)
+    session.commit()
+    for _ in range(2):
+        jobs.pay_out(session, OfflineGateway(), pool_id=pool.id, now=now)
+    statement = ledger.statement(session, pool.id)
+    gross = 4002 + 3002
+    fee = 350  # 5 % of 70.04 = 3.502 → 3.50 (half-even)
+    assert statement.balances == {
+        "escrow": 0,
+        "member_payments": -gross,
+        "platform_fee": fee,
+        "vendor_payable": 0,
+        "vendor_payouts": gross - fee,
+    }
+    assert session.get(Pool, pool.id).status == PoolStatus.COMPLETED
+
+
+def test_delivery_cannot_be_confirmed_before_settlement(session, now):
+    pool, _ = awarded_pool(session, now)
+    with pytest.raises(InvalidTransition):
+        settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=FEE_BPS, now=now)
+
+
+def test_escrow_is_released_after_the_dispute_window(session, now):
+    pool, _ = awarded_pool(session, now)
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+    window = timedelta(days=14)
+    assert (
+        jobs.release_due_escrow(session, OfflineGateway(), now=now + timedelta(days=13), window=window, fee_bps=FEE_BPS)
+        == 0
+    )
+    assert (
+        jobs.release_due_escrow(session, OfflineGateway(), now=now + timedelta(days=15), window=window, fee_bps=FEE_BPS)
+        == 1
+    )
+    assert session.get(Pool, pool.id).status == PoolStatus.COMPLETED
+
+
+def test_a_dispute_holds_the_money_and_a_refund_returns_it(session, now):
+    pool, made = awarded_pool(session, now)
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+    settlement.open_dispute(
+        session, pool_id=pool.id, actor=made[0].member, reason="Half the panels were cracked", now=now
+    )
+    session.commit()
+    assert (
+        jobs.release_due_escrow(
+            session, OfflineGateway(), now=now + timedelta(days=30), window=timedelta(days=1), fee_bps=FEE_BPS
+        )
+        == 0
+    )
+    settlement.resolve_dispute(
+        session, pool_id=pool.id, actor=pool.organiser, resolution="refund", fee_bps=FEE_BPS, now=now
+    )
+    session.commit()
+    jobs.refund_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+    balances = ledger.statement(session, pool.id).balances
+    assert balances["escrow"] == 0 and balances["refunds"] == 4002 + 3002
+    assert session.get(Pool, pool.id).status == PoolStatus.COMPLETED
+
+
+def test_an_unserved_member_is_never_charged(session, now):
+    pool, made = awarded_pool(session, now, members=((4, "12"), (3, "5")), price="10")
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+    assert session.scalar(select(func.count(Payment.id)).where(Payment.commitment_id == made[1].id)) == 0
+    assert session.get(Commitment, made[1].id).status == CommitmentStatus.UNSERVED
+
+
+# Stripe, through the real SDK against the local fake ---------------------------------------------
+
+
+def with_cards(session, gateway, fake, made, cards):
+    """Save a card for each commitment, as the member's browser and Stripe's webhook would."""
+    for commitment, card in zip(made, cards, strict=True):
+        jobs.prepare_card(session, gateway, commitment_id=commitment.id)
+        session.refresh(commitment)
+        commitment.payment_method_ref = fake.complete_setup(commitment.payment_ref, card)
+    session.commit()
+
+
+def customer_of(session, commitment):
+    session.refresh(commitment.member)
+    return commitment.member.payment_customer_ref
+
+
+def test_a_declined_member_is_dropped_told_and_the_rest_pay_the_same_price(session, now, gateway, fake_stripe):
+    pool, made = awarded_pool(session, now)
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa", "pm_card_chargeDeclined"])
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    group = f"pool-{pool.id}"
+    assert fake_stripe.succeeded_charges(customer_of(session, made[0]), group) == 1
+    assert fake_stripe.succeeded_charges(customer_of(session, made[1]), group) == 0
+    assert session.get(Commitment, made[1].id).status == CommitmentStatus.PAYMENT_FAILED
+    assert (
+        session.scalar(select(Notification.kind).where(Notification.user_id == made[1].member_id)) == "payment_failed"
+    )
+    assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
+    assert session.scalar(select(Award.unit_price)) == Decimal("10.005")
+    assert ledger.balance(session, pool.id, ledger.ESCROW) == 4002
+
+
+def test_authentication_required_waits_for_the_member_then_settles(session, now, gateway, fake_stripe):
+    pool, made = awarded_pool(session, now)
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa", "pm_card_authenticationRequired"])
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    waiting = session.scalar(select(Payment).where(Payment.commitment_id == made[1].id))
+    assert waiting.status == PaymentStatus.REQUIRES_ACTION and waiting.action_url
+    assert session.get(Pool, pool.id).status == PoolStatus.AWARDED  # the pool waits, nothing is lost
+    fake_stripe.complete_authentication(waiting.gateway_ref)
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now + timedelta(hours=1))
+    assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
+    assert fake_stripe.succeeded_charges(customer_of(session, made[1]), f"pool-{pool.id}") == 1
+
+
+def test_an_unauthenticated_payment_is_dropped_after_the_grace_window(session, now, gateway, fake_stripe):
+    pool, made = awarded_pool(session, now)
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa", "pm_card_authenticationRequired"])
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now + timedelta(days=3))
+    assert session.get(Commitment, made[1].id).status == CommitmentStatus.PAYMENT_FAILED
+    assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
+
+
+def test_an_outage_leaves_the_charge_pending_and_a_retry_charges_once(session, now, make_stripe_gateway, fake_stripe):
+    gateway = make_stripe_gateway(max_network_retries=0)
+    pool, made = awarded_pool(session, now, members=((2, "12"),))
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa"])
+    fake_stripe.fail_next("payment_intents.create", "server_error")
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    assert session.scalar(select(Payment.status)) == PaymentStatus.PENDING
+    assert session.get(Pool, pool.id).status == PoolStatus.AWARDED
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now + timedelta(minutes=5))
+    assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
+    assert fake_stripe.succeeded_charges(customer_of(session, made[0]), f"pool-{pool.id}") == 1
+
+
+def test_a_connection_dropped_after_the_charge_never_charges_twice(session, now, make_stripe_gateway, fake_stripe):
+    gateway = make_stripe_gateway(max_network_retries=0)
+    pool, made = awarded_pool(session, now, members=((2, "12"),))
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa"])
+    fake_stripe.fail_next("payment_intents.create", "drop_after_commit")
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now + timedelta(minutes=5))
+    assert fake_stripe.succeeded_charges(customer_of(session, made[0]), f"pool-{pool.id}") == 1
+    assert session.scalar(select(Payment.status)) == PaymentStatus.SUCCEEDED
+    assert ledger_total(session, pool.id) == 0
+
+
+def test_a_rate_limited_charge_is_retried_by_the_sdk(session, now, gateway, fake_stripe):
+    pool, made = awarded_pool(session, now, members=((2, "12"),))
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa"])
+    fake_stripe.fail_next("payment_intents.create", "rate_limited")
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
+
+
+def test_the_vendor_is_paid_by_one_transfer_in_the_pools_transfer_group(session, now, gateway, fake_stripe):
+    pool, made = awarded_pool(session, now, members=((2, "12"),))
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa"])
+    award = session.scalar(select(Award))
+    profile = session.get(User, award.vendor_id).vendor_profile
+    profile.payout_account_id = gateway.create_connected_account(
+        user_id=award.vendor_id, email="v@example.com", idempotency_key="vendor-account"
+    )
+    session.commit()
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=FEE_BPS, now=now)
+    session.commit()
+    jobs.pay_out(session, gateway, pool_id=pool.id, now=now)
+    jobs.pay_out(session, gateway, pool_id=pool.id, now=now)
+    transfers = [r for r in fake_stripe.requests_for("transfers.create") if r.status == 200]
+    assert len({r.idempotency_key for r in transfers}) == 1
+    assert session.get(Pool, pool.id).status == PoolStatus.COMPLETED
+
+
+def test_a_vendor_without_a_payout_account_waits_without_losing_the_payout(session, now, gateway, fake_stripe):
+    pool, made = awarded_pool(session, now, members=((2, "12"),))
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa"])
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=FEE_BPS, now=now)
+    session.commit()
+    assert jobs.pay_out(session, gateway, pool_id=pool.id, now=now) == 0
+    assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
+    assert ledger.balance(session, pool.id, ledger.VENDOR_PAYABLE) > 0
