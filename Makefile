@@ -24,7 +24,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app config
 
-test-sqlite: venv
+test-sqlite: venv system-deps
 	$(BIN)/python -m pytest --db=sqlite
 
 test-postgres: venv system-deps

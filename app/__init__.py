@@ -66,8 +66,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.payments import web as payments_web
     from app.pools import api as pools_api
     from app.pools import web as pools_web
+    from app.reputation import api as reputation_api
+    from app.reputation import web as reputation_web
+    from app.social import web as social_web
 
-    for blueprint in (accounts_api.blp, pools_api.blp, bids_api.blp, payments_api.blp):
+    for blueprint in (accounts_api.blp, pools_api.blp, bids_api.blp, payments_api.blp, reputation_api.blp):
         csrf.exempt(blueprint)  # API writes are checked by check_api_csrf instead
         api.register_blueprint(blueprint)
     app.before_request(check_api_csrf)
@@ -75,6 +78,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pools_web.bp)
     app.register_blueprint(bids_web.bp)
     app.register_blueprint(payments_web.bp)
+    app.register_blueprint(reputation_web.bp)
+    app.register_blueprint(social_web.bp)
 
 
 def _register_cli(app: Flask) -> None:

@@ -10,7 +10,9 @@ from flask_wtf.csrf import CSRFProtect
 
 from app.db import Base
 
-db = SQLAlchemy(model_class=Base)
+# Reading after commit would re-select every attribute and cost ~40 % of throughput (LIMITS.md);
+# each request gets a fresh session, so nothing stale outlives it.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -6,6 +6,8 @@ from app.bids.models import Award, AwardLine, Bid
 from app.notifications.models import Notification
 from app.payments.models import LedgerEntry, Payment, Payout, WebhookReceipt
 from app.pools.models import Commitment, Pool
+from app.reputation.models import Feedback, ReputationScore
+from app.social.models import CategoryFollow, Club, ClubMember, ClubPool, EmailMessage, Invite, InviteJoin, Post
 
 __all__ = [
     "ApiToken",
@@ -13,12 +15,22 @@ __all__ = [
     "Award",
     "AwardLine",
     "Bid",
+    "CategoryFollow",
+    "Club",
+    "ClubMember",
+    "ClubPool",
     "Commitment",
+    "EmailMessage",
+    "Feedback",
+    "Invite",
+    "InviteJoin",
     "LedgerEntry",
     "Notification",
     "Payment",
     "Payout",
     "Pool",
+    "Post",
+    "ReputationScore",
     "User",
     "VendorProfile",
     "WebhookReceipt",

@@ -52,9 +52,6 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "SECRET_KEY": env.get("SECRET_KEY", DEV_SECRET),
         "SQLALCHEMY_DATABASE_URI": _database_url(env),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        # Reading after commit re-selected every attribute and cost ~40 % of throughput
-        # (LIMITS.md); views read what they need before committing.
-        "SQLALCHEMY_SESSION_OPTIONS": {"expire_on_commit": False},
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -72,6 +69,13 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "PLATFORM_FEE_BPS": _int(env, "PLATFORM_FEE_BPS", 500),  # basis points of the payout
         "DISPUTE_WINDOW_DAYS": _int(env, "DISPUTE_WINDOW_DAYS", 14),
         "PAGE_SIZE": _int(env, "PAGE_SIZE", 12),
+        "MAIL_BACKEND": env.get("MAIL_BACKEND", "console"),  # "console" prints the outbox; "smtp" sends it
+        "MAIL_HOST": env.get("MAIL_HOST", "localhost"),
+        "MAIL_PORT": _int(env, "MAIL_PORT", 25),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
+        "MAIL_USE_TLS": _bool(env, "MAIL_USE_TLS", False),  # STARTTLS after connecting
+        "MAIL_FROM": env.get("MAIL_FROM", "Buyswarm <no-reply@buyswarm.local>"),
         "API_TITLE": "Buyswarm API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

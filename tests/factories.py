@@ -28,11 +28,11 @@ def user(
 ) -> User:
     """A member account whose password is PASSWORD."""
     n = next(_seq)
+    fields.setdefault("created_at", now)
     account = User(
         email=(email or f"user{n}@example.com").lower(),
         display_name=display_name or f"User {n}",
         password_hash=_FAST_HASH,
-        created_at=now,
         **fields,
     )
     session.add(account)
@@ -131,3 +131,30 @@ def bid(
     placed = bids.place_bid(session, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now)
     session.commit()
     return placed
+
+
+def settled_pool(
+    session: Session,
+    *,
+    now: datetime,
+    members: int = 2,
+    quantity: int = 3,
+    price: str = "10",
+    organiser: User | None = None,
+    member_age_days: int = 0,
+) -> tuple[Pool, User, list[User]]:
+    """A pool closed, awarded and settled (offline gateway): (pool, winning vendor, charged members)."""
+    from app.payments import jobs
+    from app.payments.offline import OfflineGateway
+
+    pool = open_pool(session, now=now, min_quantity=1, organiser=organiser)
+    buyers = [user(session, now=now, created_at=now - timedelta(days=member_age_days)) for _ in range(members)]
+    for buyer in buyers:
+        commitment(session, pool=pool, now=now, member=buyer, quantity=quantity, max_unit_price=Decimal(price) * 2)
+    winner = vendor(session, now=now, categories=[pool.category])
+    bid(session, pool=pool, now=now, vendor=winner, curve=((1, price),))
+    lifecycle.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
+    session.commit()
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+    session.refresh(pool)
+    return pool, winner, buyers

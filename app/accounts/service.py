@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.accounts.models import ApiToken, User, VendorProfile
 from app.errors import Conflict, NotFound, ValidationFailed
 
+LAST_USED_PRECISION = timedelta(minutes=5)
 TOKEN_PREFIX = "bsw_"  # noqa: S105 - a public marker, not a secret
 # A real hash to compare against when the email is unknown, so a miss costs as much as a hit
 # and the response time does not reveal which emails have accounts.
@@ -87,10 +88,12 @@ def create_token(session: Session, *, user: User, name: str, now: datetime) -> t
 
 def user_for_token(session: Session, plain: str, *, now: datetime) -> User | None:
     """Return the active user owning this unrevoked token, or None."""
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(plain)))
+    query = select(ApiToken).where(ApiToken.token_hash == _hash_token(plain))
+    token = session.scalar(query.options(joinedload(ApiToken.user).joinedload(User.vendor_profile)))
     if token is None or not token.is_active or not token.user.is_active:
         return None
-    token.last_used_at = now
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+        token.last_used_at = now  # not on every call: a write per request would cost every API call
     return token.user
 
 

@@ -7,6 +7,7 @@ extension are decided on a consistent state and can be replayed from the bid row
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFai
 from app.pools.commitments import find_commitment
 from app.pools.models import AuctionKind, Pool, PoolStatus
 from app.pools.service import get_pool_for_update
+from app.reputation.scores import trust_of
 
 
 class BidDoesNotImprove(Conflict):
@@ -95,6 +97,11 @@ def _check_bidder(session: Session, pool: Pool, vendor: User, now: datetime) -> 
     mine = find_commitment(session, pool_id=pool.id, member_id=vendor.id)
     if mine is not None and mine.is_active:
         raise Forbidden("You are a member of this pool, so you cannot bid on it.")
+    if pool.min_vendor_trust is not None and (trust := trust_of(session, vendor.id)) < pool.min_vendor_trust:
+        raise Forbidden(
+            f"This pool accepts bids from vendors with a trust score of at least {pool.min_vendor_trust}; "
+            f"yours is {trust:.3f}. Trust grows with good feedback from settled pools."
+        )
 
 
 def _validated(tiers: list[Tier], capacity: int) -> tuple[Tier, ...]:
@@ -120,13 +127,18 @@ def place_bid(
     pool = get_pool_for_update(session, pool_id)
     _check_bidder(session, pool, vendor, now)
     curve = _validated(tiers, capacity)
-    previous = current_bid(session, pool.id, vendor.id)
+    active = active_bids(session, pool.id)
+    previous = next((bid for bid in active if bid.vendor_id == vendor.id), None)
     demand = pool.committed_quantity
     if previous is not None and not rules.improves_on(previous.tier_list, curve, demand):
         raise BidDoesNotImprove(_improve_message(pool, previous, demand))
-    others = [offer_of(bid) for bid in active_bids(session, pool.id) if bid.vendor_id != vendor.id]
+    others = [offer_of(bid) for bid in active if bid.vendor_id != vendor.id]
     before = leader([*others, *([offer_of(previous)] if previous else [])], demand)
     _check_decrement(pool, before, vendor.id, curve, capacity, demand)
+    # The new bid is the newest: its id is not known before the insert, but it sorts after every other.
+    provisional = Offer(0, vendor.id, curve, capacity, (now, sys.maxsize))
+    after = leader([*others, provisional], demand)
+    took_lead = after is not None and after.bid_id == 0 and (before is None or before.vendor_id != vendor.id)
     bid = Bid(
         pool_id=pool.id,
         vendor=vendor,
@@ -136,16 +148,15 @@ def place_bid(
         delivery_window=delivery_window,
         notes=notes,
         replaces_id=previous.id if previous else None,
+        took_lead=took_lead,
         created_at=now,
     )
     if previous is not None:
         previous.status = BidStatus.REPLACED
     session.add(bid)
-    session.flush()
-    after = leader([*others, offer_of(bid)], demand)
-    bid.took_lead = after is not None and after.bid_id == bid.id and (before is None or before.vendor_id != vendor.id)
-    if bid.took_lead:
+    if took_lead:
         _extend_if_late(pool, bid, now)
+    session.flush()
     audit.record(
         session,
         action="bid.place",

@@ -14,6 +14,7 @@ from app.clock import utcnow
 from app.errors import Conflict, Forbidden, ValidationFailed
 from app.extensions import db, limiter
 from app.http import validate
+from app.payments.service import payouts_of
 from app.pools import service as pools
 
 bp = Blueprint("bids", __name__, template_folder="../templates")
@@ -33,7 +34,7 @@ def dashboard() -> Any:
         flash("Create a vendor profile to bid on pools.", "error")
         return redirect(url_for("accounts.profile"))
     board = service.vendor_dashboard(db.session(), vendor, now=utcnow())
-    return render_template("bids/dashboard.html", board=board)
+    return render_template("bids/dashboard.html", board=board, payouts=payouts_of(db.session(), vendor.id))
 
 
 def _tier_form() -> Any:

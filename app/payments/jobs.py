@@ -50,9 +50,9 @@ def settle_pool(session: Session, gateway: PaymentGateway, *, pool_id: int, now:
     for payment_id in payment_ids:
         attempt_charge(session, gateway, payment_id=payment_id, now=now)
     follow_up_actions(session, gateway, pool_id=pool_id, now=now)
-    pool = settlement.finish_settlement(session, pool_id=pool_id, now=now)
+    settled = settlement.finish_settlement(session, pool_id=pool_id, now=now)
     session.commit()
-    return 1 if pool.status != PoolStatus.AWARDED else 0
+    return int(settled)
 
 
 def attempt_charge(session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime) -> None:

@@ -252,3 +252,8 @@ def payout_of(session: Session, pool_id: int) -> Payout | None:
 def payment_for(session: Session, pool_id: int, commitment_id: int) -> Payment | None:
     """The payment for one commitment, if it was charged."""
     return session.scalar(select(Payment).where(Payment.pool_id == pool_id, Payment.commitment_id == commitment_id))
+
+
+def payouts_of(session: Session, vendor_id: int) -> dict[int, Payout]:
+    """The vendor's payouts by pool."""
+    return {p.pool_id: p for p in session.scalars(select(Payout).where(Payout.vendor_id == vendor_id))}

@@ -20,8 +20,9 @@ from app.bids.rules import Demand, Outcome
 from app.errors import InvalidTransition, ValidationFailed
 from app.money import exponent
 from app.pools import rules
-from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
+from app.pools.models import AwardRule, Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_organised_pool_for_update, get_pool_for_update
+from app.reputation.scores import price_factors
 
 CLOSED = (PoolStatus.AWARDED, PoolStatus.FAILED, PoolStatus.SETTLED, PoolStatus.DISPUTED, PoolStatus.COMPLETED)
 
@@ -96,7 +97,7 @@ def close_pool(session: Session, *, pool_id: int, actor: User | None, now: datet
     if actor is None and now < pool.closes_at:
         raise InvalidTransition("This pool is not due to close yet.")
     members = _active_commitments(session, pool.id)
-    offers = [bids.offer_of(bid) for bid in bids.active_bids(session, pool.id)]
+    offers = _offers(session, pool)
     demands = [Demand(c.id, c.member_id, c.quantity, c.max_unit_price, (c.joined_at, c.id)) for c in members]
     outcome = bid_rules.clear(demands, offers, min_quantity=pool.min_quantity)
     if outcome is None:
@@ -106,6 +107,15 @@ def close_pool(session: Session, *, pool_id: int, actor: User | None, now: datet
         _award(session, pool, members, outcome, fingerprint, actor, now)
     pool.closed_at = now
     return pool
+
+
+def _offers(session: Session, pool: Pool) -> list[bid_rules.Offer]:
+    """The active bids as clearing offers; under price_and_reputation each carries its vendor's factor."""
+    active = bids.active_bids(session, pool.id)
+    if pool.award_rule != AwardRule.PRICE_AND_REPUTATION:
+        return [bids.offer_of(bid) for bid in active]
+    factors = price_factors(session, {bid.vendor_id for bid in active})
+    return [bids.offer_of(bid, factors[bid.vendor_id]) for bid in active]
 
 
 def _active_commitments(session: Session, pool_id: int) -> list[Commitment]:

@@ -33,14 +33,17 @@ def start_settlement(session: Session, *, pool_id: int, gateway: str, now: datet
     return [p.id for p in payments.payments_of(session, pool.id) if p.status == PaymentStatus.PENDING]
 
 
-def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> Pool:
-    """Settle the pool once every payment is final: drop members whose payment failed."""
+def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> bool:
+    """Settle the pool once every payment is final, dropping members whose payment failed.
+
+    Return whether this call ended the charging (settled, or failed when nobody paid).
+    """
     pool = get_pool_for_update(session, pool_id)
     if pool.status != PoolStatus.AWARDED:
-        return pool
+        return False
     made = payments.payments_of(session, pool.id)
     if not made or any(p.status not in payments.TERMINAL for p in made):
-        return pool
+        return False
     for payment in made:
         commitment = session.get(Commitment, payment.commitment_id)
         assert commitment is not None
@@ -62,7 +65,7 @@ def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> Pool:
     if not paid:
         pool.outcome_note = "No served member's payment went through, so nobody was charged."
         _transition(session, pool, PoolStatus.FAILED, actor_id=None, now=now, action="pool.settle")
-        return pool
+        return True
     pool.settled_at = now
     _transition(
         session,
@@ -73,7 +76,7 @@ def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> Pool:
         action="pool.settle",
         extra={"paid": len(paid), "dropped": dropped, "held_minor": sum(p.amount_minor for p in paid)},
     )
-    return pool
+    return True
 
 
 def _may_confirm(session: Session, pool: Pool, actor: User) -> bool:

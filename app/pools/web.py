@@ -14,12 +14,13 @@ from app.clock import utcnow
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.http import load_form
-from app.money import CURRENCIES
+from app.money import CURRENCIES, format_price
 from app.payments import service as payments
 from app.payments.jobs import save_card
 from app.pools import commitments, lifecycle, service
 from app.pools.models import Pool, PoolStatus
 from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
+from app.reputation.web import feedback_context
 
 bp = Blueprint("pools", __name__, template_folder="../templates")
 
@@ -51,6 +52,30 @@ def show(pool_id: int) -> Any:
     return _pool_page(service.get_pool(db.session(), pool_id, caller()))
 
 
+@bp.get("/pools/<int:pool_id>/live.json")
+def live(pool_id: int) -> Any:
+    """What the pool page refreshes without reloading: demand, progress, best price, time left."""
+    pool = service.get_pool(db.session(), pool_id, caller())
+    market = bids.market_view(db.session(), pool)
+    drop = market.next_drop
+    return {
+        "status": pool.status,
+        "committed_quantity": pool.committed_quantity,
+        "member_count": pool.member_count,
+        "progress_pct": pool.progress_pct,
+        "has_tipped": pool.has_tipped,
+        "best_unit_price": f"{market.best:.4f}" if market.best is not None else None,
+        "best_price_text": format_price(market.best, pool.currency) if market.best is not None else None,
+        "next_drop_text": (
+            f"{drop[0]} more {pool.unit} and the price drops to {format_price(drop[1], pool.currency)}."
+            if drop
+            else None
+        ),
+        "closes_at": pool.closes_at.isoformat(),
+        "bidders": market.bidders,
+    }
+
+
 def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None) -> Any:
     user = caller()
     mine = commitments.find_commitment(db.session(), pool_id=pool.id, member_id=user.id) if user else None
@@ -69,6 +94,7 @@ def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict
         market=bids.market_view(db.session(), pool),
         award=bids.award_visible_to(db.session(), pool, user) if has_award else None,
         my_payment=payments.payment_for(db.session(), pool.id, mine.id) if mine is not None else None,
+        feedback=feedback_context(pool, user),
         now=utcnow(),
     ), 400 if errors else 200
 

@@ -40,8 +40,8 @@ class TrustParams:
     prior_mean: float = 0.1  # m0: the trust of an account nobody has rated (low: whitewashing must not pay)
     prior_strength: float = 2.0  # s0: pseudo-ratings behind the prior
     half_life_days: float = 180.0  # h: long-run evidence halves every h days
-    recent_half_life_days: float = 14.0  # hr: the recent view that catches a vendor turning bad
-    recent_prior_strength: float = 10.0  # sr: pseudo-ratings pulling the recent view to the long one
+    recent_half_life_days: float = 7.0  # hr: the recent view that catches a vendor turning bad
+    recent_prior_strength: float = 3.0  # sr: pseudo-ratings pulling the recent view to the long one
     negative_weight: float = 3.0  # k-: one negative counts as this many positives
     value_ref_minor: int = 1000  # a0: a transaction of a0 minor units weighs 1/2
     value_steepness: float = 3.0  # gamma: value weight a^gamma / (a^gamma + a0^gamma)

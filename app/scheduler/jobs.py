@@ -19,6 +19,7 @@ from app.notifications.service import remind_closing_soon
 from app.payments import jobs as payments
 from app.payments.gateways import make_gateway
 from app.pools.jobs import close_due_pools
+from app.reputation.service import reveal_expired
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,12 @@ def _remind(session: Session, config: Mapping[str, Any], *, now: datetime) -> in
     return sent
 
 
+def _reveal(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
+    revealed = reveal_expired(session, now=now)
+    session.commit()
+    return revealed
+
+
 @dataclass(frozen=True)
 class Job:
     id: str  # stable: the job store replaces the job of the same id on every start
@@ -69,5 +76,6 @@ JOBS = [
     Job("settle-pools", _settle, "interval", {"seconds": 30}),
     Job("release-escrow", release_escrow, "interval", {"minutes": 5}),
     Job("closing-reminders", _remind, "interval", {"minutes": 5}),
+    Job("reveal-feedback", _reveal, "cron", {"minute": 7}),  # hourly: double-blind feedback whose window ended
 ]
 JOBS_BY_ID = {job.id: job for job in JOBS}

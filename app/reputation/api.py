@@ -1,0 +1,89 @@
+"""JSON API for feedback and reputation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.accounts.service import get_user
+from app.auth import caller, require_user
+from app.clock import utcnow
+from app.extensions import db
+from app.reputation import service
+from app.reputation.profile import reputation_view
+from app.reputation.schemas import FeedbackIn, FeedbackOut, FeedbackReviseIn, ReplyIn, ReputationOut
+from app.schemas import PageQuery
+
+blp = Blueprint("reputation_api", __name__, url_prefix="/api/v1", description="Feedback and reputation")
+
+
+@blp.route("/pools/<int:pool_id>/feedback")
+class PoolFeedback(MethodView):
+    @blp.arguments(FeedbackIn)
+    @blp.response(201, FeedbackOut)
+    def post(self, data: dict[str, Any], pool_id: int) -> Any:
+        """Rate another party of a settled pool (hidden until they rate you or the window ends)."""
+        feedback = service.leave_feedback(
+            db.session(),
+            pool_id=pool_id,
+            rater=require_user(),
+            now=utcnow(),
+            ratee_id=data["ratee_id"],
+            rating=data["rating"],
+            scores_by_criterion=data["scores"],
+            comment=data["comment"],
+        )
+        db.session.commit()
+        return feedback
+
+
+@blp.route("/feedback/<int:feedback_id>")
+class FeedbackItem(MethodView):
+    @blp.arguments(FeedbackReviseIn)
+    @blp.response(200, FeedbackOut)
+    def put(self, data: dict[str, Any], feedback_id: int) -> Any:
+        """Revise your feedback, once, within 30 days."""
+        feedback = service.revise(
+            db.session(),
+            feedback_id=feedback_id,
+            rater=require_user(),
+            now=utcnow(),
+            rating=data["rating"],
+            scores_by_criterion=data["scores"],
+            comment=data["comment"],
+        )
+        db.session.commit()
+        return feedback
+
+
+@blp.route("/feedback/<int:feedback_id>/reply")
+class Reply(MethodView):
+    @blp.arguments(ReplyIn)
+    @blp.response(200, FeedbackOut)
+    def post(self, data: dict[str, Any], feedback_id: int) -> Any:
+        """Reply publicly, once, to feedback you received."""
+        feedback = service.reply(
+            db.session(), feedback_id=feedback_id, ratee=require_user(), text=data["reply"], now=utcnow()
+        )
+        db.session.commit()
+        return feedback
+
+
+@blp.route("/users/<int:user_id>/reputation")
+class Reputation(MethodView):
+    @blp.response(200, ReputationOut)
+    def get(self, user_id: int) -> Any:
+        """A user's eBay-style scores and trust."""
+        return reputation_view(db.session(), get_user(db.session(), user_id).id)
+
+
+@blp.route("/users/<int:user_id>/feedback")
+class ReceivedFeedback(MethodView):
+    @blp.arguments(PageQuery, location="query")
+    @blp.response(200, FeedbackOut(many=True))
+    def get(self, query: dict[str, Any], user_id: int) -> Any:
+        """The revealed feedback a user received, newest first, 20 a page."""
+        user = get_user(db.session(), user_id)
+        return service.visible_feedback(db.session(), ratee_id=user.id, viewer=caller(), page=query["page"])

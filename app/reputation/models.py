@@ -1,0 +1,64 @@
+"""Feedback between the parties of a settled pool, and each user's cached reputation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.accounts.models import User
+from app.db import Base
+
+
+class Direction(StrEnum):
+    BUYER_TO_VENDOR = "buyer_to_vendor"
+    VENDOR_TO_BUYER = "vendor_to_buyer"
+    MEMBER_TO_ORGANISER = "member_to_organiser"
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("pool_id", "rater_id", "ratee_id"),
+        Index("ix_feedback_ratee_id_revealed_at", "ratee_id", "revealed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), index=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    ratee_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    direction: Mapped[str] = mapped_column(String(24))
+    rating: Mapped[int]  # +1 positive, 0 neutral, -1 negative
+    scores: Mapped[Any] = mapped_column(JSON)  # {criterion: 1..5}
+    comment: Mapped[str] = mapped_column(Text, default="")  # plain text, rendered escaped
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # the transaction's value, weights the rating
+    reply: Mapped[str | None] = mapped_column(Text)  # the ratee's one public reply
+    replied_at: Mapped[datetime | None]
+    revised_at: Mapped[datetime | None]  # the rater's one revision
+    created_at: Mapped[datetime]
+    revealed_at: Mapped[datetime | None]  # hidden (double-blind) until both sides rated or the window ended
+
+    rater: Mapped[User] = relationship(foreign_keys=[rater_id])
+    ratee: Mapped[User] = relationship(foreign_keys=[ratee_id])
+
+
+class ReputationScore(Base):
+    """A user's reputation as last computed: what profiles, pool pages and bid checks read."""
+
+    __tablename__ = "reputation_scores"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    trust: Mapped[float]  # in [0, 1], the Bayesian trust model (docs/trust-model.md)
+    credibility: Mapped[float | None]  # the weight of this user's ratings of others (last full recompute)
+    feedback_score: Mapped[int]  # distinct raters, positives minus negatives (eBay-style)
+    percent_positive_12m: Mapped[float | None]  # None without rated feedback in 12 months
+    counts: Mapped[Any] = mapped_column(
+        JSON
+    )  # {"1m": {"positive": n, "neutral": n, "negative": n}, "6m": ..., "12m": ...}
+    detailed: Mapped[Any] = mapped_column(JSON)  # {criterion: {"average": x, "count": n}}
+    computed_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship()

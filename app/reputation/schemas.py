@@ -1,0 +1,52 @@
+"""Shapes for feedback and reputation on the API and the feedback forms."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.schemas import TrimmedString
+
+
+class FeedbackIn(Schema):
+    ratee_id = fields.Integer(required=True, strict=True)
+    rating = fields.Integer(
+        required=True,
+        strict=False,
+        validate=validate.OneOf([1, 0, -1], error="Rating must be 1 (positive), 0 (neutral) or -1 (negative)."),
+    )
+    scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=False), load_default=dict)
+    comment = TrimmedString(load_default="")  # length and content are checked by the feedback rules
+
+
+class FeedbackReviseIn(Schema):
+    rating = FeedbackIn._declared_fields["rating"]
+    scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=False), load_default=dict)
+    comment = TrimmedString(load_default="")
+
+
+class ReplyIn(Schema):
+    reply = TrimmedString(required=True)
+
+
+class FeedbackOut(Schema):
+    id = fields.Integer()
+    pool_id = fields.Integer()
+    rater_id = fields.Integer()
+    ratee_id = fields.Integer()
+    direction = fields.String()
+    rating = fields.Integer()
+    scores = fields.Dict(keys=fields.String(), values=fields.Integer())
+    comment = fields.String()
+    reply = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    revised_at = fields.DateTime(allow_none=True)
+    revealed = fields.Function(lambda f: f.revealed_at is not None)
+
+
+class ReputationOut(Schema):
+    user_id = fields.Integer()
+    feedback_score = fields.Integer()
+    percent_positive_12m = fields.Float(allow_none=True)
+    counts = fields.Dict()
+    detailed = fields.Dict()
+    trust = fields.Float()

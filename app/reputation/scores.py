@@ -1,0 +1,112 @@
+"""Reading and refreshing cached reputation. No Flask here.
+
+Scores count revealed feedback only: hidden (double-blind) feedback must not move a score, or the
+score's change would reveal it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from app.accounts.models import User
+from app.reputation import rules
+from app.reputation import trust as model
+from app.reputation.models import Feedback, ReputationScore
+
+
+def trust_of(session: Session, user_id: int) -> float:
+    """The user's trust; an account nobody has rated yet has the model's prior."""
+    cached = session.get(ReputationScore, user_id)
+    return cached.trust if cached is not None else model.DEFAULT.prior_mean
+
+
+def trusts_of(session: Session, user_ids: Iterable[int]) -> dict[int, float]:
+    """Trust of several users in one query."""
+    ids = set(user_ids)
+    found = dict(
+        session.execute(
+            select(ReputationScore.user_id, ReputationScore.trust).where(ReputationScore.user_id.in_(ids))
+        ).all()
+    )
+    return {user_id: found.get(user_id, model.DEFAULT.prior_mean) for user_id in ids}
+
+
+def price_factors(session: Session, vendor_ids: Iterable[int]) -> dict[int, Decimal]:
+    """For price_and_reputation awards: what each vendor's price is multiplied by when bids are compared."""
+    return {
+        vendor_id: model.reputation_adjusted_price(Decimal(1), trust)
+        for vendor_id, trust in trusts_of(session, vendor_ids).items()
+    }
+
+
+def ratings_query(ratee_ids: Sequence[int] | None = None):  # type: ignore[no-untyped-def]
+    """Revealed feedback as model ratings (with the rater's account age), optionally for some ratees."""
+    rater = aliased(User)
+    query = (
+        select(
+            Feedback.rater_id,
+            Feedback.ratee_id,
+            Feedback.rating,
+            Feedback.amount_minor,
+            Feedback.created_at,
+            rater.created_at,
+            Feedback.scores,
+        )
+        .join(rater, rater.id == Feedback.rater_id)
+        .where(Feedback.revealed_at.is_not(None))
+    )
+    if ratee_ids is not None:
+        query = query.where(Feedback.ratee_id.in_(ratee_ids))
+    return query
+
+
+def as_rating(row: Any) -> model.Rating:
+    """A row of ratings_query() as the trust model's record."""
+    rater_id, ratee_id, value, amount, created_at, rater_created_at, scores = row
+    return model.Rating(rater_id, ratee_id, value, amount, created_at, rater_created_at, scores or {})
+
+
+def refresh(session: Session, user_ids: Iterable[int], *, now: datetime) -> None:
+    """Recompute the scores of a few users from their revealed feedback, without a full recompute."""
+    ids = sorted(set(user_ids))
+    ratings: dict[int, list[model.Rating]] = {user_id: [] for user_id in ids}
+    for row in session.execute(ratings_query(ids)):
+        rating = as_rating(row)
+        ratings[rating.ratee_id].append(rating)
+    raters = {r.rater_id for rs in ratings.values() for r in rs}
+    query = select(ReputationScore.user_id, ReputationScore.credibility).where(ReputationScore.user_id.in_(raters))
+    credibility = {user_id: value for user_id, value in session.execute(query) if value is not None}
+    for user_id in ids:
+        trust = model.trust_for(user_id, ratings[user_id], credibility, now)
+        store(session, user_id, trust, None, rules.ebay_summary(ratings[user_id], now), now, keep_credibility=True)
+
+
+def store(
+    session: Session,
+    user_id: int,
+    trust: float,
+    credibility: float | None,
+    summary: object,
+    now: datetime,
+    *,
+    keep_credibility: bool = False,
+) -> ReputationScore:
+    """Write one user's cached scores."""
+    row = session.get(ReputationScore, user_id) or ReputationScore(user_id=user_id)
+    if row not in session:
+        session.add(row)
+    row.trust = trust
+    if not keep_credibility or row.credibility is None:
+        row.credibility = credibility
+    row.feedback_score = summary.feedback_score  # type: ignore[attr-defined]
+    row.percent_positive_12m = summary.percent_positive_12m  # type: ignore[attr-defined]
+    row.counts = summary.counts  # type: ignore[attr-defined]
+    row.detailed = summary.detailed  # type: ignore[attr-defined]
+    row.computed_at = now
+    return row

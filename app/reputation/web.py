@@ -1,0 +1,103 @@
+"""Web pages for reputation: public profiles, feedback forms on settled pools, replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from app.accounts.service import get_user
+from app.auth import caller, require_user
+from app.clock import utcnow
+from app.errors import Conflict, ValidationFailed
+from app.extensions import db
+from app.pools import service as pools
+from app.reputation import rules, service
+from app.reputation.profile import reputation_view
+
+bp = Blueprint("reputation", __name__, template_folder="../templates")
+
+
+@bp.get("/users/<int:user_id>")
+def profile(user_id: int) -> Any:
+    """A user's public profile: reputation and the feedback they received."""
+    user = get_user(db.session(), user_id)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    received = service.visible_feedback(db.session(), ratee_id=user.id, viewer=caller(), page=page)
+    return render_template(
+        "reputation/profile.html",
+        user=user,
+        rep=reputation_view(db.session(), user.id),
+        received=received,
+        page=page,
+        criteria_labels=rules.CRITERION_LABELS,
+    )
+
+
+def feedback_context(pool: Any, viewer: Any) -> dict[str, Any]:
+    """What the pool page needs to offer feedback forms to a party of a settled pool."""
+    if viewer is None:
+        return {"rateable": [], "given": {}}
+    given = {f.ratee_id: f for f in service.my_feedback(db.session(), pool_id=pool.id, rater=viewer)}
+    parties = service.rateable(db.session(), pool, viewer)
+    names = {p.ratee_id: get_user(db.session(), p.ratee_id).display_name for p in parties}
+    return {
+        "rateable": [(p, names[p.ratee_id], rules.CRITERIA[p.direction]) for p in parties],
+        "given": given,
+        "criteria_labels": rules.CRITERION_LABELS,
+    }
+
+
+@bp.post("/pools/<int:pool_id>/feedback")
+@login_required
+def leave(pool_id: int) -> Any:
+    """Leave feedback for another party of a settled pool."""
+    rater = require_user()
+    pools.get_pool(db.session(), pool_id, rater)
+    try:
+        ratee_id = int(request.form.get("ratee_id", ""))
+        rating = int(request.form.get("rating", ""))
+    except ValueError:
+        flash("Choose whether your experience was positive, neutral or negative.", "error")
+        return redirect(url_for("pools.show", pool_id=pool_id) + "#feedback")
+    by_criterion = {
+        key[6:]: int(value) for key, value in request.form.items() if key.startswith("score_") and value.isdigit()
+    }
+    try:
+        service.leave_feedback(
+            db.session(),
+            pool_id=pool_id,
+            rater=rater,
+            ratee_id=ratee_id,
+            rating=rating,
+            scores_by_criterion=by_criterion,
+            comment=request.form.get("comment", "").strip(),
+            now=utcnow(),
+        )
+    except (ValidationFailed, Conflict) as exc:
+        db.session.rollback()
+        messages = [m for ms in exc.errors.values() for m in ms] or [exc.message]
+        flash(" ".join(messages), "error")
+    else:
+        db.session.commit()
+        flash("Thanks! Your feedback stays hidden until they rate you too, or the feedback window ends.", "success")
+    return redirect(url_for("pools.show", pool_id=pool_id) + "#feedback")
+
+
+@bp.post("/feedback/<int:feedback_id>/reply")
+@login_required
+def reply(feedback_id: int) -> Any:
+    """Reply publicly to feedback you received."""
+    user = require_user()
+    try:
+        service.reply(
+            db.session(), feedback_id=feedback_id, ratee=user, text=request.form.get("reply", "").strip(), now=utcnow()
+        )
+    except (ValidationFailed, Conflict) as exc:
+        db.session.rollback()
+        flash(" ".join([m for ms in exc.errors.values() for m in ms] or [exc.message]), "error")
+    else:
+        db.session.commit()
+        flash("Your reply is published.", "success")
+    return redirect(url_for("reputation.profile", user_id=user.id))

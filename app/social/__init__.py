@@ -1,0 +1,1 @@
+"""The social layer: pool discussions, invite links, followed categories, clubs, inbox and email."""

@@ -1,0 +1,160 @@
+"""Send the email outbox through a backend: the console (default) or an SMTP server.
+
+Settings come from the app config mapping passed in (MAIL_BACKEND, MAIL_HOST, MAIL_PORT,
+MAIL_USERNAME, MAIL_PASSWORD, MAIL_USE_TLS, MAIL_FROM), never from the environment.
+A failed message is retried later with a growing delay, up to MAX_ATTEMPTS times.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from email.message import EmailMessage as MimeMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any, Protocol, TextIO
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.social.models import EmailMessage
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+SMTP_TIMEOUT_SECONDS = 15
+# A dead server or refused login fails every message alike: stop the batch and retry later.
+CONNECTION_ERRORS = (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected, smtplib.SMTPAuthenticationError)
+
+
+class MailBackend(Protocol):
+    def send(self, message: MimeMessage) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ConsoleBackend:
+    """Print each message to a stream (stdout by default): development and demos."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def send(self, message: MimeMessage) -> None:
+        stream = self.stream or sys.stdout
+        headers = "".join(f"{name}: {message[name]}\n" for name in ("From", "To", "Subject", "Date"))
+        stream.write(f"---------- email ----------\n{headers}\n{message.get_content()}---------- end ----------\n")
+        stream.flush()
+
+    def close(self) -> None:
+        return None
+
+
+class SmtpBackend:
+    """Send through one SMTP connection per batch, opened on the first message."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.host, self.port = str(config["MAIL_HOST"]), int(config["MAIL_PORT"])
+        self.username, self.password = str(config["MAIL_USERNAME"]), str(config["MAIL_PASSWORD"])
+        self.use_tls = bool(config["MAIL_USE_TLS"])
+        self.connection: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        connection = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS)
+        try:
+            connection.ehlo()
+            if self.use_tls:
+                connection.starttls()
+                connection.ehlo()
+            if self.username:
+                connection.login(self.username, self.password)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def send(self, message: MimeMessage) -> None:
+        if self.connection is None:
+            self.connection = self._connect()
+        self.connection.send_message(message)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (OSError, smtplib.SMTPException):
+                self.connection.close()
+            self.connection = None
+
+
+def make_backend(config: Mapping[str, Any]) -> MailBackend:
+    """The backend MAIL_BACKEND names: "console" or "smtp"."""
+    name = config.get("MAIL_BACKEND", "console")
+    if name == "console":
+        return ConsoleBackend()
+    if name == "smtp":
+        return SmtpBackend(config)
+    raise ValueError(f"MAIL_BACKEND must be 'console' or 'smtp', not {name!r}")
+
+
+def to_mime(message: EmailMessage, sender: str) -> MimeMessage:
+    """Build the RFC 5322 message for an outbox row."""
+    mime = MimeMessage()
+    mime["From"], mime["To"], mime["Subject"] = sender, message.to_email, message.subject
+    mime["Date"] = format_datetime(message.created_at)
+    mime["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="buyswarm.local")
+    mime.set_content(message.body, cte="quoted-printable")  # 7-bit clean for any server
+    return mime
+
+
+def pending(session: Session, *, now: datetime, limit: int) -> list[EmailMessage]:
+    """Claim unsent messages that are due; other senders skip the claimed rows (PostgreSQL)."""
+    query = (
+        select(EmailMessage)
+        .where(
+            EmailMessage.sent_at.is_(None),
+            EmailMessage.attempts < MAX_ATTEMPTS,
+            or_(EmailMessage.next_attempt_at.is_(None), EmailMessage.next_attempt_at <= now),
+        )
+        .order_by(EmailMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(query))
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Wait 1, 2, 4 … minutes after each failure, at most 6 hours."""
+    return min(timedelta(minutes=2 ** max(0, attempts - 1)), timedelta(hours=6))
+
+
+def send_pending(
+    session: Session, config: Mapping[str, Any], now: datetime, limit: int = 100, backend: MailBackend | None = None
+) -> int:
+    """Send due outbox messages; mark sent ones, record failures for a later retry; return how many were sent."""
+    backend = backend or make_backend(config)
+    sent = 0
+    try:
+        for message in pending(session, now=now, limit=limit):
+            message.attempts += 1
+            try:
+                backend.send(to_mime(message, str(config.get("MAIL_FROM", "Buyswarm <no-reply@buyswarm.local>"))))
+            except (OSError, smtplib.SMTPException) as exc:
+                _failed(message, exc, now)
+                backend.close()  # a half-finished SMTP dialogue cannot be reused
+                if isinstance(exc, CONNECTION_ERRORS) or not isinstance(exc, smtplib.SMTPException):
+                    break
+            else:
+                message.sent_at, message.last_error, message.next_attempt_at = now, None, None
+                sent += 1
+    finally:
+        backend.close()
+        session.flush()
+    return sent
+
+
+def _failed(message: EmailMessage, exc: BaseException, now: datetime) -> None:
+    log.warning("email %s to %s failed (attempt %s): %s", message.id, message.to_email, message.attempts, exc)
+    message.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    message.next_attempt_at = now + retry_delay(message.attempts)

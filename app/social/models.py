@@ -1,0 +1,136 @@
+"""Discussions, invite links, followed categories, clubs and the email outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.accounts.models import User
+from app.db import Base, Str40
+
+POST_MAX_LENGTH = 2000
+
+
+class AuthorRole(StrEnum):
+    """How a post's author takes part in the pool, shown next to the post."""
+
+    MEMBER = "member"
+    ORGANISER = "organiser"
+    VENDOR = "vendor"
+
+
+class ClubRole(StrEnum):
+    MEMBER = "member"
+    ADMIN = "admin"
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_pool_id_created_at", "pool_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    author_role: Mapped[str] = mapped_column(String(12))  # an AuthorRole, fixed when posted
+    body: Mapped[str] = mapped_column(Text)  # at most POST_MAX_LENGTH characters
+    is_pinned: Mapped[bool] = mapped_column(default=False)
+    is_hidden: Mapped[bool] = mapped_column(default=False)  # seen only by the organiser and the author
+    created_at: Mapped[datetime]
+
+    author: Mapped[User] = relationship()
+
+
+class Invite(Base):
+    """One shareable link per (pool, inviter)."""
+
+    __tablename__ = "invites"
+    __table_args__ = (UniqueConstraint("pool_id", "inviter_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # random, url-safe
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
+    inviter_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+
+
+class InviteJoin(Base):
+    """A commitment made after following an invite link: counted once per commitment."""
+
+    __tablename__ = "invite_joins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invite_id: Mapped[int] = mapped_column(ForeignKey("invites.id"), index=True)
+    commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id"), unique=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+
+
+class CategoryFollow(Base):
+    __tablename__ = "category_follows"
+    __table_args__ = (UniqueConstraint("user_id", "category"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    category: Mapped[Str40]  # a key of app.pools.rules.CATEGORIES
+    created_at: Mapped[datetime]
+
+
+class Club(Base):
+    """A standing buying group whose members see and run pools together."""
+
+    __tablename__ = "clubs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    slug: Mapped[str] = mapped_column(String(60), unique=True)  # the club's address: /clubs/<slug>
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+
+
+class ClubMember(Base):
+    __tablename__ = "club_members"
+    __table_args__ = (UniqueConstraint("club_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10), default=ClubRole.MEMBER)
+    created_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ClubRole.ADMIN
+
+
+class ClubPool(Base):
+    """A pool run by a club; a pool belongs to at most one club."""
+
+    __tablename__ = "club_pools"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id"), index=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), unique=True)
+    created_at: Mapped[datetime]
+
+
+class EmailMessage(Base):
+    """The outbox: written in the same transaction as the event, sent later by a job."""
+
+    __tablename__ = "email_messages"
+    __table_args__ = (Index("ix_email_messages_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_email: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]  # after a failure: not retried before this moment
+    last_error: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,251 @@
+"""Settlement survives SIGKILL at random moments: nobody is charged twice, nothing is lost.
+
+A worker process (tests/payments/crash_worker.py) closes due pools, charges the served members,
+confirms delivery of some pools and pays their vendors out. The test kills it with SIGKILL at
+seeded random moments, restarts it, and once a run finishes checks the money: with the offline
+gateway through the Payment rows and the ledger, with Stripe through what the fake Stripe saw.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from app.pools.models import Commitment
+from tests import factories
+from tests.fakes.fake_stripe import FakeStripe
+from tests.payments.crash_worker import delivers
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = 20261124
+POOLS, MEMBERS, PER_POOL = 40, 14, 10  # each pool: 9 members the bid serves, 1 priced out
+KILLS = 8
+BUDGET_SECONDS = 40  # per gateway: all runs together
+DECLINED_CARD, GOOD_CARD = "pm_card_chargeDeclined", "pm_card_visa"  # FakeStripe's test cards
+
+
+@dataclass(frozen=True)
+class World:
+    pool_ids: list[int]
+    served: set[tuple[int, int]]  # (pool_id, member_id) the bid serves
+    declined: set[tuple[int, int]]  # served, but the card is declined (Stripe only)
+    customers: dict[int, str]  # member_id -> customer_ref
+
+
+def _build(session: Session, engine: Engine, now: datetime, gateway) -> World:
+    """Pools already due, each with one bid at 90 and ten members (one whose maximum is 50)."""
+    organiser = factories.user(session, now=now)
+    vendor = factories.vendor(session, now=now)
+    members = [factories.user(session, now=now) for _ in range(MEMBERS)]
+    if gateway is not None:  # Stripe: customers for members, a connected account for the vendor
+        for member in members:
+            member.payment_customer_ref = gateway.ensure_customer(
+                user_id=member.id, email=member.email, idempotency_key=f"user-{member.id}-customer"
+            )
+        vendor.vendor_profile.payout_account_id = gateway.create_connected_account(
+            user_id=vendor.id, email=vendor.email, idempotency_key=f"user-{vendor.id}-account"
+        )
+        session.commit()
+    pool_ids, served, declined = [], set(), set()
+    for p in range(POOLS):
+        pool = factories.open_pool(session, now=now, organiser=organiser, min_quantity=5)
+        for j in range(PER_POOL):
+            member = members[(p + j) % MEMBERS]
+            price = "50" if j == PER_POOL - 1 else "100"
+            made = factories.commitment(
+                session, pool=pool, now=now, member=member, quantity=1 + (p + j) % 3, max_unit_price=price
+            )
+            if price == "100":
+                served.add((pool.id, member.id))
+                if gateway is not None and (p * PER_POOL + j) % 11 == 0:
+                    declined.add((pool.id, member.id))
+            if gateway is not None:
+                made.payment_method_ref = DECLINED_CARD if (pool.id, member.id) in declined else GOOD_CARD
+        session.commit()
+        factories.bid(session, pool=pool, now=now, vendor=vendor, curve=((1, "90"),))
+        pool_ids.append(pool.id)
+    with engine.begin() as conn:  # test setup: the services refuse a deadline in the past
+        conn.execute(text("UPDATE pools SET closes_at = now() - interval '5 minutes'"))
+    customers = {m.id: m.payment_customer_ref or "" for m in members}
+    return World(pool_ids, served, declined, customers)
+
+
+def _start_worker(database_url: str, gateway: str, stripe_url: str, generation: int, log: Path):
+    command = [sys.executable, "-m", "tests.payments.crash_worker", database_url, gateway, stripe_url]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*command, "--generation", str(generation)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _wait_for(log: Path, word: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if word in log.read_text(errors="replace").split():
+            return True
+        if process.poll() is not None:
+            return word in log.read_text(errors="replace").split()
+        time.sleep(0.01)
+    return False
+
+
+def _in_flight(engine: Engine) -> set[int]:
+    """Payments leased for a charge whose outcome was never recorded (the worker died mid-call)."""
+    with engine.connect() as conn:
+        return set(conn.scalars(text("SELECT id FROM payments WHERE status = 'pending' AND attempts > 0")))
+
+
+def _kill_and_restart(engine: Engine, database_url: str, gateway: str, stripe_url: str, tmp_path: Path):
+    """Run workers, SIGKILL the first KILLS of them at random moments; return (kills, in-flight payments)."""
+    rng = random.Random(f"{SEED}-{gateway}")
+    deadline = time.monotonic() + BUDGET_SECONDS
+    kills, in_flight = 0, set[int]()
+    for generation in range(KILLS + 1):
+        log = tmp_path / f"worker-{gateway}-{generation}.log"
+        worker = _start_worker(database_url, gateway, stripe_url, generation, log)
+        try:
+            assert _wait_for(log, "ready", worker, timeout=30), log.read_text(errors="replace")
+            if generation < KILLS:
+                try:
+                    worker.wait(timeout=rng.uniform(0.05, 0.6))
+                except subprocess.TimeoutExpired:
+                    worker.send_signal(signal.SIGKILL)
+                    worker.wait(timeout=10)
+                    kills += 1
+                    in_flight |= _in_flight(engine)
+                    continue
+            else:
+                worker.wait(timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=10)
+        output = log.read_text(errors="replace")
+        assert worker.returncode == 0 and "done" in output.split(), output[-4000:]
+        return kills, in_flight
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.parametrize("gateway_name", ["offline", "stripe"])
+def test_settlement_killed_at_random_moments_charges_every_served_member_exactly_once(
+    gateway_name, session, engine, database_url, now, tmp_path, fake_stripe, make_stripe_gateway
+):
+    stripe = gateway_name == "stripe"
+    if stripe:  # transient faults the SDK retries on top of the kills; replays must not charge twice
+        fake_stripe.fail_next("payment_intents.create", "drop_after_commit", times=3)
+        fake_stripe.fail_next("transfers.create", "rate_limited", times=2)
+    world = _build(session, engine, now, make_stripe_gateway() if stripe else None)
+    started = time.monotonic()
+    kills, in_flight = _kill_and_restart(
+        engine, database_url, gateway_name, fake_stripe.url if stripe else "-", tmp_path
+    )
+    elapsed = time.monotonic() - started
+
+    with engine.connect() as conn:
+        payments = _check_pools_payments_and_ledger(conn, world)
+    retried = {p.id for p in payments if p.attempts > 1}
+    assert in_flight <= retried, "a charge cut off by a kill is attempted again (with the same key)"
+    if stripe:
+        _check_stripe(fake_stripe, world, session)
+    commitments = len(world.pool_ids) * PER_POOL
+    print(
+        f"\n[{gateway_name}] kills={kills}, charges cut off mid-call={len(in_flight)}, "
+        f"pools={len(world.pool_ids)}, members={MEMBERS}, commitments={commitments}, served={len(world.served)}, "
+        f"declined={len(world.declined)}, payments attempted twice={len(retried)}, elapsed={elapsed:.1f}s"
+    )
+    assert kills >= KILLS // 2, "most kills should land while the worker still had work"
+
+
+def _check_pools_payments_and_ledger(conn, world: World) -> list:
+    statuses = dict(conn.execute(text("SELECT id, status FROM pools")).all())
+    for pool_id in world.pool_ids:
+        assert statuses[pool_id] in {"settled", "completed", "failed"}, (pool_id, statuses[pool_id])
+        if statuses[pool_id] == "settled":
+            assert not delivers(pool_id), f"pool {pool_id} was delivered but never completed"
+    audit = Counter(conn.execute(text("SELECT pool_id, action FROM audit_events WHERE action LIKE 'pool.%'")).all())
+    for pool_id in world.pool_ids:
+        assert audit[(pool_id, "pool.close")] == audit[(pool_id, "pool.settle")] == 1, pool_id
+        completed = statuses[pool_id] == "completed"
+        assert audit[(pool_id, "pool.deliver")] == audit[(pool_id, "pool.complete")] == int(completed), pool_id
+
+    lines = {
+        (pool_id, member_id): amount
+        for pool_id, member_id, amount in conn.execute(
+            text(
+                "SELECT a.pool_id, al.member_id, al.amount_minor"
+                " FROM award_lines al JOIN awards a ON a.id = al.award_id"
+            )
+        )
+    }
+    assert set(lines) == world.served, "the award serves exactly the members whose maximum covers the bid"
+    payments = conn.execute(text("SELECT * FROM payments")).all()
+    by_member = Counter((p.pool_id, p.member_id) for p in payments)
+    assert set(by_member) == world.served and set(by_member.values()) == {1}, "one payment per award line"
+    for p in payments:
+        expected = "failed" if (p.pool_id, p.member_id) in world.declined else "succeeded"
+        assert (p.status, p.amount_minor) == (expected, lines[(p.pool_id, p.member_id)]), p
+    postings = Counter(
+        key
+        for (key,) in conn.execute(text("SELECT posting_key FROM ledger_entries WHERE posting_key LIKE 'payment-%'"))
+    )
+    succeeded = {f"payment-{p.id}-captured" for p in payments if p.status == "succeeded"}
+    assert set(postings) == succeeded and set(postings.values()) == {2}, "one two-leg posting per captured payment"
+    for pool_id, member_id, status in conn.execute(text("SELECT pool_id, member_id, status FROM commitments")):
+        if (pool_id, member_id) not in world.served:
+            assert status == "unserved", (pool_id, member_id, status)
+        else:
+            assert status == ("payment_failed" if (pool_id, member_id) in world.declined else "charged")
+    _check_ledger(conn, world, payments, statuses)
+    return payments
+
+
+def _check_ledger(conn, world: World, payments: list, statuses: dict[int, str]) -> None:
+    balances: dict[int, Counter[str]] = {pool_id: Counter() for pool_id in world.pool_ids}
+    for pool_id, account, amount in conn.execute(text("SELECT pool_id, account, amount_minor FROM ledger_entries")):
+        balances[pool_id][account] += amount
+    payouts = {p.pool_id: p for p in conn.execute(text("SELECT * FROM payouts"))}
+    for pool_id in world.pool_ids:
+        held = sum(p.amount_minor for p in payments if p.pool_id == pool_id and p.status == "succeeded")
+        accounts = balances[pool_id]
+        assert sum(accounts.values()) == 0, f"pool {pool_id}'s ledger does not balance: {dict(accounts)}"
+        assert -accounts["member_payments"] == held
+        if statuses[pool_id] == "completed":
+            payout = payouts[pool_id]
+            assert (payout.status, payout.gross_minor) == ("paid", held)
+            assert accounts["escrow"] == accounts["vendor_payable"] == 0
+            assert (accounts["vendor_payouts"], accounts["platform_fee"]) == (payout.amount_minor, payout.fee_minor)
+        else:
+            assert pool_id not in payouts and accounts["escrow"] == held
+
+
+def _check_stripe(fake: FakeStripe, world: World, session: Session) -> None:
+    """What Stripe saw: one PaymentIntent per served member, money taken only from good cards."""
+    session.expire_all()
+    for pool_id, member_id, card in session.execute(
+        Commitment.__table__.select()
+        .with_only_columns(Commitment.pool_id, Commitment.member_id, Commitment.payment_method_ref)
+        .where(Commitment.pool_id.in_(world.pool_ids))
+    ):
+        customer, group = world.customers[member_id], f"pool-{pool_id}"
+        served = (pool_id, member_id) in world.served
+        good = served and (pool_id, member_id) not in world.declined
+        assert fake.succeeded_charges(customer, group) == int(good), (pool_id, member_id, card)
+        assert len(fake.payment_intents(customer, group)) == int(served), (pool_id, member_id)
+    transfers = Counter(o["transfer_group"] for o in list(fake.objects.values()) if o.get("object") == "transfer")
+    completed = set(session.scalars(text("SELECT id FROM pools WHERE status = 'completed'")))
+    assert transfers == Counter({f"pool-{pool_id}": 1 for pool_id in completed}), "one transfer per completed pool"

@@ -1,0 +1,117 @@
+"""The email outbox: the console backend prints, the SMTP backend really sends, failures are retried."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app.social import jobs, mail
+from app.social.fanout import queue_email
+from app.social.models import EmailMessage
+
+
+def queued(session, now, *addresses, subject="“Heat pumps” has tipped", body="It tipped — well done.\n"):
+    ids = [queue_email(session, to_email=a, subject=subject, body=body, now=now) for a in addresses]
+    session.commit()
+    return [m.id for m in ids]
+
+
+def parsed(raw):
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def test_the_console_backend_prints_each_message_and_marks_it_sent(session, now, capsys):
+    (message_id,) = queued(session, now, "amira@example.com")
+    assert mail.send_pending(session, {"MAIL_BACKEND": "console"}, now, 10) == 1
+    out = capsys.readouterr().out
+    assert "To: amira@example.com" in out and "Subject: “Heat pumps” has tipped" in out
+    assert "It tipped — well done." in out
+    stored = session.get(EmailMessage, message_id)
+    assert stored.sent_at == now and stored.attempts == 1 and stored.last_error is None
+
+
+def test_sent_messages_are_not_sent_again(session, now, capsys):
+    queued(session, now, "amira@example.com")
+    mail.send_pending(session, {"MAIL_BACKEND": "console"}, now, 10)
+    assert mail.send_pending(session, {"MAIL_BACKEND": "console"}, now, 10) == 0
+
+
+def test_the_smtp_backend_delivers_to_a_real_smtp_server(session, now, smtp_sink):
+    queued(session, now, "amira@example.com", "ben@example.com")
+    assert mail.send_pending(session, smtp_sink.config(), now, 10) == 2
+    assert [m["to"] for m in smtp_sink.messages] == [["amira@example.com"], ["ben@example.com"]]
+    first = parsed(smtp_sink.messages[0]["data"])
+    assert first["Subject"] == "“Heat pumps” has tipped"
+    assert first["From"] == "Buyswarm <no-reply@buyswarm.local>"
+    assert first.get_content().replace("\r\n", "\n") == "It tipped — well done.\n"
+    assert max(smtp_sink.messages[0]["data"]) < 128  # 7-bit clean
+    assert smtp_sink.messages[0]["from"] == "no-reply@buyswarm.local"
+
+
+def test_the_smtp_backend_logs_in_when_given_credentials(session, now, smtp_sink):
+    queued(session, now, "amira@example.com")
+    mail.send_pending(session, smtp_sink.config(MAIL_USERNAME="mailer", MAIL_PASSWORD="s3cret"), now, 10)
+    assert smtp_sink.logins == [("mailer", "s3cret")] and len(smtp_sink.messages) == 1
+
+
+def test_a_refused_recipient_is_recorded_and_the_rest_still_go(session, now, smtp_sink):
+    smtp_sink.refuse.add("gone@example.com")
+    bad, good = queued(session, now, "gone@example.com", "ben@example.com")
+    assert mail.send_pending(session, smtp_sink.config(), now, 10) == 1
+    refused = session.get(EmailMessage, bad)
+    assert refused.sent_at is None and refused.attempts == 1 and "SMTPRecipientsRefused" in refused.last_error
+    assert refused.next_attempt_at == now + timedelta(minutes=1)
+    assert session.get(EmailMessage, good).sent_at == now
+
+
+def _closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_server_stops_the_batch_and_the_message_is_retried_later(session, now, smtp_sink):
+    first, second = queued(session, now, "amira@example.com", "ben@example.com")
+    assert mail.send_pending(session, smtp_sink.config(MAIL_PORT=_closed_port()), now, 10) == 0
+    failed = session.get(EmailMessage, first)
+    assert failed.attempts == 1 and failed.last_error and failed.sent_at is None
+    assert session.get(EmailMessage, second).attempts == 0  # not tried: the server was down
+    assert mail.send_pending(session, smtp_sink.config(), now, 10) == 1  # the failed one waits its turn
+    assert mail.send_pending(session, smtp_sink.config(), now + timedelta(minutes=1), 10) == 1
+    assert session.get(EmailMessage, first).sent_at == now + timedelta(minutes=1)
+    assert session.get(EmailMessage, first).last_error is None
+
+
+def test_a_message_is_given_up_after_the_last_attempt(session, now):
+    (message_id,) = queued(session, now, "amira@example.com")
+    session.get(EmailMessage, message_id).attempts = mail.MAX_ATTEMPTS
+    session.commit()
+    assert mail.send_pending(session, {"MAIL_BACKEND": "console"}, now, 10) == 0
+
+
+def test_retries_wait_longer_each_time_up_to_six_hours():
+    delays = [mail.retry_delay(n) for n in (1, 2, 3, 20)]
+    assert delays == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4), timedelta(hours=6)]
+
+
+def test_an_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="MAIL_BACKEND"):
+        mail.make_backend({"MAIL_BACKEND": "pigeon"})
+
+
+def test_the_outbox_job_sends_with_the_apps_settings_and_commits(app, session, now, smtp_sink):
+    queued(session, now, "amira@example.com")
+    config = {**app.config, "MAIL_BACKEND": "smtp", "MAIL_HOST": smtp_sink.host, "MAIL_PORT": smtp_sink.port}
+    assert jobs.send_outbox(session, config, now=now) == 1
+    session.rollback()  # nothing left uncommitted: the sent mark survives
+    assert session.scalar(select(EmailMessage.sent_at)) == now
+
+
+def test_the_default_settings_print_to_the_console(app):
+    assert app.config["MAIL_BACKEND"] == "console" and app.config["MAIL_PORT"] == 25
+    assert isinstance(mail.make_backend(app.config), mail.ConsoleBackend)
