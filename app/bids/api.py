@@ -35,6 +35,9 @@ class Bids(MethodView):
         """Place a bid, or revise yours (the new bid replaces your previous one)."""
         bid = service.place_bid(db.session(), pool_id=pool_id, vendor=require_vendor(), now=utcnow(), **data)
         db.session.commit()
+        if bid.took_lead:
+            service.announce_new_leader(db.session(), pool_id=pool_id, now=utcnow())
+            db.session.commit()
         return service.BidView(bid, None, None)
 
     @blp.response(200, BidOut(many=True))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -46,11 +46,17 @@ def price_steps(offers: Sequence[Offer]) -> list[Step]:
 
 
 def build_chart(offers: Sequence[Offer], demand: int) -> Chart | None:
-    """Lay out the step chart in a WIDTH × HEIGHT box; None when no bid offers a price."""
+    """Lay out the step chart in a WIDTH × HEIGHT box; None when no bid offers a price.
+
+    The x axis spans what matters to members: past today's demand and every price break, not
+    out to a vendor's full capacity.
+    """
     steps = price_steps(offers)
     if not steps:
         return None
-    top_q = max(steps[-1].quantity_to, demand, 1)
+    breaks = [s.quantity_from for s in steps]
+    top_q = max(int(max(demand, *breaks) * 1.5), 10)
+    steps = [Step(s.quantity_from, min(s.quantity_to, top_q), s.unit_price) for s in steps if s.quantity_from <= top_q]
     high, low = max(s.unit_price for s in steps), min(s.unit_price for s in steps)
     span = (high - low) or high or Decimal(1)
 
@@ -64,5 +70,13 @@ def build_chart(offers: Sequence[Offer], demand: int) -> Chart | None:
 
     path = " ".join(f"M{x(s.quantity_from)},{y(s.unit_price)} H{x(s.quantity_to)}" for s in steps)
     y_labels = [(y(price), price) for price in sorted({high, low})]
-    x_labels = [(x(q), q) for q in sorted({0, top_q, *(s.quantity_from for s in steps[:4])})]
-    return Chart(steps, path, x(demand), y_labels, x_labels, top_q)
+    return Chart(steps, path, x(demand), y_labels, _x_labels(x, [0, *breaks, top_q], top_q), top_q)
+
+
+def _x_labels(x: Callable[[int], float], quantities: list[int], top_q: int) -> list[tuple[float, int]]:
+    """Quantity labels far enough apart to read (at least 8 % of the axis)."""
+    labels: list[tuple[float, int]] = []
+    for quantity in sorted(set(quantities)):
+        if not labels or quantity - labels[-1][1] >= top_q * 0.08:
+            labels.append((x(quantity), quantity))
+    return labels

@@ -23,10 +23,12 @@ from app.bids.charts import Chart, build_chart
 from app.bids.models import Award, AwardLine, Bid, BidStatus, tiers_to_json
 from app.bids.rules import Offer, Tier
 from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFailed
+from app.notifications.models import Notification
 from app.pools.commitments import find_commitment
 from app.pools.models import AuctionKind, Pool, PoolStatus
 from app.pools.service import get_pool_for_update
 from app.reputation.scores import trust_of
+from app.social.fanout import notify_pool_members
 
 
 class BidDoesNotImprove(Conflict):
@@ -414,3 +416,22 @@ def market_view(session: Session, pool: Pool) -> Market:
         rules.next_price_drop(offers, pool.committed_quantity),
         len(bids),
     )
+
+
+def announce_new_leader(session: Session, *, pool_id: int, now: datetime) -> None:
+    """Tell the pool's members once that vendors are undercutting each other (after the bid committed)."""
+    pool = session.get(Pool, pool_id)
+    if pool is None or pool.auction_kind != AuctionKind.OPEN:
+        return  # a sealed auction's lead is a secret
+    already = session.scalar(
+        select(Notification.id).where(Notification.pool_id == pool_id, Notification.kind == "new_best_price").limit(1)
+    )
+    if already is None:
+        notify_pool_members(
+            session,
+            pool,
+            "new_best_price",
+            f"Vendors are competing for “{pool.title}”: there is a new best price. See how low it goes.",
+            now,
+            statuses=["active"],
+        )

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.notifications.models import Notification
-from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
-
-REMIND_BEFORE = timedelta(hours=24)
 
 
 def notify(session: Session, *, user_id: int, pool_id: int | None, kind: str, message: str, now: datetime) -> bool:
@@ -31,28 +28,3 @@ def inbox(session: Session, user_id: int, limit: int = 50) -> list[Notification]
     """The user's newest notifications."""
     query = select(Notification).where(Notification.user_id == user_id).order_by(Notification.id.desc())
     return list(session.scalars(query.limit(limit)))
-
-
-def remind_closing_soon(session: Session, *, now: datetime) -> int:
-    """Tell members of open pools closing within a day; each member is reminded once per pool."""
-    query = (
-        select(Commitment.member_id, Pool.id, Pool.title)
-        .join(Pool, Pool.id == Commitment.pool_id)
-        .where(
-            Pool.status == PoolStatus.OPEN,
-            Pool.closes_at > now,
-            Pool.closes_at <= now + REMIND_BEFORE,
-            Commitment.status == CommitmentStatus.ACTIVE,
-        )
-    )
-    sent = 0
-    for member_id, pool_id, title in session.execute(query).all():
-        sent += notify(
-            session,
-            user_id=member_id,
-            pool_id=pool_id,
-            kind="closing_soon",
-            now=now,
-            message=f"“{title}” closes within a day. Check your quantity and price.",
-        )
-    return sent

@@ -18,6 +18,7 @@ from app.errors import NotFound, PoolNotOpen, ValidationFailed
 from app.pools import rules
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_pool_for_update
+from app.social.fanout import notify_pool_members
 
 
 def find_commitment(session: Session, *, pool_id: int, member_id: int) -> Commitment | None:
@@ -55,9 +56,19 @@ def commit(
         existing.joined_at = now  # a rejoining member goes to the back of the queue
         existing.status = CommitmentStatus.ACTIVE
         pool.member_count += 1
+    tipped_before = pool.has_tipped
     pool.committed_quantity += quantity - own
     existing.quantity, existing.max_unit_price, existing.updated_at = quantity, max_unit_price, now
     session.flush()
+    if pool.has_tipped and not tipped_before:
+        notify_pool_members(
+            session,
+            pool,
+            "pool_tipped",
+            f"“{pool.title}” reached its tipping point of "
+            f"{pool.min_quantity} {pool.unit}: vendors are competing for it.",
+            now,
+        )
     action = "commitment.change" if before else "commitment.join"
     audit.record(
         session,

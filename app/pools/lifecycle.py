@@ -23,6 +23,7 @@ from app.pools import rules
 from app.pools.models import AwardRule, Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_organised_pool_for_update, get_pool_for_update
 from app.reputation.scores import price_factors
+from app.social.fanout import notify_pool_members
 
 CLOSED = (PoolStatus.AWARDED, PoolStatus.FAILED, PoolStatus.SETTLED, PoolStatus.DISPUTED, PoolStatus.COMPLETED)
 
@@ -172,6 +173,16 @@ def _award(
         bid.status = BidStatus.WON if bid.id == outcome.bid_id else BidStatus.LOST
     session.add(award)
     pool.outcome_note = None
+    session.flush()
+    notify_pool_members(
+        session,
+        pool,
+        "awarded",
+        f"“{pool.title}” was awarded at {outcome.unit_price.normalize():f} "
+        f"{pool.currency} per {pool.unit}. Served members will be charged their share.",
+        now,
+        statuses=[CommitmentStatus.SERVED, CommitmentStatus.UNSERVED],
+    )
     _transition(
         session,
         pool,

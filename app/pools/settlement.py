@@ -20,6 +20,7 @@ from app.payments.models import PaymentStatus, PayoutStatus
 from app.pools.lifecycle import _transition
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_pool_for_update
+from app.social.fanout import notify_pool_members
 
 
 def start_settlement(session: Session, *, pool_id: int, gateway: str, now: datetime) -> list[int]:
@@ -67,6 +68,16 @@ def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> bool:
         _transition(session, pool, PoolStatus.FAILED, actor_id=None, now=now, action="pool.settle")
         return True
     pool.settled_at = now
+    session.flush()
+    notify_pool_members(
+        session,
+        pool,
+        "charged",
+        f"You were charged for “{pool.title}”. The money is held until delivery is confirmed.",
+        now,
+        statuses=[CommitmentStatus.CHARGED],
+        include_organiser=False,
+    )
     _transition(
         session,
         pool,

@@ -21,6 +21,8 @@ from app.pools import commitments, lifecycle, service
 from app.pools.models import Pool, PoolStatus
 from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
 from app.reputation.web import feedback_context
+from app.social.context import pool_social_context
+from app.social.web import record_pending_invite
 
 bp = Blueprint("pools", __name__, template_folder="../templates")
 
@@ -95,6 +97,7 @@ def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict
         award=bids.award_visible_to(db.session(), pool, user) if has_award else None,
         my_payment=payments.payment_for(db.session(), pool.id, mine.id) if mine is not None else None,
         feedback=feedback_context(pool, user),
+        social=pool_social_context(db.session(), pool, user, request.host_url),
         now=utcnow(),
     ), 400 if errors else 200
 
@@ -226,6 +229,7 @@ def commit(pool_id: int) -> Any:
         except ValidationFailed as exc:
             errors = exc.errors
         else:
+            record_pending_invite(made)
             db.session.commit()
             save_card(made.id)
             flash("You're in! We'll tell you when the pool closes." if created else "Commitment updated.", "success")

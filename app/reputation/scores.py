@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.models import User
@@ -110,3 +110,35 @@ def store(
     row.detailed = summary.detailed  # type: ignore[attr-defined]
     row.computed_at = now
     return row
+
+
+def recompute_all(session: Session, *, now: datetime, batch: int = 5000) -> int:
+    """Recompute every user's scores from all revealed feedback (the nightly job; after model changes).
+
+    Trust needs the whole graph (raters' credibility depends on their own ratings), so this reads
+    every revealed rating once, streams it, and writes the scores back in batches.
+    """
+    ratings = [as_rating(row) for row in session.execute(ratings_query().execution_options(yield_per=batch))]
+    result = model.compute_reputation(ratings, now)
+    by_ratee: dict[int, list[model.Rating]] = {}
+    for rating in ratings:
+        by_ratee.setdefault(rating.ratee_id, []).append(rating)
+    rows = []
+    for user_id in set(result.trust) | set(by_ratee):
+        summary = rules.ebay_summary(by_ratee.get(user_id, []), now)
+        rows.append(
+            {
+                "user_id": user_id,
+                "trust": result.trust.get(user_id, model.DEFAULT.prior_mean),
+                "credibility": result.credibility.get(user_id),
+                "feedback_score": summary.feedback_score,
+                "percent_positive_12m": summary.percent_positive_12m,
+                "counts": summary.counts,
+                "detailed": summary.detailed,
+                "computed_at": now,
+            }
+        )
+    session.execute(delete(ReputationScore))
+    for start in range(0, len(rows), batch):
+        session.execute(insert(ReputationScore), rows[start : start + batch])
+    return len(rows)

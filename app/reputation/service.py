@@ -21,6 +21,7 @@ from app.pools.models import Pool, PoolStatus
 from app.pools.service import get_pool
 from app.reputation import rules, scores
 from app.reputation.models import Direction, Feedback
+from app.social.fanout import notify_user
 
 WINDOW = timedelta(days=60)  # feedback opens at settlement and closes this long after
 REVISION_WINDOW = timedelta(days=30)  # a rater may revise once, within this long of rating
@@ -166,6 +167,17 @@ def reveal(session: Session, feedback: list[Feedback], *, now: datetime) -> None
     for item in feedback:
         item.revealed_at = item.revealed_at or now
     session.flush()
+    for item in feedback:
+        pool = session.get(Pool, item.pool_id)
+        assert pool is not None
+        notify_user(
+            session,
+            item.ratee_id,
+            pool,
+            "feedback_received",
+            f"You received feedback on “{pool.title}”. It is on your profile now.",
+            now,
+        )
     scores.refresh(session, {item.ratee_id for item in feedback}, now=now)
 
 

@@ -41,7 +41,7 @@ class TrustParams:
     prior_strength: float = 2.0  # s0: pseudo-ratings behind the prior
     half_life_days: float = 180.0  # h: long-run evidence halves every h days
     recent_half_life_days: float = 7.0  # hr: the recent view that catches a vendor turning bad
-    recent_prior_strength: float = 3.0  # sr: pseudo-ratings pulling the recent view to the long one
+    recent_prior_strength: float = 6.0  # sr: pseudo-ratings pulling the recent view to the long one
     negative_weight: float = 3.0  # k-: one negative counts as this many positives
     value_ref_minor: int = 1000  # a0: a transaction of a0 minor units weighs 1/2
     value_steepness: float = 3.0  # gamma: value weight a^gamma / (a^gamma + a0^gamma)
@@ -146,68 +146,81 @@ class TrustResult:
     tallies: dict[int, TrustTally]
 
 
-# Per (rater, ratee) pair: decayed positive, negative, recent positive, recent negative static
-# evidence, then the largest value weight of a transaction between them and the ratings count.
-_Evidence = dict[tuple[int, int], list[float]]
+# Per rater, per ratee: decayed positive, negative, recent positive and recent negative static
+# evidence, then the largest value weight of a transaction between them.
+_Evidence = dict[int, dict[int, list[float]]]
 
 
 def _order(rating: Rating) -> tuple[datetime, int, int, int, int]:
     return rating.created_at, rating.rater_id, rating.ratee_id, rating.value, rating.amount_minor
 
 
-def _pair_evidence(ratings: Iterable[Rating], now: datetime, params: TrustParams) -> _Evidence:
-    """Aggregate the static, decayed evidence of every rating by (rater, ratee) pair."""
-    groups: dict[tuple[int, int], list[Rating]] = {}
+def _group(ratings: Iterable[Rating], now: datetime) -> dict[int, dict[int, list[Rating]]]:
+    """Group the ratings that count (not self-ratings, not future ones) by rater, then ratee."""
+    groups: dict[int, dict[int, list[Rating]]] = {}
     for r in ratings:
-        if r[0] != r[1] and r[4] <= now:  # self-ratings and future ratings never count
-            group = groups.get((r[0], r[1]))
-            if group is None:
-                groups[(r[0], r[1])] = [r]
+        if r[0] != r[1] and r[4] <= now:
+            by_ratee = groups.get(r[0])
+            if by_ratee is None:
+                groups[r[0]] = {r[1]: [r]}
+            elif (group := by_ratee.get(r[1])) is None:
+                by_ratee[r[1]] = [r]
             else:
                 group.append(r)
+    return groups
+
+
+def _pair_evidence(ratings: Iterable[Rating], now: datetime, params: TrustParams) -> _Evidence:
+    """Aggregate the static, decayed evidence of every rating by (rater, ratee) pair."""
     lam, lam_recent = _LN2 / (params.half_life_days * _DAY), _LN2 / (params.recent_half_life_days * _DAY)
     tau, ref, negative = params.age_scale_days * _DAY, params.value_ref_minor, params.negative_weight
-    steep = params.value_steepness
-    exp, expm1, sqrt = math.exp, math.expm1, math.sqrt
-    pairs: _Evidence = {}
-    for pair, group in groups.items():  # this loop inlines _static_weight and _split: it is the hot path
-        if len(group) > 1:
-            group.sort(key=_order)  # oldest first, so that repeats get their sqrt(n) share
-        pos = neg = recent_pos = recent_neg = top_value = 0.0
-        for rank, (_, _, value, amount, created_at, rater_created_at, _) in enumerate(group, 1):
-            worth = 1.0 / (1.0 + (ref / amount) ** steep) if amount > 0 else 0.0
-            top_value = max(top_value, worth)
-            age = (created_at - rater_created_at).total_seconds()
-            weight = -expm1(-age / tau) * worth if age > 0 else 0.0
-            if rank > 1:
-                weight *= sqrt(rank) - sqrt(rank - 1)
-            seconds = (now - created_at).total_seconds()
-            decay, recent = weight * exp(-lam * seconds), weight * exp(-lam_recent * seconds)
-            if value > 0:
-                pos, recent_pos = pos + decay, recent_pos + recent
-            elif value < 0:
-                neg, recent_neg = neg + negative * decay, recent_neg + negative * recent
-            else:
-                pos, recent_pos, neg, recent_neg = (
-                    pos + decay / 2,
-                    recent_pos + recent / 2,
-                    neg + decay / 2,
-                    recent_neg + recent / 2,
-                )
-        pairs[pair] = [pos, neg, recent_pos, recent_neg, top_value, float(len(group))]
-    return pairs
+    steep, exp, expm1, sqrt = params.value_steepness, math.exp, math.expm1, math.sqrt
+    evidence: _Evidence = {}
+    for rater, by_ratee in _group(ratings, now).items():
+        evidence[rater] = out = {}
+        for ratee, group in by_ratee.items():  # this loop inlines _static_weight and _split: the hot path
+            if len(group) > 1:
+                group.sort(key=_order)  # oldest first, so that repeats get their sqrt(n) share
+            acc = [0.0, 0.0, 0.0, 0.0, 0.0]
+            for rank, (_, _, value, amount, created_at, rater_created_at, _) in enumerate(group, 1):
+                worth = 1.0 / (1.0 + (ref / amount) ** steep) if amount > 0 else 0.0
+                if worth > acc[4]:
+                    acc[4] = worth
+                age = (created_at - rater_created_at).total_seconds()
+                weight = -expm1(-age / tau) * worth if age > 0 else 0.0
+                if rank > 1:
+                    weight *= sqrt(rank) - sqrt(rank - 1)
+                seconds = (now - created_at).total_seconds()
+                decay, recent = weight * exp(-lam * seconds), weight * exp(-lam_recent * seconds)
+                if value > 0:
+                    acc[0] += decay
+                    acc[2] += recent
+                elif value < 0:
+                    acc[1] += negative * decay
+                    acc[3] += negative * recent
+                else:
+                    acc[0] += decay / 2
+                    acc[1] += decay / 2
+                    acc[2] += recent / 2
+                    acc[3] += recent / 2
+            out[ratee] = acc
+    return evidence
 
 
-def _partners(pairs: _Evidence) -> dict[int, dict[int, float]]:
+def _partners(evidence: _Evidence) -> dict[int, dict[int, float]]:
     """Map each account to its counterparties and the largest value weight it traded with each."""
-    partners: dict[int, dict[int, float]] = {}
-    for (rater, ratee), acc in pairs.items():
-        for one, other in ((rater, ratee), (ratee, rater)):
-            mine = partners.get(one)
-            if mine is None:
-                mine = partners[one] = {}
-            if acc[4] >= mine.get(other, 0.0):
-                mine[other] = acc[4]
+    partners: dict[int, dict[int, float]] = {rater: {} for rater in evidence}
+    for rater, by_ratee in evidence.items():
+        mine = partners[rater]
+        for ratee, acc in by_ratee.items():
+            worth = acc[4]
+            if worth >= mine.get(ratee, 0.0):
+                mine[ratee] = worth
+            theirs = partners.get(ratee)
+            if theirs is None:
+                partners[ratee] = {rater: worth}
+            elif worth >= theirs.get(rater, 0.0):
+                theirs[rater] = worth
     return partners
 
 
@@ -217,15 +230,16 @@ def _structural_credibility(partners: dict[int, dict[int, float]], params: Trust
     for i, mine in partners.items():
         if len(mine) < 2:
             continue  # an account with one counterparty closes no triangle
+        keys = mine.keys()
         for j, weight in mine.items():
             theirs = partners[j]
-            if j <= i or len(theirs) < 2 or mine.keys().isdisjoint(theirs.keys()):
+            if j <= i or len(theirs) < 2 or keys.isdisjoint(theirs.keys()):
                 continue
             # Share of the busier side's other counterparties that both have: near 1 in a ring,
             # near 0 for a buyer and a vendor who each trade with the wider market.
-            shared = len(mine.keys() & theirs.keys()) / (max(len(mine), len(theirs)) - 1)
-            closed[i] += weight * shared
-            closed[j] += weight * shared
+            shared = weight * len(keys & theirs.keys()) / (max(len(mine), len(theirs)) - 1)
+            closed[i] += shared
+            closed[j] += shared
     base = {}
     for i, mine in partners.items():
         history = sum(mine.values())
@@ -234,18 +248,20 @@ def _structural_credibility(partners: dict[int, dict[int, float]], params: Trust
     return base
 
 
-def _tallies(pairs: _Evidence, credibility: Mapping[int, float] | None, now: datetime) -> dict[int, TrustTally]:
+def _tallies(evidence: _Evidence, credibility: Mapping[int, float] | None, now: datetime) -> dict[int, TrustTally]:
     """Sum each ratee's evidence, every pair weighted by its rater's credibility (1 when None)."""
     sums: dict[int, list[float]] = {}
-    for (rater, ratee), acc in pairs.items():
+    for rater, by_ratee in evidence.items():
         c = 1.0 if credibility is None else credibility[rater]
-        s = sums.get(ratee)
-        if s is None:
-            s = sums[ratee] = [0.0, 0.0, 0.0, 0.0]
-        s[0] += c * acc[0]
-        s[1] += c * acc[1]
-        s[2] += c * acc[2]
-        s[3] += c * acc[3]
+        for ratee, acc in by_ratee.items():
+            s = sums.get(ratee)
+            if s is None:
+                sums[ratee] = [c * acc[0], c * acc[1], c * acc[2], c * acc[3]]
+            else:
+                s[0] += c * acc[0]
+                s[1] += c * acc[1]
+                s[2] += c * acc[2]
+                s[3] += c * acc[3]
     return {ratee: TrustTally(now, *s) for ratee, s in sums.items()}
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.notifications.service import remind_closing_soon
 from app.payments import jobs as payments
 from app.payments.gateways import make_gateway
 from app.pools.jobs import close_due_pools
 from app.reputation.service import reveal_expired
+from app.social import jobs as social_jobs
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,6 @@ def _close(session: Session, config: Mapping[str, Any], *, now: datetime) -> int
     return close_due_pools(session, now=now)
 
 
-def _remind(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
-    sent = remind_closing_soon(session, now=now)
-    session.commit()
-    return sent
-
-
 def _reveal(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
     revealed = reveal_expired(session, now=now)
     session.commit()
@@ -75,7 +69,8 @@ JOBS = [
     Job("close-due-pools", _close, "interval", {"seconds": 15}),  # a pool closes within ~15 s of its deadline
     Job("settle-pools", _settle, "interval", {"seconds": 30}),
     Job("release-escrow", release_escrow, "interval", {"minutes": 5}),
-    Job("closing-reminders", _remind, "interval", {"minutes": 5}),
+    Job("closing-reminders", social_jobs.remind_closing_soon, "interval", {"minutes": 5}),
+    Job("send-outbox", social_jobs.send_outbox, "interval", {"seconds": 30}),
     Job("reveal-feedback", _reveal, "cron", {"minute": 7}),  # hourly: double-blind feedback whose window ended
 ]
 JOBS_BY_ID = {job.id: job for job in JOBS}

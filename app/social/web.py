@@ -20,7 +20,8 @@ from app.schemas import TrimmedString
 from app.social import service
 
 bp = Blueprint("social", __name__, template_folder="../templates")
-INVITES_KEY = "invites"  # session: {pool id: invite code} of invite links the visitor followed
+INVITES_KEY = "invites"  # session: [[pool id, invite code], ...] of invite links followed, oldest first
+MAX_REMEMBERED_INVITES = 20
 
 
 class ClubIn(Schema):
@@ -101,17 +102,19 @@ def follow_invite(code: str) -> Any:
     """Remember the invite for when the visitor joins, and show them the pool."""
     invite = service.invite_by_code(db.session(), code)
     pool = service.get_visible_pool(db.session(), invite.pool_id, caller())
-    session[INVITES_KEY] = {**session.get(INVITES_KEY, {}), str(pool.id): invite.code}
+    remembered = [pair for pair in session.get(INVITES_KEY, []) if pair[0] != pool.id]
+    # A list, not a dict: the session serialiser sorts dict keys. The cookie has room for a few dozen.
+    session[INVITES_KEY] = [*remembered[-(MAX_REMEMBERED_INVITES - 1) :], [pool.id, invite.code]]
     return redirect(url_for("pools.show", pool_id=pool.id))
 
 
 def record_pending_invite(commitment: Commitment) -> None:
     """After a join, credit the invite link the member followed to this pool (call before commit)."""
-    codes = session.get(INVITES_KEY, {})
-    code = codes.get(str(commitment.pool_id))
+    remembered = session.get(INVITES_KEY, [])
+    code = next((code for pool_id, code in remembered if pool_id == commitment.pool_id), None)
     if code is not None:
         service.record_invite_join(db.session(), code, commitment, utcnow())
-        session[INVITES_KEY] = {k: v for k, v in codes.items() if k != str(commitment.pool_id)}
+        session[INVITES_KEY] = [pair for pair in remembered if pair[0] != commitment.pool_id]
 
 
 @bp.get("/inbox")

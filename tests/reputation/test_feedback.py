@@ -190,3 +190,24 @@ def test_ratings_from_brand_new_accounts_barely_count(session, settled, now):
     service.reveal_expired(session, now=now + timedelta(days=61))
     session.commit()
     assert reputation_view(session, vendor.id).trust < 0.2
+
+
+def test_a_full_recompute_agrees_with_incremental_updates(session, now):
+    from app.reputation.models import ReputationScore
+    from app.reputation.scores import recompute_all, refresh
+
+    pool, vendor, (alice, bob) = factories.settled_pool(session, now=now, member_age_days=400)
+    rate(session, pool, alice, vendor, now)
+    rate(session, pool, bob, vendor, now, rating=-1)
+    rate(session, pool, vendor, alice, now)
+    later = now + timedelta(days=61)
+    service.reveal_expired(session, now=later)
+    refresh(session, [vendor.id, alice.id], now=later)  # everyone's incremental scores as of `later`
+    session.commit()
+    incremental = {r.user_id: (r.feedback_score, r.counts) for r in session.scalars(select(ReputationScore))}
+    assert recompute_all(session, now=later) >= 2
+    session.commit()
+    session.expire_all()
+    full = {r.user_id: (r.feedback_score, r.counts) for r in session.scalars(select(ReputationScore))}
+    assert {k: full[k] for k in incremental} == incremental
+    assert 0 <= session.get(ReputationScore, vendor.id).trust <= 1

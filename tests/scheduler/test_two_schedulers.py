@@ -147,11 +147,11 @@ def test_two_schedulers_close_and_settle_every_pool_exactly_once(session, engine
 
 
 def test_a_settle_sweep_reports_only_the_pools_it_settled_itself(session, now):
-    """APP BUG - fails until fixed in app/payments/jobs.py settle_pool.
+    """Each settled pool is counted by the one sweep that settled it.
 
-    settle_pool returns 1 whenever the pool is no longer awarded, also when another scheduler
-    settled it between this sweep's listing and its turn: with two schedulers the logs claimed
-    104 pools settled for 60 (test_two_schedulers_close_and_settle_every_pool_exactly_once).
+    settle_pool used to return 1 whenever the pool was no longer awarded, also when another
+    scheduler had settled it between this sweep's listing and its turn: with two schedulers the
+    logs claimed 104 pools settled for 60.
     """
     [pool_id] = _awardable_pools(session, now, 1)
     later = now + timedelta(hours=2)

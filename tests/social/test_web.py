@@ -14,7 +14,7 @@ from app.notifications.models import Notification
 from app.social import service
 from app.social.context import pool_social_context
 from app.social.models import CategoryFollow, Club, ClubMember, ClubPool, Invite, InviteJoin, Post
-from app.social.web import INVITES_KEY, record_pending_invite
+from app.social.web import INVITES_KEY, MAX_REMEMBERED_INVITES, record_pending_invite
 from tests import factories
 from tests.social.conftest import actor, club, post
 from tests.web_helpers import log_in, submit
@@ -186,13 +186,13 @@ def test_an_invite_link_counts_who_joined_through_it(app, client, session, now):
     landing = friend.get(f"/i/{code}")
     assert landing.status_code == 302 and landing.headers["Location"].endswith(f"/pools/{pool.id}")
     with friend.session_transaction() as stored:
-        assert stored[INVITES_KEY] == {str(pool.id): code}
+        assert stored[INVITES_KEY] == [[pool.id, code]]
     joined = factories.commitment(session, pool=pool, now=now)
     with app.test_request_context("/"):
-        flask_session[INVITES_KEY] = {str(pool.id): code}
+        flask_session[INVITES_KEY] = [[pool.id, code]]
         record_pending_invite(db.session.get(type(joined), joined.id))
         db.session.commit()
-        assert INVITES_KEY not in flask_session or str(pool.id) not in flask_session[INVITES_KEY]
+        assert flask_session[INVITES_KEY] == []
     assert count(session, InviteJoin.id) == 1
     assert "1 joined through your link." in panel(app, session, pool, inviter)
 
@@ -410,3 +410,15 @@ def test_pages_that_need_an_account_send_anonymous_visitors_to_log_in(client, pa
     assert response.status_code == status
     if status == 302:
         assert "/login" in response.headers["Location"]
+
+
+def test_only_the_latest_invite_links_are_remembered_so_the_cookie_stays_small(client, session, now):
+    codes = []
+    for _ in range(MAX_REMEMBERED_INVITES + 3):
+        pool = factories.open_pool(session, now=now)
+        codes.append(service.invite_for(session, pool_id=pool.id, inviter=pool.organiser, now=now).code)
+    session.commit()
+    for code in codes:
+        client.get(f"/i/{code}")
+    with client.session_transaction() as stored:
+        assert [code for _, code in stored[INVITES_KEY]] == codes[-MAX_REMEMBERED_INVITES:]

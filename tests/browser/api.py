@@ -1,0 +1,72 @@
+"""The other people in a journey, acting through the JSON API of the served app (as integrations would)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_seq = itertools.count(1)
+PASSWORD = "journey password"
+
+
+class ApiUser:
+    """A person with an API token on the live app."""
+
+    def __init__(self, base_url: str, name: str) -> None:
+        self.base_url = base_url
+        self.email = f"{name.lower().replace(' ', '.')}.{next(_seq)}@example.com"
+        self.name = name
+        created = call(
+            base_url, "POST", "/api/v1/users", {"email": self.email, "password": PASSWORD, "display_name": name}
+        )
+        self.id = created["id"]
+        self.token = call(base_url, "POST", "/api/v1/tokens", {"email": self.email, "password": PASSWORD})["token"]
+
+    def __call__(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return call(self.base_url, method, path, body, token=self.token)
+
+    def become_vendor(self, categories: list[str]) -> None:
+        self("POST", "/api/v1/vendors", {"legal_name": f"{self.name} Ltd", "categories": categories})
+
+    def open_pool(self, title: str, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "title": title,
+            "description": "Organised for the journey tests.",
+            "category": "solar",
+            "unit": "panel",
+            "currency": "GBP",
+            "min_quantity": 10,
+            "closes_at": (datetime.now(UTC) + timedelta(days=5)).isoformat(),
+        } | overrides
+        pool = self("POST", "/api/v1/pools", body)
+        return self("POST", f"/api/v1/pools/{pool['id']}/publish")
+
+    def join(self, pool_id: int, quantity: int, max_price: str) -> Any:
+        return self("PUT", f"/api/v1/pools/{pool_id}/commitment", {"quantity": quantity, "max_unit_price": max_price})
+
+    def bid(self, pool_id: int, tiers: list[tuple[int, str]], capacity: int = 1000) -> Any:
+        body = {"tiers": [{"min_quantity": q, "unit_price": p} for q, p in tiers], "capacity": capacity}
+        return self("POST", f"/api/v1/pools/{pool_id}/bids", body)
+
+
+def call(base_url: str, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
+    """One JSON request; raise with the response body on an error status."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        base_url + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{method} {path} -> {exc.code}: {exc.read().decode()}") from exc
+    return json.loads(raw) if raw else None
