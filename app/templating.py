@@ -37,6 +37,16 @@ def page_url(page: int) -> str:
     return url_for(request.endpoint or "pools.index", **args)
 
 
+def unread_notifications() -> int:
+    """The signed-in user's unread notifications, for the header (0 for visitors)."""
+    from flask_login import current_user
+
+    from app.extensions import db
+    from app.social.service import unread_count
+
+    return unread_count(db.session(), current_user) if current_user.is_authenticated else 0
+
+
 def init_templating(app: Flask) -> None:
     """Register the filters and globals every template may use."""
     app.jinja_env.filters.update(
@@ -48,4 +58,4 @@ def init_templating(app: Flask) -> None:
     )
 
     # Globals, not a context processor: macros imported without context see them too.
-    app.jinja_env.globals.update(CATEGORIES=CATEGORIES, page_url=page_url)
+    app.jinja_env.globals.update(CATEGORIES=CATEGORIES, page_url=page_url, unread_notifications=unread_notifications)

@@ -53,9 +53,11 @@ class Page:
 
 
 def get_pool(session: Session, pool_id: int, viewer: User | None = None) -> Pool:
-    """Return the pool if the viewer may see it; otherwise raise NotFound."""
+    """Return the pool if the viewer may see it (drafts: the organiser; club pools: the club); else NotFound."""
+    from app.social.service import pool_visible_to  # social builds on pools: import late, no cycle
+
     pool = session.get(Pool, pool_id)
-    if pool is None or not pool.is_visible_to(viewer):
+    if pool is None or not pool_visible_to(session, pool, viewer):
         raise NotFound("No such pool.")
     return pool
 
