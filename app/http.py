@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, flash, jsonify, redirect, render_template, request
+from flask import Flask, Response, flash, jsonify, redirect, render_template, request, session
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -16,6 +17,7 @@ from app.extensions import db
 from app.schemas import flatten_errors
 
 log = logging.getLogger(__name__)
+RESTORED_FORM = "restored_form"  # session key: a refused form's values, shown again on its page
 
 HTTP_CODES = {
     400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
@@ -65,9 +67,26 @@ def _handle_csrf_error(error: CSRFError) -> Any:
     db.session.rollback()
     if is_api_request():
         return api_error(400, "csrf_failed", error.description)
-    # The page the user came from is re-shown by the browser's back; explain what happened.
+    # Keep what the user typed (never passwords) so the form they return to shows it again.
+    kept = {k: v for k, v in request.form.items() if k != "csrf_token" and "password" not in k}
+    if kept:
+        session[RESTORED_FORM] = {"path": _same_site_path(request.referrer) or request.path, "values": kept}
     flash("Your form expired or came from another site. Please check it and submit again.", "error")
     return redirect(request.referrer or "/")
+
+
+def _same_site_path(url: str | None) -> str | None:
+    parts = urlsplit(url or "")
+    return parts.path if parts.netloc in ("", request.host) else None
+
+
+def restored_values(default: dict[str, Any]) -> dict[str, Any]:
+    """The values a form submission refused for CSRF left behind for this page, or `default`."""
+    kept = session.get(RESTORED_FORM)
+    if kept and kept.get("path") == request.path:
+        session.pop(RESTORED_FORM)
+        return dict(kept["values"])
+    return default
 
 
 def _handle_unexpected(error: Exception) -> Any:

@@ -13,7 +13,7 @@ from app.auth import require_user
 from app.clock import utcnow
 from app.errors import DomainError
 from app.extensions import db, limiter
-from app.http import back_to, load_form
+from app.http import back_to, load_form, restored_values
 
 bp = Blueprint("accounts", __name__, template_folder="../templates")
 
@@ -25,7 +25,7 @@ def _login_rate() -> str:
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Any:
     """Create an account and log in."""
-    values: dict[str, Any] = request.form.to_dict() if request.method == "POST" else {}
+    values: dict[str, Any] = request.form.to_dict() if request.method == "POST" else restored_values({})
     values.pop("password", None)  # never echo a password back into the page
     errors: dict[str, list[str]] = {}
     if request.method == "POST":

@@ -13,7 +13,7 @@ from app.bids.schemas import BidIn
 from app.clock import utcnow
 from app.errors import Conflict, Forbidden, ValidationFailed
 from app.extensions import db, limiter
-from app.http import validate
+from app.http import restored_values, validate
 from app.payments.service import payouts_of
 from app.pools import service as pools
 
@@ -72,6 +72,8 @@ def edit(pool_id: int) -> Any:
                     db.session.commit()
                 flash("Your bid is in.", "success")
                 return redirect(url_for("bids.edit", pool_id=pool_id))
+    elif values := restored_values({}):
+        pass  # a submission refused for an expired form: show what the vendor typed
     elif (mine := service.current_bid(db.session(), pool.id, vendor.id)) is not None:
         values = _values_of(mine)
     views = service.bids_visible_to(db.session(), pool, vendor) if vendor.vendor_profile else []

@@ -13,7 +13,7 @@ from app.bids import service as bids
 from app.clock import utcnow
 from app.errors import ValidationFailed
 from app.extensions import db
-from app.http import load_form
+from app.http import load_form, restored_values
 from app.money import CURRENCIES, format_price
 from app.payments import service as payments
 from app.payments.jobs import save_card
@@ -83,6 +83,8 @@ def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict
     mine = commitments.find_commitment(db.session(), pool_id=pool.id, member_id=user.id) if user else None
     if mine is not None and not mine.is_active and mine.status == "withdrawn":
         mine = None
+    if values is None:
+        values = restored_values({}) or None
     if values is None and mine is not None:
         values = {"quantity": mine.quantity, "max_unit_price": f"{mine.max_unit_price.normalize():f}"}
     has_award = pool.status in lifecycle.CLOSED and pool.status != PoolStatus.FAILED
@@ -119,12 +121,14 @@ def _pool_form_data() -> MultiDict[str, str]:
 @login_required
 def new() -> Any:
     """Create a pool in draft."""
-    values: dict[str, Any] = request.form.to_dict() or {
-        "currency": "GBP",
-        "min_decrement_pct": "1.00",
-        "soft_close_minutes": 10,
-        "max_extensions": 3,
-    }
+    values: dict[str, Any] = request.form.to_dict() or restored_values(
+        {
+            "currency": "GBP",
+            "min_decrement_pct": "1.00",
+            "soft_close_minutes": 10,
+            "max_extensions": 3,
+        }
+    )
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         data, errors = load_form(PoolIn(), _pool_form_data())
@@ -150,7 +154,7 @@ def edit(pool_id: int) -> Any:
     pool = service.get_pool(db.session(), pool_id, user)
     if not pool.is_organised_by(user):
         return render_template("error.html", status=404, message="No such pool."), 404
-    values: dict[str, Any] = request.form.to_dict() or _values_of(pool)
+    values: dict[str, Any] = request.form.to_dict() or restored_values(_values_of(pool))
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         data, errors = load_form(PoolIn(), _pool_form_data())

@@ -213,3 +213,12 @@ def test_the_pool_list_does_not_query_per_pool(client, session, now, count_queri
     count_queries.statements.clear()
     client.get("/pools")
     assert count_queries.count <= 4, count_queries.statements
+
+
+def test_an_expired_form_sends_the_member_back_with_what_they_typed(client, session, now, member):
+    form = pool_form(now, title="Typed before the token expired", csrf_token="stale-token")
+    response = client.post("/pools/new", data=form, headers={"Referer": "http://localhost/pools/new"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/pools/new")
+    page = client.get("/pools/new").get_data(as_text=True)
+    assert "Your form expired" in page and 'value="Typed before the token expired"' in page
+    assert session.scalar(select(func.count(Pool.id))) == 0
