@@ -33,10 +33,20 @@ def world(live_app):
 
 
 PAGES = [
-    ("visitor", "/"), ("visitor", "/pools"), ("visitor", "/login"), ("visitor", "/register"),
-    ("visitor", "/pools/{pool}"), ("member", "/pools/{pool}"), ("member", "/my/pools"), ("member", "/inbox"),
-    ("member", "/account"), ("vendor", "/vendor"), ("vendor", "/pools/{pool}/bid"),
-    ("organiser", "/pools/{pool}/console"), ("organiser", "/pools/new"), ("visitor", "/clubs"),
+    ("visitor", "/"),
+    ("visitor", "/pools"),
+    ("visitor", "/login"),
+    ("visitor", "/register"),
+    ("visitor", "/pools/{pool}"),
+    ("member", "/pools/{pool}"),
+    ("member", "/my/pools"),
+    ("member", "/inbox"),
+    ("member", "/account"),
+    ("vendor", "/vendor"),
+    ("vendor", "/pools/{pool}/bid"),
+    ("organiser", "/pools/{pool}/console"),
+    ("organiser", "/pools/new"),
+    ("visitor", "/clubs"),
 ]
 
 
@@ -52,8 +62,9 @@ def test_main_pages_have_no_serious_accessibility_violations(new_page, world):
         url = path.format(pool=world["pool"])
         page.goto(url)
         violations = axe_violations(page, impacts=("minor", "moderate", "serious", "critical"))
-        found[f"{who} {url}"] = [{"id": v["id"], "impact": v["impact"], "nodes": len(v["nodes"]),
-                                  "help": v["help"]} for v in violations]
+        found[f"{who} {url}"] = [
+            {"id": v["id"], "impact": v["impact"], "nodes": len(v["nodes"]), "help": v["help"]} for v in violations
+        ]
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(json.dumps(found, indent=2))
     serious = {page: [v for v in vs if v["impact"] in ("serious", "critical")] for page, vs in found.items()}
@@ -84,8 +95,7 @@ def test_live_updates_refresh_demand_without_reloading(new_page, world):
     before = int(page.locator("[data-live=committed]").inner_text())
     late = ApiUser(world["organiser"].base_url, "Late Joiner")
     late.join(world["pool"], 3, "300")
-    page.wait_for_function(f"() => document.querySelector('[data-live=committed]').textContent === '{before + 3}'",
-                           timeout=12_000)
+    page.wait_for_function(
+        f"() => document.querySelector('[data-live=committed]').textContent === '{before + 3}'", timeout=12_000
+    )
     assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1  # no reload
-
-
