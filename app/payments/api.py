@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from app.audit import trail
 from app.auth import require_user
 from app.clock import utcnow
-from app.errors import NotFound
 from app.extensions import db
 from app.http import api_error
 from app.payments import jobs, ledger, service, webhooks
@@ -29,12 +28,7 @@ blp = Blueprint("payments_api", __name__, url_prefix="/api/v1", description="Set
 
 
 def _organised(pool_id: int) -> Pool:
-    """A pool the caller organises (or any pool, for an operator); others are not found."""
-    user = require_user()
-    pool = pools.get_pool(db.session(), pool_id, user)
-    if not (pool.is_organised_by(user) or user.is_admin):
-        raise NotFound("No such pool.")
-    return pool
+    return pools.get_organised_pool(db.session(), pool_id, require_user())
 
 
 def fee_bps() -> int:
@@ -46,11 +40,9 @@ class Delivery(MethodView):
     @blp.response(200, PoolOut)
     def post(self, pool_id: int) -> Any:
         """Confirm delivery (organiser or a charged member): the vendor is paid out, minus the fee."""
-        settlement.confirm_delivery(
-            db.session(), pool_id=pool_id, actor=require_user(), fee_bps=fee_bps(), now=utcnow()
+        jobs.confirm_delivery_and_pay(
+            db.session(), current_gateway(), pool_id=pool_id, actor=require_user(), fee_bps=fee_bps(), now=utcnow()
         )
-        db.session.commit()
-        jobs.try_pay_out(db.session(), current_gateway(), pool_id=pool_id, now=utcnow())
         return priced(pools.get_pool(db.session(), pool_id))
 
 
@@ -71,15 +63,15 @@ class Resolve(MethodView):
     @blp.response(200, PoolOut)
     def post(self, data: dict[str, Any], pool_id: int) -> Any:
         """Resolve a dispute (organiser or operator): release the money to the vendor, or refund members."""
-        settlement.resolve_dispute(
-            db.session(), pool_id=pool_id, actor=require_user(), fee_bps=fee_bps(), now=utcnow(), **data
+        jobs.resolve_dispute_and_move_money(
+            db.session(),
+            current_gateway(),
+            pool_id=pool_id,
+            actor=require_user(),
+            fee_bps=fee_bps(),
+            now=utcnow(),
+            **data,
         )
-        db.session.commit()
-        gateway = current_gateway()
-        if data["resolution"] == "refund":
-            jobs.try_refund(db.session(), gateway, pool_id=pool_id, now=utcnow())
-        else:
-            jobs.try_pay_out(db.session(), gateway, pool_id=pool_id, now=utcnow())
         return priced(pools.get_pool(db.session(), pool_id))
 
 

@@ -69,20 +69,23 @@ def attempt_charge(session: Session, gateway: PaymentGateway, *, payment_id: int
         log.warning("gateway unavailable charging payment %s; retrying later with the same key", payment_id)
         service.record_unavailable(session, payment_id=payment_id, now=now)
     except GatewayError as exc:
-        result = ChargeResult("failed", None, exc.code or "gateway_error", exc.message)
-        service.record_charge(session, payment_id=payment_id, result=result, now=now)
+        if exc.code == "idempotency_error":  # our request changed between attempts: a bug, not a decline
+            log.error("payment %s: the provider refused a reused key (%s); left pending", payment_id, exc.message)
+            service.record_unavailable(session, payment_id=payment_id, now=now)
+        else:
+            result = ChargeResult("failed", None, exc.code or "gateway_error", exc.message)
+            service.record_charge(session, payment_id=payment_id, result=result, now=now)
     else:
         service.record_charge(session, payment_id=payment_id, result=result, now=now)
     session.commit()
 
 
 def _charge_request(session: Session, payment: Payment) -> dict[str, Any]:
-    commitment = service.commitment_for(session, payment)
     member = session.get(User, payment.member_id)
     assert member is not None
     return {
         "customer_ref": member.payment_customer_ref or f"member-{member.id}",
-        "payment_method_ref": commitment.payment_method_ref,
+        "payment_method_ref": payment.payment_method_ref,
         "amount_minor": payment.amount_minor,
         "currency": payment.currency,
         "transfer_group": f"pool-{payment.pool_id}",
@@ -266,3 +269,29 @@ def try_pay_out(session: Session, gateway: PaymentGateway, *, pool_id: int, now:
 def try_refund(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> None:
     """From a request: refund now if the provider answers; otherwise the scheduler retries."""
     _guarded(session, f"refunding pool {pool_id}", partial(refund_pool, session, gateway, pool_id=pool_id, now=now))
+
+
+def confirm_delivery_and_pay(
+    session: Session, gateway: PaymentGateway, *, pool_id: int, actor: User, fee_bps: int, now: datetime
+) -> None:
+    """Confirm delivery (committed first), then pay the vendor now if the provider answers."""
+    settlement.confirm_delivery(session, pool_id=pool_id, actor=actor, fee_bps=fee_bps, now=now)
+    session.commit()
+    try_pay_out(session, gateway, pool_id=pool_id, now=now)
+
+
+def resolve_dispute_and_move_money(
+    session: Session,
+    gateway: PaymentGateway,
+    *,
+    pool_id: int,
+    actor: User,
+    resolution: str,
+    fee_bps: int,
+    now: datetime,
+) -> None:
+    """Resolve a dispute (committed first), then refund the members or pay the vendor if the provider answers."""
+    settlement.resolve_dispute(session, pool_id=pool_id, actor=actor, resolution=resolution, fee_bps=fee_bps, now=now)
+    session.commit()
+    move = try_refund if resolution == "refund" else try_pay_out
+    move(session, gateway, pool_id=pool_id, now=now)

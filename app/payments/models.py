@@ -35,6 +35,9 @@ class Payment(Base):
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)  # pool-42-commitment-7-charge
     gateway: Mapped[str] = mapped_column(String(12))
     gateway_ref: Mapped[str | None] = mapped_column(String(120), index=True)
+    # The card charged, fixed at the first attempt: a retry must repeat the very same request, or the
+    # provider refuses the reused idempotency key (and a new key could charge twice).
+    payment_method_ref: Mapped[str | None] = mapped_column(String(120))
     failure_code: Mapped[str | None] = mapped_column(String(60))
     failure_message: Mapped[str | None] = mapped_column(String(300))
     action_url: Mapped[str | None] = mapped_column(String(500))

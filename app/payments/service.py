@@ -67,6 +67,8 @@ def begin_charge(session: Session, *, payment_id: int, now: datetime) -> Payment
         return None
     if payment.next_attempt_at is not None and payment.next_attempt_at > now:
         return None
+    if payment.attempts == 0:
+        payment.payment_method_ref = commitment_for(session, payment).payment_method_ref
     payment.attempts += 1
     payment.next_attempt_at = now + LEASE
     payment.updated_at = now

@@ -33,11 +33,7 @@ def _fee_bps() -> int:
 
 
 def _organised(pool_id: int) -> Pool:
-    user = require_user()
-    pool = pools.get_pool(db.session(), pool_id, user)
-    if not (pool.is_organised_by(user) or user.is_admin):
-        raise NotFound("No such pool.")
-    return pool
+    return pools.get_organised_pool(db.session(), pool_id, require_user())
 
 
 def _members(pool: Pool) -> list[Commitment]:
@@ -100,9 +96,9 @@ def _safe(cell: str) -> str:
 @login_required
 def confirm_delivery(pool_id: int) -> Any:
     """Confirm delivery: the vendor is paid out, minus the platform fee."""
-    settlement.confirm_delivery(db.session(), pool_id=pool_id, actor=require_user(), fee_bps=_fee_bps(), now=utcnow())
-    db.session.commit()
-    jobs.try_pay_out(db.session(), current_gateway(), pool_id=pool_id, now=utcnow())
+    jobs.confirm_delivery_and_pay(
+        db.session(), current_gateway(), pool_id=pool_id, actor=require_user(), fee_bps=_fee_bps(), now=utcnow()
+    )
     flash("Thanks for confirming delivery. The vendor is being paid.", "success")
     return redirect(url_for("pools.show", pool_id=pool_id))
 
@@ -129,15 +125,9 @@ def resolve(pool_id: int) -> Any:
     if errors:
         flash("Choose to release the money or refund the members.", "error")
         return redirect(url_for("payments.console", pool_id=pool_id))
-    settlement.resolve_dispute(
-        db.session(), pool_id=pool_id, actor=require_user(), fee_bps=_fee_bps(), now=utcnow(), **data
+    jobs.resolve_dispute_and_move_money(
+        db.session(), current_gateway(), pool_id=pool_id, actor=require_user(), fee_bps=_fee_bps(), now=utcnow(), **data
     )
-    db.session.commit()
-    gateway = current_gateway()
-    if data["resolution"] == "refund":
-        jobs.try_refund(db.session(), gateway, pool_id=pool_id, now=utcnow())
-    else:
-        jobs.try_pay_out(db.session(), gateway, pool_id=pool_id, now=utcnow())
     flash("Dispute resolved.", "success")
     return redirect(url_for("payments.console", pool_id=pool_id))
 

@@ -62,6 +62,14 @@ def get_pool(session: Session, pool_id: int, viewer: User | None = None) -> Pool
     return pool
 
 
+def get_organised_pool(session: Session, pool_id: int, actor: User) -> Pool:
+    """A pool the actor organises (or any pool, for an operator); someone else's is not found."""
+    pool = get_pool(session, pool_id, actor)
+    if not (pool.is_organised_by(actor) or actor.is_admin):
+        raise NotFound("No such pool.")
+    return pool
+
+
 def get_pool_for_update(session: Session, pool_id: int) -> Pool:
     """Return the pool with a row lock held until the transaction ends."""
     pool = session.scalar(

@@ -151,9 +151,7 @@ def new() -> Any:
 def edit(pool_id: int) -> Any:
     """Edit a draft pool (organiser only)."""
     user = require_user()
-    pool = service.get_pool(db.session(), pool_id, user)
-    if not pool.is_organised_by(user):
-        return render_template("error.html", status=404, message="No such pool."), 404
+    pool = service.get_organised_pool(db.session(), pool_id, user)
     values: dict[str, Any] = request.form.to_dict() or restored_values(_values_of(pool))
     errors: dict[str, list[str]] = {}
     if request.method == "POST":

@@ -66,8 +66,8 @@ DEFAULT = TrustParams()
 
 def value_weight(amount_minor: int, params: TrustParams = DEFAULT) -> float:
     """Return how much a transaction's value lets its rating count, in [0, 1)."""
-    # Steeper than linear below a0, so that splitting one purchase into many tiny ones buys less
-    # weight, never more; flat above a0, so that a big spender is not a bigger voice.
+    # Steeper than linear well below a0, so that weight bought with tiny purchases costs more per
+    # unit of money than with ordinary ones; flat above a0, so that a big spender is no bigger voice.
     if amount_minor <= 0:
         return 0.0
     return 1.0 / (1.0 + (params.value_ref_minor / amount_minor) ** params.value_steepness)
@@ -151,8 +151,9 @@ class TrustResult:
 _Evidence = dict[int, dict[int, list[float]]]
 
 
-def _order(rating: Rating) -> tuple[datetime, int, int, int, int]:
-    return rating.created_at, rating.rater_id, rating.ratee_id, rating.value, rating.amount_minor
+def _order(rating: Rating) -> tuple[datetime, int, datetime, int]:
+    # Ties on time break on anything but the value, so that changing a value never reorders repeats.
+    return rating.created_at, rating.amount_minor, rating.rater_created_at, rating.value
 
 
 def _group(ratings: Iterable[Rating], now: datetime) -> dict[int, dict[int, list[Rating]]]:
