@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -26,8 +27,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _ensure_instance_dir(app: Flask) -> None:
-    from pathlib import Path
-
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
 
@@ -49,9 +48,7 @@ def _init_extensions(app: Flask) -> None:
     register_error_handlers(app)
 
 
-def _migrations_dir() -> Any:
-    from pathlib import Path
-
+def _migrations_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "migrations"
 
 

@@ -21,7 +21,7 @@ from app.payments import service
 from app.payments.gateway import ChargeResult, GatewayError, GatewayUnavailable, PaymentGateway
 from app.payments.models import Payment, PaymentStatus, Payout, PayoutStatus
 from app.pools import settlement
-from app.pools.models import Pool, PoolStatus
+from app.pools.models import Commitment, Pool, PoolStatus
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +227,6 @@ def prepare_card(session: Session, gateway: PaymentGateway, *, commitment_id: in
     Called after the commitment is committed, outside any pool lock. The offline gateway needs no
     card: its setup succeeds at once.
     """
-    from app.pools.models import Commitment
-
     commitment = session.get(Commitment, commitment_id)
     if commitment is None or commitment.payment_method_ref:
         return None

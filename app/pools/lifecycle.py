@@ -37,7 +37,7 @@ def publish_pool(session: Session, *, pool_id: int, actor: User, now: datetime) 
         raise InvalidTransition(f"A {pool.status} pool cannot be published.")
     if problems := rules.closes_at_errors(pool.closes_at, now):
         raise ValidationFailed("Move the closing time before publishing.", {"closes_at": problems})
-    _transition(session, pool, PoolStatus.OPEN, actor_id=actor.id, now=now, action="pool.publish")
+    transition(session, pool, PoolStatus.OPEN, actor_id=actor.id, now=now, action="pool.publish")
     pool.published_at = pool.opens_at = now
     return pool
 
@@ -49,12 +49,12 @@ def cancel_pool(session: Session, *, pool_id: int, actor: User, now: datetime) -
         return pool
     if pool.status not in (PoolStatus.DRAFT, PoolStatus.OPEN):
         raise InvalidTransition(f"A {pool.status} pool cannot be cancelled.")
-    _transition(session, pool, PoolStatus.CANCELLED, actor_id=actor.id, now=now, action="pool.cancel")
+    transition(session, pool, PoolStatus.CANCELLED, actor_id=actor.id, now=now, action="pool.cancel")
     pool.closed_at = now
     return pool
 
 
-def _transition(
+def transition(
     session: Session,
     pool: Pool,
     to: PoolStatus,
@@ -134,7 +134,7 @@ def _fail(session: Session, pool: Pool, members: list[Commitment], actor: User |
         commitment.status, commitment.updated_at = CommitmentStatus.UNSERVED, now
     for bid in bids.active_bids(session, pool.id):
         bid.status = BidStatus.LOST
-    _transition(session, pool, PoolStatus.FAILED, actor_id=actor.id if actor else None, now=now, action="pool.close")
+    transition(session, pool, PoolStatus.FAILED, actor_id=actor.id if actor else None, now=now, action="pool.close")
 
 
 def _award(
@@ -183,7 +183,7 @@ def _award(
         now,
         statuses=[CommitmentStatus.SERVED, CommitmentStatus.UNSERVED],
     )
-    _transition(
+    transition(
         session,
         pool,
         PoolStatus.AWARDED,

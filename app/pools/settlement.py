@@ -11,13 +11,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from app import audit
 from app.accounts.models import User
 from app.bids.service import award_of
 from app.errors import InvalidTransition, NotFound
 from app.notifications.service import notify
 from app.payments import service as payments
 from app.payments.models import PaymentStatus, PayoutStatus
-from app.pools.lifecycle import _transition
+from app.pools.commitments import find_commitment
+from app.pools.lifecycle import transition
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_pool_for_update
 from app.social.fanout import notify_pool_members
@@ -65,7 +67,7 @@ def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> bool:
     dropped = len(made) - len(paid)
     if not paid:
         pool.outcome_note = "No served member's payment went through, so nobody was charged."
-        _transition(session, pool, PoolStatus.FAILED, actor_id=None, now=now, action="pool.settle")
+        transition(session, pool, PoolStatus.FAILED, actor_id=None, now=now, action="pool.settle")
         return True
     pool.settled_at = now
     session.flush()
@@ -78,7 +80,7 @@ def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> bool:
         statuses=[CommitmentStatus.CHARGED],
         include_organiser=False,
     )
-    _transition(
+    transition(
         session,
         pool,
         PoolStatus.SETTLED,
@@ -93,8 +95,6 @@ def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> bool:
 def _may_confirm(session: Session, pool: Pool, actor: User) -> bool:
     if pool.is_organised_by(actor) or actor.is_admin:
         return True
-    from app.pools.commitments import find_commitment
-
     mine = find_commitment(session, pool_id=pool.id, member_id=actor.id)
     return mine is not None and mine.status == CommitmentStatus.CHARGED
 
@@ -126,8 +126,6 @@ def _release(session: Session, pool: Pool, fee_bps: int, *, actor_id: int | None
     award = award_of(session, pool.id)
     assert award is not None
     payout = payments.release_escrow(session, pool=pool, vendor_id=award.vendor_id, fee_bps=fee_bps, now=now)
-    from app import audit
-
     audit.record(
         session,
         action=action,
@@ -150,7 +148,7 @@ def open_dispute(session: Session, *, pool_id: int, actor: User, reason: str, no
     if pool.status != PoolStatus.SETTLED or payments.payout_of(session, pool.id) is not None:
         raise InvalidTransition("Only a settled pool whose money is still held can be disputed.")
     pool.dispute_reason = reason
-    _transition(
+    transition(
         session, pool, PoolStatus.DISPUTED, actor_id=actor.id, now=now, action="pool.dispute", extra={"reason": reason}
     )
     return pool
@@ -171,8 +169,6 @@ def resolve_dispute(
     if resolution == "release":
         _release(session, pool, fee_bps, actor_id=actor.id, now=now, action="pool.resolve")
     else:
-        from app import audit
-
         audit.record(
             session,
             action="pool.resolve",
@@ -197,7 +193,7 @@ def complete_if_done(session: Session, *, pool_id: int, now: datetime) -> Pool:
     )
     if (payout is not None and payout.status == PayoutStatus.PAID) or refunded:
         pool.completed_at = now
-        _transition(
+        transition(
             session,
             pool,
             PoolStatus.COMPLETED,

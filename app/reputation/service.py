@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import User
 from app.bids.service import award_of
@@ -206,8 +206,6 @@ def visible_feedback(
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
-    from sqlalchemy.orm import joinedload
-
     return list(session.scalars(query.options(joinedload(Feedback.rater))))
 
 
