@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
 
 # ISO 4217 codes we accept, with their minor-unit exponent (JPY has no minor unit).
 CURRENCIES: dict[str, int] = {
@@ -10,6 +10,7 @@ CURRENCIES: dict[str, int] = {
     "JPY": 0, "NOK": 2, "NZD": 2, "PLN": 2, "SEK": 2, "USD": 2,
 }  # fmt: skip
 
+_EXACT = Context(prec=100, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
 SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$", "JPY": "¥"}
 
 
@@ -18,17 +19,29 @@ def exponent(currency: str) -> int:
     return CURRENCIES[currency]
 
 
+def minor_amount(quantity: int, unit_price: Decimal, digits: int) -> int:
+    """Return quantity × unit_price in minor units (10**digits per major unit), rounded half-even.
+
+    The multiplication runs in a context that raises instead of rounding, so only the final,
+    deliberate half-even rounding ever happens.
+    """
+    if digits < 0:
+        raise ValueError("a currency's minor-unit exponent is 0 or more")
+    major = _EXACT.multiply(Decimal(quantity), unit_price)
+    return int(major.scaleb(digits, _EXACT).to_integral_value(rounding=ROUND_HALF_EVEN, context=_EXACT))
+
+
 def line_amount_minor(quantity: int, unit_price: Decimal, currency: str) -> int:
-    """Return quantity × unit_price in minor units, rounded half-even."""
-    major = Decimal(quantity) * unit_price
-    return int((major * (10 ** exponent(currency))).quantize(Decimal(1), ROUND_HALF_EVEN))
+    """Return what `quantity` units at `unit_price` cost in the currency's minor units, rounded half-even."""
+    return minor_amount(quantity, unit_price, exponent(currency))
 
 
 def format_minor(amount_minor: int, currency: str) -> str:
     """Format an amount in minor units for people: '£1,234.50'."""
     exp = exponent(currency)
-    major = Decimal(amount_minor).scaleb(-exp)
-    return f"{SYMBOLS.get(currency, currency + ' ')}{major:,.{exp}f}"
+    major = Decimal(abs(amount_minor)).scaleb(-exp)
+    sign = "−" if amount_minor < 0 else ""
+    return f"{sign}{SYMBOLS.get(currency, currency + ' ')}{major:,.{exp}f}"
 
 
 def format_price(unit_price: Decimal, currency: str) -> str:

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_FLOOR, Context, Decimal
 from typing import Any
 
 from app.bids.clearing import (
@@ -25,6 +25,7 @@ from app.bids.clearing import (
     price_at,
     rank_offers,
 )
+from app.money import minor_amount as line_amount_minor  # one implementation: app.money
 
 __all__ = [
     "MAX_TIERS",
@@ -232,16 +233,6 @@ def _first_cheaper(offer: Offer, current: Decimal | None, demand: int) -> int | 
             quantity = max(tier.min_quantity, demand + 1)
             return quantity if quantity <= offer.capacity else None
     return None
-
-
-def line_amount_minor(quantity: int, unit_price: Decimal, exponent: int) -> int:
-    """Return quantity * unit_price in minor units (10**exponent per major), rounded half-even."""
-    if exponent < 0:
-        raise ValueError("a currency's minor-unit exponent is 0 or more")
-    major = EXACT.multiply(Decimal(quantity), unit_price)
-    minor = major.scaleb(exponent, EXACT)
-    # to_integral_value rounds without signalling Inexact, so EXACT's trap stays quiet.
-    return int(minor.to_integral_value(rounding=ROUND_HALF_EVEN, context=EXACT))
 
 
 FINGERPRINT_VERSION = 1  # bump whenever the canonical encoding in fingerprint() changes

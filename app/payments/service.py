@@ -158,7 +158,7 @@ def release_escrow(session: Session, *, pool: Pool, vendor_id: int, fee_bps: int
         pool_id=pool.id,
         key=f"pool-{pool.id}-escrow-released",
         currency=pool.currency,
-        memo="delivery confirmed: escrow released to the vendor, less the platform fee",
+        memo="escrow released to the vendor, less the platform fee",
         now=now,
         legs=[(ledger.ESCROW, -gross), (ledger.VENDOR_PAYABLE, gross - fee), (ledger.PLATFORM_FEE, fee)],
     )

@@ -18,7 +18,7 @@ from app.bids import service as bids
 from app.bids.models import Award, AwardLine, BidStatus
 from app.bids.rules import Demand, Outcome
 from app.errors import InvalidTransition, ValidationFailed
-from app.money import exponent
+from app.money import line_amount_minor
 from app.pools import rules
 from app.pools.models import AwardRule, Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_organised_pool_for_update, get_pool_for_update
@@ -146,7 +146,6 @@ def _award(
     actor: User | None,
     now: datetime,
 ) -> Award:
-    digits = exponent(pool.currency)
     award = Award(
         pool_id=pool.id,
         bid_id=outcome.bid_id,
@@ -159,7 +158,7 @@ def _award(
     )
     served = {line.commitment_id: line for line in outcome.served}
     for line in outcome.served:
-        amount = bid_rules.line_amount_minor(line.quantity, outcome.unit_price, digits)
+        amount = line_amount_minor(line.quantity, outcome.unit_price, pool.currency)
         award.lines.append(
             AwardLine(
                 commitment_id=line.commitment_id, member_id=line.member_id, quantity=line.quantity, amount_minor=amount
