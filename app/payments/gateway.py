@@ -126,6 +126,10 @@ class PaymentGateway(Protocol):
         """Re-fetch a payment's current state."""
         ...
 
+    def default_payment_method(self, customer_ref: str) -> str | None:
+        """The card a charge would use when none is given (None: the gateway needs none, or there is none)."""
+        ...
+
     def parse_webhook(self, payload: bytes, signature_header: str | None) -> WebhookEvent:
         """Verify a webhook's signature on the raw body and return its event."""
         ...

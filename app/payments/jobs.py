@@ -44,11 +44,10 @@ def settle_awarded_pools(session: Session, gateway: PaymentGateway, *, now: date
 
 
 def settle_pool(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> int:
-    """Open the pool's charges, attempt each, then settle it if every payment is final."""
+    """Open the pool's charges, attempt them, then settle the pool if every payment is final."""
     payment_ids = settlement.start_settlement(session, pool_id=pool_id, gateway=gateway.name, now=now)
     session.commit()
-    for payment_id in payment_ids:
-        attempt_charge(session, gateway, payment_id=payment_id, now=now)
+    charge_batch(session, gateway, payment_ids, now=now)
     follow_up_actions(session, gateway, pool_id=pool_id, now=now)
     settled = settlement.finish_settlement(session, pool_id=pool_id, now=now)
     session.commit()
@@ -56,27 +55,60 @@ def settle_pool(session: Session, gateway: PaymentGateway, *, pool_id: int, now:
 
 
 def attempt_charge(session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime) -> None:
-    """One charge attempt: lease and count it (commit), call the gateway, record the outcome (commit)."""
-    payment = service.begin_charge(session, payment_id=payment_id, now=now)
-    if payment is None:
-        session.rollback()
-        return
-    request = _charge_request(session, payment)
+    """One charge attempt for one payment (see charge_batch)."""
+    charge_batch(session, gateway, [payment_id], now=now)
+
+
+def charge_batch(session: Session, gateway: PaymentGateway, payment_ids: list[int], *, now: datetime) -> None:
+    """Charge payments: lease and count every attempt (one commit), call the gateway, record outcomes (one commit).
+
+    The keys and leases are committed before any call, so a crash between the calls and the
+    record leaves pending payments that the next sweep retries with the same keys.
+    """
+    if gateway.name != "offline":  # only a provider that stores cards needs one chosen
+        for payment_id in payment_ids:
+            _choose_card(session, gateway, payment_id)
+    leased = []
+    for payment_id in payment_ids:
+        payment = service.begin_charge(session, payment_id=payment_id, now=now)
+        if payment is not None:
+            leased.append((payment_id, _charge_request(session, payment)))
     session.commit()
-    try:
-        result = gateway.charge(**request)
-    except GatewayUnavailable:
-        log.warning("gateway unavailable charging payment %s; retrying later with the same key", payment_id)
-        service.record_unavailable(session, payment_id=payment_id, now=now)
-    except GatewayError as exc:
-        if exc.code == "idempotency_error":  # our request changed between attempts: a bug, not a decline
-            log.error("payment %s: the provider refused a reused key (%s); left pending", payment_id, exc.message)
+    outcomes = [(payment_id, _call_charge(gateway, payment_id, request)) for payment_id, request in leased]
+    for payment_id, result in outcomes:
+        if result is None:
             service.record_unavailable(session, payment_id=payment_id, now=now)
         else:
-            result = ChargeResult("failed", None, exc.code or "gateway_error", exc.message)
             service.record_charge(session, payment_id=payment_id, result=result, now=now)
-    else:
-        service.record_charge(session, payment_id=payment_id, result=result, now=now)
+    session.commit()
+
+
+def _call_charge(gateway: PaymentGateway, payment_id: int, request: dict[str, Any]) -> ChargeResult | None:
+    """The gateway's answer to one charge; None when it is not final (retry later with the same key)."""
+    try:
+        return gateway.charge(**request)
+    except GatewayUnavailable:
+        log.warning("gateway unavailable charging payment %s; retrying later with the same key", payment_id)
+    except GatewayError as exc:
+        if exc.code != "idempotency_error":
+            return ChargeResult("failed", None, exc.code or "gateway_error", exc.message)
+        # Our request changed between attempts: a bug, not a decline; keep it pending and loud.
+        log.error("payment %s: the provider refused a reused key (%s); left pending", payment_id, exc.message)
+    return None
+
+
+def _choose_card(session: Session, gateway: PaymentGateway, payment_id: int) -> None:
+    """Before the first attempt, pin the card: the customer's newest when the commitment has none yet.
+
+    Every retry must send the same card under the same key; looking it up at each attempt would
+    change the request if the member saved another card in between.
+    """
+    customer, needed = service.card_to_charge(session, payment_id)
+    session.rollback()
+    if customer is None and not needed:
+        return
+    card = gateway.default_payment_method(customer) if needed and customer else None  # no lock held
+    service.fix_card(session, payment_id=payment_id, card_ref=card)
     session.commit()
 
 

@@ -86,6 +86,10 @@ class OfflineGateway(PaymentGateway):
         """Return the return URL: there is nothing to onboard offline."""
         return return_url
 
+    def default_payment_method(self, customer_ref: str) -> str | None:
+        """Offline payments need no card."""
+        return None
+
     def retrieve_payment(self, payment_ref: str) -> ChargeResult:
         """Report an offline payment as succeeded, as `charge` did."""
         if not payment_ref.startswith(PAYMENT_PREFIX):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.accounts.models import User
 from app.bids.models import Award
 from app.payments import ledger
 from app.payments.gateway import ChargeResult
@@ -60,6 +61,24 @@ def _lock_payment(session: Session, payment_id: int) -> Payment | None:
     return session.scalar(query.execution_options(populate_existing=True))
 
 
+def card_to_charge(session: Session, payment_id: int) -> tuple[str | None, bool]:
+    """(customer ref, whether the card must still be chosen) for a pending payment's next attempt."""
+    payment = session.get(Payment, payment_id)
+    if payment is None or payment.status != PaymentStatus.PENDING or payment.payment_method_ref is not None:
+        return None, False
+    commitment = commitment_for(session, payment)
+    member = session.get(User, payment.member_id)
+    needed = commitment.payment_method_ref is None and member is not None and member.payment_customer_ref is not None
+    return (member.payment_customer_ref if member else None), needed
+
+
+def fix_card(session: Session, *, payment_id: int, card_ref: str | None) -> None:
+    """Pin the card every attempt of this payment sends (only the first choice counts)."""
+    payment = _lock_payment(session, payment_id)
+    if payment is not None and payment.payment_method_ref is None:
+        payment.payment_method_ref = card_ref or commitment_for(session, payment).payment_method_ref
+
+
 def begin_charge(session: Session, *, payment_id: int, now: datetime) -> Payment | None:
     """Lease a pending payment for one charge attempt; None when it is final or someone else holds it."""
     payment = _lock_payment(session, payment_id)
@@ -67,7 +86,7 @@ def begin_charge(session: Session, *, payment_id: int, now: datetime) -> Payment
         return None
     if payment.next_attempt_at is not None and payment.next_attempt_at > now:
         return None
-    if payment.attempts == 0:
+    if payment.payment_method_ref is None:
         payment.payment_method_ref = commitment_for(session, payment).payment_method_ref
     payment.attempts += 1
     payment.next_attempt_at = now + LEASE

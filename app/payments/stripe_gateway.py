@@ -228,6 +228,10 @@ class StripeGateway(PaymentGateway):
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise InvalidWebhook(f"webhook refused: {exc}", code="invalid_webhook") from exc
 
+    def default_payment_method(self, customer_ref: str) -> str | None:
+        """The customer's most recently saved card, if any."""
+        return self._newest_card(customer_ref)
+
     def _newest_card(self, customer_ref: str) -> str | None:
         """Return the customer's most recently saved card, if any."""
         with _translated_errors():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -47,9 +48,9 @@ def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> bool:
     made = payments.payments_of(session, pool.id)
     if not made or any(p.status not in payments.TERMINAL for p in made):
         return False
+    commitments = {c.id: c for c in session.scalars(select(Commitment).where(Commitment.pool_id == pool.id))}
     for payment in made:
-        commitment = session.get(Commitment, payment.commitment_id)
-        assert commitment is not None
+        commitment = commitments[payment.commitment_id]
         ok = payment.status == PaymentStatus.SUCCEEDED
         commitment.status = CommitmentStatus.CHARGED if ok else CommitmentStatus.PAYMENT_FAILED
         commitment.updated_at = now

@@ -6,13 +6,16 @@ score's change would reveal it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, Text, cast, delete, insert, select
+from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.reputation import rules
@@ -45,41 +48,55 @@ def price_factors(session: Session, vendor_ids: Iterable[int]) -> dict[int, Deci
     }
 
 
-def ratings_query(ratee_ids: Sequence[int] | None = None):  # type: ignore[no-untyped-def]
-    """Revealed feedback as model ratings (with the rater's account age), optionally for some ratees."""
-    rater = aliased(User)
-    query = (
-        select(
-            Feedback.rater_id,
-            Feedback.ratee_id,
-            Feedback.rating,
-            Feedback.amount_minor,
-            Feedback.created_at,
-            rater.created_at,
-            Feedback.scores,
-        )
-        .join(rater, rater.id == Feedback.rater_id)
-        .where(Feedback.revealed_at.is_not(None))
-    )
+def ratings_query(ratee_ids: Sequence[int] | None = None) -> Select:  # type: ignore[type-arg]
+    """Revealed feedback as rows for the trust model, optionally for some ratees.
+
+    Scores come as JSON text: identical texts repeat a lot, so they are decoded once each (see
+    _scores); raters' account ages are looked up once per rater, not joined into every row.
+    """
+    query = select(
+        Feedback.rater_id,
+        Feedback.ratee_id,
+        Feedback.rating,
+        Feedback.amount_minor,
+        Feedback.created_at,
+        cast(Feedback.scores, Text),
+    ).where(Feedback.revealed_at.is_not(None))
     if ratee_ids is not None:
         query = query.where(Feedback.ratee_id.in_(ratee_ids))
     return query
 
 
-def as_rating(row: Any) -> model.Rating:
-    """A row of ratings_query() as the trust model's record."""
-    rater_id, ratee_id, value, amount, created_at, rater_created_at, scores = row
-    return model.Rating(rater_id, ratee_id, value, amount, created_at, rater_created_at, scores or {})
+@lru_cache(maxsize=4096)
+def _scores(text: str | None) -> Mapping[str, int]:
+    """Decoded detailed scores, shared read-only between ratings with the same text."""
+    return MappingProxyType(json.loads(text)) if text else model.NO_SCORES
+
+
+def account_ages(session: Session, user_ids: Iterable[int] | None = None) -> dict[int, datetime]:
+    """When each user's account was created (all users, or the given ones)."""
+    query = select(User.id, User.created_at)
+    if user_ids is not None:
+        query = query.where(User.id.in_(set(user_ids)))
+    return {user_id: created_at for user_id, created_at in session.execute(query)}
+
+
+def as_ratings(rows: Iterable[Any], created: Mapping[int, datetime]) -> list[model.Rating]:
+    """Rows of ratings_query() as the trust model's records."""
+    return [
+        model.Rating(rater_id, ratee_id, value, amount, at, created[rater_id], _scores(scores))
+        for rater_id, ratee_id, value, amount, at, scores in rows
+    ]
 
 
 def refresh(session: Session, user_ids: Iterable[int], *, now: datetime) -> None:
     """Recompute the scores of a few users from their revealed feedback, without a full recompute."""
     ids = sorted(set(user_ids))
+    rows = session.execute(ratings_query(ids)).all()
+    raters = {row[0] for row in rows}
     ratings: dict[int, list[model.Rating]] = {user_id: [] for user_id in ids}
-    for row in session.execute(ratings_query(ids)):
-        rating = as_rating(row)
+    for rating in as_ratings(rows, account_ages(session, raters)):
         ratings[rating.ratee_id].append(rating)
-    raters = {r.rater_id for rs in ratings.values() for r in rs}
     query = select(ReputationScore.user_id, ReputationScore.credibility).where(ReputationScore.user_id.in_(raters))
     credibility = {user_id: value for user_id, value in session.execute(query) if value is not None}
     for user_id in ids:
@@ -118,7 +135,8 @@ def recompute_all(session: Session, *, now: datetime, batch: int = 5000) -> int:
     Trust needs the whole graph (raters' credibility depends on their own ratings), so this reads
     every revealed rating once, streams it, and writes the scores back in batches.
     """
-    ratings = [as_rating(row) for row in session.execute(ratings_query().execution_options(yield_per=batch))]
+    created = account_ages(session)
+    ratings = as_ratings(session.execute(ratings_query().execution_options(yield_per=batch)), created)
     result = model.compute_reputation(ratings, now)
     by_ratee: dict[int, list[model.Rating]] = {}
     for rating in ratings:

@@ -1,16 +1,17 @@
 """A settlement worker for the crash-safety test, meant to be killed with SIGKILL at any moment.
 
-    python -m tests.payments.crash_worker <db_url> <offline|stripe> <stripe_base_url|-> [--generation N]
+    python -m tests.payments.crash_worker <db_url> <offline|stripe> <stripe_base_url|-> [--epoch T]
 
 It loops over the work a scheduler does after the deadline: close due pools, charge the served
 members of awarded pools (app.payments.jobs.settle_awarded_pools), and for pools with an even id
 confirm delivery as the organiser and pay the vendor out (settlement.confirm_delivery +
 jobs.pay_out). It prints "ready" before the first step and "done" when nothing is left to do.
 
-The clock: a killed worker leaves leased payments and payouts (service.LEASE, two minutes) that
-only a later sweep may retry. Run N is started as if N × (LEASE + 1 minute) had passed since the
-first one, so each restart finds the previous run's leases expired, as a restart after a real
-outage would, without the test waiting minutes.
+The clock runs SPEED times faster than the wall clock from the epoch T (a Unix time the test
+passes to every run, so that time never goes back from one run to the next). A killed worker
+leaves leased payments and payouts (service.LEASE, two minutes) that only a later sweep may
+retry, as does a gateway outage; at this speed a lease ends after two real seconds, so the test
+sees the retries without waiting minutes. Nothing else depends on how fast time passes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
@@ -30,12 +31,12 @@ from app.payments import jobs
 from app.payments.gateway import PaymentGateway
 from app.payments.models import Payout, PayoutStatus
 from app.payments.offline import OfflineGateway
-from app.payments.service import LEASE
 from app.pools import jobs as pool_jobs
 from app.pools import settlement
 from app.pools.models import Pool, PoolStatus
 
 FEE_BPS = 500
+SPEED = 60  # the worker's clock: one real second is a minute
 API_KEY = "sk_test_fake"  # FakeStripe's default key
 log = logging.getLogger("crash_worker")
 
@@ -45,8 +46,9 @@ def delivers(pool_id: int) -> bool:
     return pool_id % 2 == 0
 
 
-def clock(generation: int) -> datetime:
-    return utcnow() + generation * (LEASE + timedelta(minutes=1))
+def clock(epoch: float) -> datetime:
+    """Now, on a clock that started at `epoch` and runs SPEED times faster than the wall clock."""
+    return datetime.fromtimestamp(epoch + (utcnow().timestamp() - epoch) * SPEED, UTC)
 
 
 def make_gateway(name: str, stripe_base_url: str) -> PaymentGateway:
@@ -107,14 +109,14 @@ def finished(session: Session) -> bool:
     return waiting == 0 and pending == 0
 
 
-def run(database_url: str, gateway_name: str, stripe_base_url: str, generation: int) -> None:
+def run(database_url: str, gateway_name: str, stripe_base_url: str, epoch: float) -> None:
     """Loop over closing, settling and paying out until nothing is left to do."""
     engine = create_engine(database_url)
     gateway = make_gateway(gateway_name, stripe_base_url)
     with Session(engine, expire_on_commit=False) as session:  # as the app's sessions are configured
         print("ready", flush=True)
         while not finished(session):
-            now = clock(generation)
+            now = clock(epoch)
             pool_jobs.close_due_pools(session, now=now)
             jobs.settle_awarded_pools(session, gateway, now=now)
             deliver(session, gateway, now=now)
@@ -128,10 +130,11 @@ def main() -> None:
     parser.add_argument("database_url")
     parser.add_argument("gateway", choices=["offline", "stripe"])
     parser.add_argument("stripe_base_url", help="the fake Stripe's address, or - for the offline gateway")
-    parser.add_argument("--generation", type=int, default=0, help="how many runs came before this one")
+    parser.add_argument("--epoch", type=float, default=None, help="when the clock started (Unix time; default now)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(args.database_url, args.gateway, args.stripe_base_url, args.generation)
+    epoch = time.time() if args.epoch is None else args.epoch
+    run(args.database_url, args.gateway, args.stripe_base_url, epoch)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,19 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from app.payments import jobs as payment_jobs
+from app.payments.models import Payment, PaymentStatus, Payout
+from app.pools import lifecycle, settlement
 from app.pools.models import Commitment
 from tests import factories
-from tests.fakes.fake_stripe import FakeStripe
+from tests.fakes.fake_stripe import FakeStripe, Response
 from tests.payments.crash_worker import delivers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,12 +85,12 @@ def _build(session: Session, engine: Engine, now: datetime, gateway) -> World:
     return World(pool_ids, served, declined, customers)
 
 
-def _start_worker(database_url: str, gateway: str, stripe_url: str, generation: int, log: Path):
+def _start_worker(database_url: str, gateway: str, stripe_url: str, epoch: float, log: Path):
     command = [sys.executable, "-m", "tests.payments.crash_worker", database_url, gateway, stripe_url]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [*command, "--generation", str(generation)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [*command, "--epoch", repr(epoch)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
 
 
@@ -123,6 +126,23 @@ def _in_flight(engine: Engine) -> set[int]:
         return set(conn.scalars(text("SELECT id FROM payments WHERE status = 'pending' AND attempts > 0")))
 
 
+def _stuck(engine: Engine, log: Path, moment: float | None) -> str:
+    """Why the work did not finish in time: the unfinished rows and the worker's output."""
+    with engine.connect() as conn:
+        payments = conn.execute(
+            text(
+                "SELECT id, pool_id, status, attempts, next_attempt_at, failure_code FROM payments"
+                " WHERE status NOT IN ('succeeded', 'failed')"
+            )
+        ).all()
+        payouts = conn.execute(text("SELECT pool_id, status, attempts FROM payouts WHERE status <> 'paid'")).all()
+        pools = conn.execute(text("SELECT status, count(*) FROM pools GROUP BY status")).all()
+    return (
+        f"no progress past {moment} within {BUDGET_SECONDS} s: pools {pools}, unfinished payments {payments},"
+        f" payouts {payouts}\n{log.read_text(errors='replace')[-3000:]}"
+    )
+
+
 def _aim_at_a_charge_in_flight(engine: Engine, worker: subprocess.Popen[bytes], patience: float) -> None:
     """Wait up to `patience` seconds for a charge to be leased but not yet recorded: the moment
     the lease pattern exists for. (Not found in time, the kill lands wherever the worker is.)"""
@@ -152,16 +172,16 @@ def _kill_and_restart(engine: Engine, database_url: str, gateway: str, stripe_ur
     """
     rng = random.Random(f"{SEED}-{gateway}")
     moments = _kill_moments(rng, world)
-    deadline = time.monotonic() + BUDGET_SECONDS
+    deadline, epoch = time.monotonic() + BUDGET_SECONDS, time.time()
     in_flight, progress = set[int](), list[int]()
     for generation in range(len(moments) + 1):
         log = tmp_path / f"worker-{gateway}-{generation}.log"
-        worker = _start_worker(database_url, gateway, stripe_url, generation, log)
+        worker = _start_worker(database_url, gateway, stripe_url, epoch, log)
         try:
             assert _wait_for(log, "ready", worker, timeout=30), log.read_text(errors="replace")
             if generation < len(moments):
                 while worker.poll() is None and _progress(engine) < moments[generation]:
-                    assert time.monotonic() < deadline, f"no progress past {moments[generation]:.0f}"
+                    assert time.monotonic() < deadline, _stuck(engine, log, moments[generation])
                     time.sleep(0.005)
                 _aim_at_a_charge_in_flight(engine, worker, patience=rng.uniform(0, 0.3))
                 if worker.poll() is None:
@@ -171,7 +191,10 @@ def _kill_and_restart(engine: Engine, database_url: str, gateway: str, stripe_ur
                     progress.append(_progress(engine))
                     continue
             else:
-                worker.wait(timeout=max(1.0, deadline - time.monotonic()))
+                try:
+                    worker.wait(timeout=max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(_stuck(engine, log, None)) from None
         finally:
             if worker.poll() is None:
                 worker.kill()
@@ -190,6 +213,7 @@ def test_settlement_killed_at_random_moments_charges_every_served_member_exactly
 ):
     stripe = gateway_name == "stripe"
     if stripe:
+        _drop_truncated_requests(fake_stripe)
         # On top of the kills, faults the SDK rides out within one call (two retries): a charge made
         # but unanswered, twice, then replayed; rate-limited transfers. Three in a row would exhaust
         # the retries and park the payment for a real two-minute lease.
@@ -217,6 +241,24 @@ def test_settlement_killed_at_random_moments_charges_every_served_member_exactly
         f"declined={len(world.declined)}, payments attempted twice={len(retried)}, elapsed={elapsed:.1f}s"
     )
     assert len(progress) >= KILLS // 2, "most kills should land while the worker still had work"
+
+
+def _drop_truncated_requests(fake: FakeStripe) -> None:
+    """FAKE BUG workaround (remove once tests/fakes/fake_stripe.py checks Content-Length itself).
+
+    A worker killed between sending a request's headers and its body leaves the fake a request
+    with a short body; the fake runs it with whatever parameters arrived and saves the answer
+    under the idempotency key, so the worker's full retry gets 400 idempotency_error. An HTTP
+    server (Stripe's included) never runs an incomplete request: drop it unanswered instead.
+    """
+    handle = fake.handle
+
+    def complete_requests_only(method: str, target: str, body: str, headers: dict[str, str]) -> Response | None:
+        if len(body.encode()) < int(headers.get("content-length") or 0):
+            return None
+        return handle(method, target, body, headers)
+
+    fake.handle = complete_requests_only  # type: ignore[method-assign]
 
 
 def _check_pools_payments_and_ledger(conn, world: World) -> list:
@@ -282,18 +324,56 @@ def _check_ledger(conn, world: World, payments: list, statuses: dict[int, str]) 
 
 
 def _check_stripe(fake: FakeStripe, world: World, session: Session) -> None:
-    """What Stripe saw: one PaymentIntent per served member, money taken only from good cards."""
-    session.expire_all()
-    for pool_id, member_id, card in session.execute(
-        Commitment.__table__.select()
-        .with_only_columns(Commitment.pool_id, Commitment.member_id, Commitment.payment_method_ref)
-        .where(Commitment.pool_id.in_(world.pool_ids))
-    ):
+    """What Stripe saw: one PaymentIntent per served member, money taken only from good cards,
+    one transfer of the payout's amount per completed pool."""
+    query = select(Commitment.pool_id, Commitment.member_id).where(Commitment.pool_id.in_(world.pool_ids))
+    for pool_id, member_id in session.execute(query):
         customer, group = world.customers[member_id], f"pool-{pool_id}"
         served = (pool_id, member_id) in world.served
         good = served and (pool_id, member_id) not in world.declined
-        assert fake.succeeded_charges(customer, group) == int(good), (pool_id, member_id, card)
+        assert fake.succeeded_charges(customer, group) == int(good), (pool_id, member_id)
         assert len(fake.payment_intents(customer, group)) == int(served), (pool_id, member_id)
-    transfers = Counter(o["transfer_group"] for o in list(fake.objects.values()) if o.get("object") == "transfer")
-    completed = set(session.scalars(text("SELECT id FROM pools WHERE status = 'completed'")))
-    assert transfers == Counter({f"pool-{pool_id}": 1 for pool_id in completed}), "one transfer per completed pool"
+    transfers = [o for o in list(fake.objects.values()) if o.get("object") == "transfer"]
+    paid = dict(session.execute(select(Payout.pool_id, Payout.amount_minor).where(Payout.status == "paid")).all())
+    assert Counter(t["transfer_group"] for t in transfers) == Counter(f"pool-{pool_id}" for pool_id in paid)
+    assert {t["transfer_group"]: t["amount"] for t in transfers} == {f"pool-{p}": a for p, a in paid.items()}
+
+
+def test_a_charge_cut_off_and_retried_after_the_member_saved_another_card_repeats_the_first_card(
+    session, now, fake_stripe, make_stripe_gateway
+):
+    """APP BUG - fails until fixed in app/payments/jobs.py attempt_charge / stripe_gateway.charge.
+
+    The commitment's card is not known yet (its setup webhook has not arrived), so the gateway
+    charges the customer's newest card; the charge goes through but its answer is lost. Before
+    the retry the member saves another card: the retry picks that one, sends other parameters
+    under the same idempotency key and is refused. Since b9391e3 the refusal leaves the payment
+    pending instead of failed, but every later retry is refused the same way: the member has
+    paid, the pool never settles and no ledger has the money. The card the first attempt used
+    must be the one every retry sends (resolve the fallback card before the first call and keep
+    it on the payment, as payment_method_ref is kept).
+    """
+    gateway = make_stripe_gateway(max_network_retries=0)
+    member = factories.user(session, now=now)
+    member.payment_customer_ref = gateway.ensure_customer(user_id=member.id, email=member.email, idempotency_key="c1")
+    setup = gateway.start_card_setup(customer_ref=member.payment_customer_ref, idempotency_key="s1")
+    fake_stripe.complete_setup(setup.setup_ref)
+    pool = factories.open_pool(session, now=now, min_quantity=1)
+    factories.commitment(session, pool=pool, now=now, member=member)  # its card's webhook has not arrived
+    factories.bid(session, pool=pool, now=now)
+    later = now + timedelta(days=8)
+    lifecycle.close_pool(session, pool_id=pool.id, actor=None, now=later)
+    session.commit()
+    [payment_id] = settlement.start_settlement(session, pool_id=pool.id, gateway="stripe", now=later)
+    session.commit()
+
+    fake_stripe.fail_next("payment_intents.create", "drop_after_commit")  # charged; the answer is lost
+    payment_jobs.attempt_charge(session, gateway, payment_id=payment_id, now=later)
+    second = gateway.start_card_setup(customer_ref=member.payment_customer_ref, idempotency_key="s2")
+    fake_stripe.complete_setup(second.setup_ref)  # the member saves another card
+    for minutes in (3, 6):  # retries after the lease
+        payment_jobs.attempt_charge(session, gateway, payment_id=payment_id, now=later + timedelta(minutes=minutes))
+
+    assert fake_stripe.succeeded_charges(member.payment_customer_ref, f"pool-{pool.id}") == 1
+    payment = session.get(Payment, payment_id)
+    assert payment.status == PaymentStatus.SUCCEEDED, (payment.status, payment.failure_code, payment.failure_message)

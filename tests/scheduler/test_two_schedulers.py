@@ -144,6 +144,7 @@ def test_two_schedulers_close_and_settle_every_pool_exactly_once(session, engine
     per_process = [_handled(log) for log in logs]
     print(f"\n{POOLS} pools closed and settled by two schedulers in {elapsed:.1f} s; work per process: {per_process}")
     assert sum(h["close-due-pools"] for h in per_process) == POOLS, "the close job reports each pool once"
+    assert sum(h["settle-pools"] for h in per_process) == POOLS, "the settle job reports each pool once"
 
 
 def test_a_settle_sweep_reports_only_the_pools_it_settled_itself(session, now):

@@ -1,0 +1,470 @@
+"""Close and settle many pools with the offline gateway on PostgreSQL, next to the same ledger
+inserts done as raw SQL in the same run.
+
+Run: .venv/bin/python bench/settlement.py [--pools 2000] [--members 50] [--budget 90] [--processes 1]
+(or python -m bench.settlement). Starts a throwaway durable PostgreSQL (fsync and synchronous_commit
+on), builds the schema with `flask --app wsgi db upgrade`, and bulk-loads with COPY (not measured)
+open pools that are already due, each with --members commitments (1-3 units, maximum 100.00)
+and one bid at 90.00 per unit that serves them all. Then:
+
+  warm-up  the first 5 pools go through the app path with every SQL statement and commit
+           counted and timed: where the time goes, per pool closed and per payment
+  app      app.pools.jobs.close_due_pools and app.payments.jobs.settle_awarded_pools with the
+           offline gateway, alternately in chunks, in one process (or --processes N), until
+           every pool is settled or --budget seconds have passed; a partial run reports the
+           pools it finished
+  raw SQL  for the same payments, with psycopg 3 executemany in one process: the two ledger legs
+           of each capture and the payment row's update, committed every 500 payments
+
+Target: the app's close-and-settle rate, in ledger rows per second (two per member), at least a
+third of the raw rate. Figures drift between machines; the ratio is what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import multiprocessing
+import os
+import pstats
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+import psycopg  # noqa: E402
+from sqlalchemy import Engine, event  # noqa: E402
+
+from tests import pg_server  # noqa: E402
+
+TARGET_RATIO = 1 / 3
+CHUNK = 10  # pools closed, then settled, per round of the app phase (the budget is checked between rounds)
+WARMUP_POOLS = 5  # closed and settled first with every statement timed; not in the rates
+RAW_BATCH = 500  # payments per commit in the raw baseline: 1,000 ledger rows
+BID_PRICE, MAX_PRICE = "90.0000", "100.0000"
+CAPACITY = 1_000_000  # units: every bid serves its whole pool
+START = datetime.now(UTC).replace(microsecond=0)
+
+INSERT_LEG = (
+    "INSERT INTO ledger_entries (pool_id, posting_key, account, amount_minor, currency, memo, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
+UPDATE_PAYMENT = (
+    "UPDATE payments SET status = 'succeeded', gateway_ref = %s, action_url = NULL, next_attempt_at = NULL,"
+    " updated_at = %s WHERE id = %s"
+)
+
+
+def psycopg_url(url: str) -> str:
+    """The libpq form of the server's SQLAlchemy URL."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+# Setup (not measured) -----------------------------------------------------------------------------
+
+
+def migrate(url: str) -> None:
+    """Build the schema the way operators do: `flask --app wsgi db upgrade`."""
+    env = {**os.environ, "DATABASE_URL": url, "BUYSWARM_ENV": "development", "PAYMENT_GATEWAY": "offline"}
+    flask = Path(sys.executable).with_name("flask")
+    done = subprocess.run([str(flask), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, capture_output=True)
+    if done.returncode != 0:
+        sys.exit(f"flask --app wsgi db upgrade failed:\n{done.stdout.decode()}{done.stderr.decode()}")
+
+
+def seed(url: str, pools: int, members: int) -> int:
+    """COPY in open, due pools with `members` commitments and one bid each; return the commitments."""
+    people = max(members, pools * members // 5)  # each member is in about five pools
+    vendors = 20
+    with psycopg.connect(psycopg_url(url)) as conn, conn.cursor() as cur:
+        _copy(
+            cur,
+            "users (email, password_hash, display_name, created_at, is_admin, is_active_account)",
+            ((f"user{n}@bench.example", "x", f"User {n}", START, False, True) for n in range(1 + vendors + people)),
+        )
+        ids = [row[0] for row in cur.execute("SELECT id FROM users ORDER BY id")]
+        organiser, vendor_ids, member_ids = ids[0], ids[1 : 1 + vendors], ids[1 + vendors :]
+        _copy(
+            cur,
+            "vendor_profiles (user_id, legal_name, categories, description, created_at)",
+            ((v, f"Vendor {v} Ltd", '["solar"]', "", START) for v in vendor_ids),
+        )
+        quantities = [[1 + (p + j) % 3 for j in range(members)] for p in range(pools)]
+        _copy(cur, _POOL_COLUMNS, (_pool_row(p, organiser, members, sum(quantities[p])) for p in range(pools)))
+        pool_ids = [row[0] for row in cur.execute("SELECT id FROM pools ORDER BY id")]
+        _copy(
+            cur,
+            "commitments (pool_id, member_id, quantity, max_unit_price, status, created_at, joined_at, updated_at)",
+            (
+                (pool_id, member_ids[(p * members + j) % people], quantities[p][j], MAX_PRICE, "active", *_times(j))
+                for p, pool_id in enumerate(pool_ids)
+                for j in range(members)
+            ),
+        )
+        tiers, bid_at = f'[{{"min_quantity": 1, "unit_price": "{BID_PRICE}"}}]', START - timedelta(days=1)
+        _copy(
+            cur,
+            "bids (pool_id, vendor_id, tiers, capacity, delivery_window, notes, status, demand_at_bid,"
+            " took_lead, extended_close, created_at)",
+            (
+                (
+                    pool_id,
+                    vendor_ids[p % vendors],
+                    tiers,
+                    CAPACITY,
+                    "",
+                    "",
+                    "active",
+                    sum(quantities[p]),
+                    True,
+                    False,
+                    bid_at,
+                )
+                for p, pool_id in enumerate(pool_ids)
+            ),
+        )
+        cur.execute("ANALYZE")
+    return pools * members
+
+
+_POOL_COLUMNS = (
+    "pools (title, description, category, unit, currency, min_quantity, opens_at, closes_at, auction_kind,"
+    " min_decrement_pct, soft_close_minutes, max_extensions, extensions_used, award_rule, visibility, status,"
+    " organiser_id, committed_quantity, member_count, created_at, updated_at, published_at)"
+)
+
+
+def _pool_row(p: int, organiser: int, members: int, committed: int) -> tuple[Any, ...]:
+    opened = START - timedelta(days=8)
+    closes_at = START - timedelta(hours=1) + timedelta(milliseconds=p)  # due, oldest first in id order
+    return (
+        f"Bench pool {p}",
+        "",
+        "solar",
+        "install",
+        "GBP",
+        members,
+        opened,
+        closes_at,
+        "open",
+        "1.00",
+        10,
+        3,
+        0,
+        "lowest_price",
+        "public",
+        "open",
+        organiser,
+        committed,
+        members,
+        opened,
+        opened,
+        opened,
+    )
+
+
+def _times(j: int) -> tuple[datetime, datetime, datetime]:
+    joined = START - timedelta(days=7) + timedelta(seconds=j)
+    return joined, joined, joined
+
+
+def _copy(cur: psycopg.Cursor[Any], target: str, rows: Any) -> None:
+    with cur.copy(f"COPY {target} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+# The app path -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    count: int = 0
+    seconds: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.seconds += seconds
+
+
+@dataclass
+class Meter:
+    """Every SQL statement and commit one engine runs, by phase and statement shape, with wall time."""
+
+    phase: str = "close"
+    seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall time of the phase
+    tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)  # (phase, shape) -> tally
+    _started: list[float] = field(default_factory=list)
+
+    def attach(self, engine: Engine) -> None:
+        """Count and time every statement and every DBAPI commit of the engine."""
+        event.listen(engine, "before_cursor_execute", lambda *a: self._started.append(time.perf_counter()))
+        event.listen(engine, "after_cursor_execute", self._after)
+        dialect, do_commit = engine.dialect, engine.dialect.do_commit
+
+        def timed_commit(dbapi_connection: Any) -> None:
+            started = time.perf_counter()
+            do_commit(dbapi_connection)
+            self._tally("COMMIT").add(time.perf_counter() - started)
+
+        dialect.do_commit = timed_commit  # type: ignore[method-assign]
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        self._tally(shape(statement)).add(time.perf_counter() - self._started.pop())
+
+    def _tally(self, shape: str) -> Tally:
+        return self.tallies.setdefault((self.phase, shape), Tally())
+
+    def of(self, phase: str) -> dict[str, Tally]:
+        return {shape: t for (p, shape), t in self.tallies.items() if p == phase}
+
+
+def shape(statement: str) -> str:
+    """A statement's verb and first table, e.g. "SELECT payments FOR UPDATE"."""
+    verb = statement.split(None, 1)[0].upper()
+    table = re.search(r"\b(?:FROM|INTO|UPDATE)\s+(\w+)", statement, re.I)
+    locked = " FOR UPDATE" + (" SKIP LOCKED" if "SKIP LOCKED" in statement else "") if "FOR UPDATE" in statement else ""
+    return f"{verb} {table.group(1) if table else '?'}{locked}"
+
+
+@dataclass
+class AppRun:
+    pools: int = 0  # settled
+    close_seconds: float = 0.0
+    settle_seconds: float = 0.0
+    wall_seconds: float = 0.0  # with several processes: from the common start to the last one's end
+
+    @property
+    def seconds(self) -> float:
+        return self.wall_seconds or self.close_seconds + self.settle_seconds
+
+
+def make_app(url: str) -> Any:
+    """The application on the bench database, as the scheduler process builds it."""
+    import logging
+
+    from app import create_app
+
+    os.environ.setdefault("BUYSWARM_ENV", "development")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PAYMENT_GATEWAY": "offline"})
+    logging.getLogger().setLevel(logging.WARNING)
+    return app
+
+
+def sweep(app: Any, *, pools: int, budget: float, profile: cProfile.Profile | None = None) -> AppRun:
+    """Alternate the close and settle sweeps in chunks until `pools` are settled or the budget ends."""
+    from app.clock import utcnow
+    from app.extensions import db
+    from app.payments.jobs import settle_awarded_pools
+    from app.payments.offline import OfflineGateway
+    from app.pools.jobs import close_due_pools
+
+    gateway, run = OfflineGateway(), AppRun()
+    with app.app_context():
+        session, deadline = db.session(), time.perf_counter() + budget
+        if profile is not None:
+            profile.enable()
+        while run.pools < pools and time.perf_counter() < deadline:
+            chunk = min(CHUNK, pools - run.pools)
+            started = time.perf_counter()
+            closed = close_due_pools(session, now=utcnow(), limit=chunk)
+            middle = time.perf_counter()
+            settled = settle_awarded_pools(session, gateway, now=utcnow(), limit=chunk)
+            run.close_seconds += middle - started
+            run.settle_seconds += time.perf_counter() - middle
+            run.pools += settled
+            if not closed and not settled:
+                break
+        if profile is not None:
+            profile.disable()
+        db.session.remove()
+        db.engine.dispose()
+    return run
+
+
+def warm_up(url: str) -> tuple[int, Meter]:
+    """Close, then settle, the first pools with every statement and commit counted and timed."""
+    from app.clock import utcnow
+    from app.extensions import db
+    from app.payments.jobs import settle_awarded_pools
+    from app.payments.offline import OfflineGateway
+    from app.pools.jobs import close_due_pools
+
+    app, meter = make_app(url), Meter()
+    with app.app_context():
+        meter.attach(db.engine)
+        session = db.session()
+        for phase in ("close", "settle"):
+            meter.phase, started = phase, time.perf_counter()
+            if phase == "close":
+                pools = close_due_pools(session, now=utcnow(), limit=WARMUP_POOLS)
+            else:
+                settle_awarded_pools(session, OfflineGateway(), now=utcnow(), limit=WARMUP_POOLS)
+            meter.seconds[phase] = time.perf_counter() - started
+        db.session.remove()
+        db.engine.dispose()
+    return pools, meter
+
+
+def _worker(url: str, pools: int, budget: float, start_at: float, results: Any) -> None:
+    app = make_app(url)
+    while time.time() < start_at:
+        time.sleep(0.001)
+    run = sweep(app, pools=pools, budget=budget)
+    results.put((run.close_seconds, run.settle_seconds, time.time()))
+
+
+def sweep_in_processes(url: str, *, pools: int, budget: float, processes: int) -> AppRun:
+    """The app phase in N processes at once, as N scheduler processes would run it."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    start_at = time.time() + 8.0  # every process has imported the app and connected by then
+    workers = [context.Process(target=_worker, args=(url, pools, budget, start_at, results)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=budget + 120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    run = AppRun(wall_seconds=max(end for _, _, end in outcomes) - start_at)
+    run.close_seconds = sum(close for close, _, _ in outcomes)
+    run.settle_seconds = sum(settle for _, settle, _ in outcomes)
+    return run
+
+
+def settled_pools(url: str) -> set[int]:
+    with psycopg.connect(psycopg_url(url)) as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM pools WHERE status = 'settled'")}
+
+
+def captured_payments(url: str, pools: set[int]) -> list[tuple[Any, ...]]:
+    """The captured payments of these pools: what the raw baseline posts again."""
+    with psycopg.connect(psycopg_url(url)) as conn:
+        rows = conn.execute(
+            "SELECT id, pool_id, member_id, commitment_id, amount_minor, currency FROM payments"
+            " WHERE status = 'succeeded' ORDER BY id"
+        ).fetchall()
+    return [row for row in rows if row[1] in pools]
+
+
+# The raw baseline ---------------------------------------------------------------------------------
+
+
+def raw_ledger(url: str, payments: list[tuple[Any, ...]]) -> float:
+    """Insert two ledger legs and update the payment row per payment; return the seconds taken."""
+    now = datetime.now(UTC)
+    with psycopg.connect(psycopg_url(url)) as conn, conn.cursor() as cur:
+        started = time.perf_counter()
+        for i in range(0, len(payments), RAW_BATCH):
+            batch = payments[i : i + RAW_BATCH]
+            legs = []
+            for payment_id, pool_id, member_id, commitment_id, amount, currency in batch:
+                key, memo = f"raw-payment-{payment_id}-captured", f"member {member_id} paid for {commitment_id}"
+                legs.append((pool_id, key, "escrow", amount, currency, memo, now))
+                legs.append((pool_id, key, "member_payments", -amount, currency, memo, now))
+            cur.executemany(INSERT_LEG, legs)
+            cur.executemany(UPDATE_PAYMENT, [(f"off_pi_raw{p[0]}", now, p[0]) for p in batch])
+            conn.commit()
+        return time.perf_counter() - started
+
+
+# Report ------------------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace, run: AppRun, payments: int, raw_seconds: float) -> None:
+    """Print the table: app phases, the raw baseline and their ratio."""
+    measured = args.pools - WARMUP_POOLS
+    print(f"\nclose and settle {run.pools} of {measured} pools (after {WARMUP_POOLS} warm-up pools), ", end="")
+    print(f"{args.members} members each, offline gateway, PostgreSQL durable (fsync on),")
+    print(f"{args.processes} app process(es), {os.cpu_count()} cores")
+    if run.pools < measured:
+        print(f"PARTIAL: the --budget of {args.budget:g} s ran out; the rates are over the pools finished")
+    print(f"{'':28}{'seconds':>9}{'pools/s':>9}{'members/s':>11}{'ledger rows/s':>15}")
+    phases = [("app: close_due_pools", run.close_seconds), ("app: settle_awarded_pools", run.settle_seconds)]
+    if args.processes == 1:
+        for label, seconds in phases:
+            print(f"{label:28}{seconds:9.1f}{run.pools / seconds:9.1f}{payments / seconds:11.0f}")
+    app_rate, raw_rate = 2 * payments / run.seconds, 2 * payments / raw_seconds
+    print(f"{'app: close + settle':28}{run.seconds:9.1f}{run.pools / run.seconds:9.1f}", end="")
+    print(f"{payments / run.seconds:11.0f}{app_rate:15.0f}")
+    print(f"{'raw SQL, executemany':28}{raw_seconds:9.1f}{'':9}{payments / raw_seconds:11.0f}{raw_rate:15.0f}")
+    verdict = "PASS" if app_rate / raw_rate >= TARGET_RATIO else "FALL SHORT"
+    print(f"ratio app / raw: {app_rate / raw_rate:.3f}   target >= {TARGET_RATIO:.3f}: {verdict}")
+    if args.processes == 1:
+        print(f"  settle alone / raw: {2 * payments / run.settle_seconds / raw_rate:.3f}")
+
+
+def report_breakdown(pools: int, meter: Meter, payments: int) -> None:
+    """Print where the warm-up's time went: commits, each statement shape, and Python."""
+    print(f"\nwhere the time goes: {pools} warm-up pools, {payments} payments, every statement counted and timed")
+    for phase in ("close", "settle"):
+        seconds, tallies = meter.seconds[phase], meter.of(phase)
+        sql = sum(t.seconds for t in tallies.values())
+        per = "pool" if phase == "close" else "payment"
+        n = pools if phase == "close" else payments
+        statements = sum(t.count for shape, t in tallies.items() if shape != "COMMIT")
+        commits = tallies.get("COMMIT", Tally()).count
+        print(f"  {phase}: {seconds:.2f} s; per {per}: {statements / n:.1f} statements, {commits / n:.2f} commits;")
+        print(f"    Python (ORM, app) {(seconds - sql) / seconds:.0%} of the time, the database:")
+        for shape_, tally in sorted(tallies.items(), key=lambda item: -item[1].seconds)[:8]:
+            share = tally.seconds / seconds
+            print(f"    {share:6.0%}  {tally.count / n:5.2f} per {per}  {shape_}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pools", type=int, default=2000, help="pools to close and settle (default 2000)")
+    parser.add_argument("--members", type=int, default=50, help="members per pool (default 50)")
+    parser.add_argument("--budget", type=float, default=90.0, help="seconds the app phase may take (default 90)")
+    parser.add_argument("--processes", type=int, default=1, help="app processes working at once (default 1)")
+    parser.add_argument("--profile", action="store_true", help="print cProfile's top functions of the app phase")
+    args = parser.parse_args()
+    if args.pools <= WARMUP_POOLS or args.members < 1:
+        parser.error(f"--pools must be above {WARMUP_POOLS} and --members at least 1")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    load = os.getloadavg()[0]
+    server = pg_server.start(durable=True)
+    try:
+        url = server.url
+        migrate(url)
+        started = time.perf_counter()
+        seed(url, args.pools, args.members)
+        print(f"seeded {args.pools} pools x {args.members} members in {time.perf_counter() - started:.1f} s")
+        warm, meter = warm_up(url)
+        warm_pools = settled_pools(url)
+        assert len(warm_pools) == warm, "every warm-up pool is settled"
+        warm_payments = len(captured_payments(url, warm_pools))
+        measured = args.pools - WARMUP_POOLS
+        profile = cProfile.Profile() if args.profile else None
+        if args.processes > 1:
+            run = sweep_in_processes(url, pools=measured, budget=args.budget, processes=args.processes)
+        else:
+            run = sweep(make_app(url), pools=measured, budget=args.budget, profile=profile)
+        pools = settled_pools(url) - warm_pools
+        run.pools = len(pools)
+        payments = captured_payments(url, pools)
+        raw_seconds = raw_ledger(url, payments)
+        report(args, run, len(payments), raw_seconds)
+        print(f"load average before the run: {load:.1f} on {os.cpu_count()} cores (other work skews both rates)")
+        report_breakdown(warm, meter, warm_payments)
+        if profile is not None:
+            out = io.StringIO()
+            pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
+            print(out.getvalue())
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
