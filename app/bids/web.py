@@ -72,10 +72,9 @@ def edit(pool_id: int) -> Any:
                     db.session.commit()
                 flash("Your bid is in.", "success")
                 return redirect(url_for("bids.edit", pool_id=pool_id))
-    elif values := restored_values({}):
-        pass  # a submission refused for an expired form: show what the vendor typed
-    elif (mine := service.current_bid(db.session(), pool.id, vendor.id)) is not None:
-        values = _values_of(mine)
+    else:  # what an expired form left behind, else the vendor's current bid
+        mine = service.current_bid(db.session(), pool.id, vendor.id)
+        values = restored_values(_values_of(mine) if mine is not None else {})
     views = service.bids_visible_to(db.session(), pool, vendor) if vendor.vendor_profile else []
     own = [view for view in views if view.bid.vendor_id == vendor.id]
     return render_template(
