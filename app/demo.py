@@ -11,6 +11,10 @@ from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
 from app.accounts.models import User
+from app.bids import service as bids
+from app.bids.rules import Tier
+from app.payments import jobs as payment_jobs
+from app.payments.offline import OfflineGateway
 from app.pools import commitments, lifecycle
 from app.pools import service as pools
 
@@ -100,7 +104,7 @@ POOLS = [
         2,
         (3200, 4500),
         "Two-wheel electric cargo bikes with rain cover and child seats.",
-        "open",
+        "completed",
     ),
     (
         "Organic flour, 25 kg sacks",
@@ -112,7 +116,7 @@ POOLS = [
         1,
         ("24.00", "34.00"),
         "Stoneground organic wheat flour for a network of home bakers.",
-        "open",
+        "settled",
     ),
     (
         "Raised garden beds for the allotment society",
@@ -124,7 +128,7 @@ POOLS = [
         7,
         ("60.00", "95.00"),
         "Larch raised beds, 2 m × 1 m, delivered flat-packed.",
-        "open",
+        "awarded",
     ),
     (
         "Heat pumps for Aarhus terraces",
@@ -148,7 +152,7 @@ POOLS = [
         3,
         ("1.80", "3.20"),
         "E27 warm-white 9 W LED bulbs.",
-        "open",
+        "failed",
     ),
     (
         "Insulation survey for Victorian terraces",
@@ -198,7 +202,8 @@ def seed_demo(session: Session, *, now: datetime, if_empty: bool = False) -> str
     for legal_name, categories in VENDORS:
         vendor = _user(session, legal_name.split()[0] + " Sales", now)
         accounts.become_vendor(session, user=vendor, legal_name=legal_name, categories=categories, now=now)
-    joined = sum(_pool(session, spec, members, rng, now) for spec in POOLS)
+    vendors = [accounts.find_user_by_email(session, v[0].split()[0].lower() + ".sales@example.com") for v in VENDORS]
+    joined = sum(_pool(session, spec, members, [v for v in vendors if v], rng, now) for spec in POOLS)
     return (
         f"Seeded {len(members)} members, {len(VENDORS)} vendors, {len(POOLS)} pools and {joined} commitments. "
         f"Log in as amira.khan@example.com / {DEMO_PASSWORD}."
@@ -211,7 +216,14 @@ def _user(session: Session, name: str, now: datetime) -> User:
     return existing or accounts.register(session, email=email, password=DEMO_PASSWORD, display_name=name, now=now)
 
 
-def _pool(session: Session, spec: tuple, members: list[User], rng: random.Random, now: datetime) -> int:  # type: ignore[type-arg]
+def _pool(
+    session: Session,
+    spec: tuple,
+    members: list[User],
+    vendors: list[User],
+    rng: random.Random,  # type: ignore[type-arg]
+    now: datetime,
+) -> int:
     title, category, unit, currency, minimum, maximum, days, (low, high), description, status = spec
     organiser = members[rng.randrange(len(members))]
     values = {
@@ -229,10 +241,48 @@ def _pool(session: Session, spec: tuple, members: list[User], rng: random.Random
     if status == "draft":
         return 0
     lifecycle.publish_pool(session, pool_id=pool.id, actor=organiser, now=now)
-    count = _join(session, pool.id, members, rng, now, minimum, maximum, Decimal(str(low)), Decimal(str(high)))
+    low_price, high_price = Decimal(str(low)), Decimal(str(high))
+    tip = status in ("awarded", "settled", "completed")
+    count = _join(session, pool.id, members, rng, now, minimum, maximum, low_price, high_price, tip=tip)
+    _bid(session, pool.id, category, vendors, minimum, maximum, low_price, high_price, now)
     if status == "cancelled":
         lifecycle.cancel_pool(session, pool_id=pool.id, actor=organiser, now=now)
+    elif status in ("failed", "awarded", "settled", "completed"):
+        _run_to(session, pool.id, organiser, status, now)
     return count
+
+
+def _bid(
+    session: Session,
+    pool_id: int,
+    category: str,
+    vendors: list[User],
+    minimum: int,
+    maximum: int | None,
+    low: Decimal,
+    high: Decimal,
+    now: datetime,
+) -> None:
+    """Vendors serving the category bid a two-tier curve within the members' price range."""
+    for n, vendor in enumerate(v for v in vendors if v.vendor_profile and category in v.vendor_profile.categories):
+        first = (low + (high - low) * Decimal("0.55") - n).quantize(Decimal("0.01"))
+        second = (low + (high - low) * Decimal("0.42") - n).quantize(Decimal("0.01"))
+        tiers = [Tier(1, first), Tier(minimum, second)]
+        bids.place_bid(
+            session, pool_id=pool_id, vendor=vendor, tiers=tiers, capacity=(maximum or minimum * 3) * 2, now=now
+        )
+
+
+def _run_to(session: Session, pool_id: int, organiser: User, status: str, now: datetime) -> None:
+    """Take a demo pool through its lifecycle: close it, and settle and deliver it if asked."""
+    lifecycle.close_pool(session, pool_id=pool_id, actor=organiser, now=now)
+    if status in ("settled", "completed"):
+        session.commit()
+        payment_jobs.settle_pool(session, OfflineGateway(), pool_id=pool_id, now=now)
+    if status == "completed":
+        payment_jobs.confirm_delivery_and_pay(
+            session, OfflineGateway(), pool_id=pool_id, actor=organiser, fee_bps=500, now=now
+        )
 
 
 def _join(
@@ -245,16 +295,18 @@ def _join(
     maximum: int | None,
     low: Decimal,
     high: Decimal,
+    *,
+    tip: bool = False,
 ) -> int:
-    """Have some members join with quantities that bring the pool near (or past) its tipping point."""
+    """Have some members join with quantities that bring the pool near (or, with `tip`, past) its tipping point."""
     joiners = rng.sample(members, rng.randrange(4, len(members)))
-    share = max(1, int(minimum * rng.uniform(0.5, 1.3)) // len(joiners))
+    share = max(1, int(minimum * (1.4 if tip else rng.uniform(0.5, 1.3))) // len(joiners))
     total = 0
     for member in joiners:
         quantity = max(1, int(share * rng.uniform(0.5, 1.5)))
         if maximum is not None and total + quantity > maximum:
             break
-        price = (low + (high - low) * Decimal(rng.randrange(40, 101)) / 100).quantize(Decimal("0.01"))
+        price = (low + (high - low) * Decimal(rng.randrange(60 if tip else 40, 101)) / 100).quantize(Decimal("0.01"))
         commitments.commit(session, pool_id=pool_id, member=member, quantity=quantity, max_unit_price=price, now=now)
         total += quantity
     return len(joiners)
