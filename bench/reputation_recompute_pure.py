@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from app.reputation.trust import DEFAULT, Rating, compute_reputation, tally_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

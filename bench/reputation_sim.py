@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from bench._sim.report import Figures, Target, all_targets, metrics_table, targets_table
 from bench._sim.runner import Task, run_all
 from bench._sim.scorers import SCORERS
