@@ -23,7 +23,7 @@ class Chart:
     steps: list[Step]
     path: str  # SVG path data for the step line
     demand_x: float  # where the current demand sits on the x axis
-    y_labels: list[tuple[float, Decimal]]
+    y_labels: list[tuple[Decimal, Decimal]]
     x_labels: list[tuple[float, int]]
     max_quantity: int
 
@@ -63,10 +63,11 @@ def build_chart(offers: Sequence[Offer], demand: int) -> Chart | None:
     def x(quantity: int) -> float:
         return round(PAD_LEFT + (WIDTH - PAD_LEFT - 8) * quantity / top_q, 1)
 
-    def y(price: Decimal) -> float:
+    def y(price: Decimal) -> Decimal:
+        """Pixels from the top; Decimal all the way, since prices are never floats."""
         floor = low - span * Decimal("0.1")
         usable = HEIGHT - PAD_BOTTOM - PAD_TOP
-        return round(PAD_TOP + float((high - price) / (high - floor)) * usable, 1)
+        return (PAD_TOP + (high - price) / (high - floor) * usable).quantize(Decimal("0.1"))
 
     path = " ".join(f"M{x(s.quantity_from)},{y(s.unit_price)} H{x(s.quantity_to)}" for s in steps)
     y_labels = [(y(price), price) for price in sorted({high, low})]
