@@ -35,6 +35,10 @@ def test_concurrent_bids_lose_nothing_and_replay_to_the_same_auction(session, da
         max_extensions=3,
         min_decrement_pct=Decimal("0.50"),
     )
+    # Demand from the start, so every bid has a price at the current demand whatever the order in
+    # which the worker processes start (at zero demand nobody leads, so nothing would extend).
+    factories.commitment(session, pool=pool, now=now, quantity=5, max_unit_price="500")
+    session.refresh(pool)
     initial_close = pool.closes_at
     vendors = [factories.vendor(session, now=now) for _ in range(VENDORS)]
     members = [factories.user(session, now=now) for _ in range(MEMBER_WORKERS * MEMBERS_EACH)]
