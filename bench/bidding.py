@@ -11,6 +11,12 @@ the app's services, then:
           INSERT the audit event; COMMIT (the second pool, so neither phase sees the other's rows)
 Each phase warms up, then counts the requests started in a window of --seconds. Target: HTTP
 accepted bids per second at least half the raw rate. Only 127.0.0.1 is contacted.
+
+The deployment is the README's: `gunicorn -w 4` sync workers (2 × cores here; a worker waiting on
+the pool's row lock or on the commit's fsync leaves the CPU to the others) with the default
+settings, except that rate limits are off: 16 vendors bidding hundreds of times a second from one
+address would be refused by RATELIMIT_BIDDING, which stays on in every real configuration. The
+machine may be busy with other work: compare the ratio, from several runs, not absolute rates.
 """
 
 from __future__ import annotations

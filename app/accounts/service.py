@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -86,10 +86,17 @@ def create_token(session: Session, *, user: User, name: str, now: datetime) -> t
     return token, plain
 
 
+# Built once: every API call runs it, and building it (with its loader options) costs more than running it.
+_TOKEN_WITH_USER = (
+    select(ApiToken)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+    .options(joinedload(ApiToken.user).joinedload(User.vendor_profile))
+)
+
+
 def user_for_token(session: Session, plain: str, *, now: datetime) -> User | None:
     """Return the active user owning this unrevoked token, or None."""
-    query = select(ApiToken).where(ApiToken.token_hash == _hash_token(plain))
-    token = session.scalar(query.options(joinedload(ApiToken.user).joinedload(User.vendor_profile)))
+    token = session.scalar(_TOKEN_WITH_USER, {"token_hash": _hash_token(plain)})
     if token is None or not token.is_active or not token.user.is_active:
         return None
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:

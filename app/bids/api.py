@@ -29,16 +29,16 @@ def bidding_rate() -> str:
 class Bids(MethodView):
     decorators = [limiter.limit(bidding_rate, methods=["POST"])]
 
-    @blp.arguments(BidIn)
+    @blp.arguments(BidIn())  # an instance: given the class, webargs would build a schema per request
     @blp.response(201, BidOut)
     def post(self, data: dict[str, Any], pool_id: int) -> Any:
         """Place a bid, or revise yours (the new bid replaces your previous one)."""
-        bid = service.place_bid(db.session(), pool_id=pool_id, vendor=require_vendor(), now=utcnow(), **data)
+        placed = service.place(db.session(), pool_id=pool_id, vendor=require_vendor(), now=utcnow(), **data)
         db.session.commit()
-        if bid.took_lead:
+        if placed.announce:
             service.announce_new_leader(db.session(), pool_id=pool_id, now=utcnow())
             db.session.commit()
-        return service.BidView(bid, None, None)
+        return service.BidView(placed.bid, None, None)
 
     @blp.response(200, BidOut(many=True))
     def get(self, pool_id: int) -> Any:

@@ -3,6 +3,12 @@
 Every bid on a pool takes the pool's row lock first, so bids (and joins, which take the same
 lock) are serialised in commit order: the leader, the demand a bid saw and any soft-close
 extension are decided on a consistent state and can be replayed from the bid rows.
+
+Placing a bid is the hottest path of an auction, and its locked section is kept short: the curve is
+validated before the lock; one lean statement takes the lock and reads the bidder's commitment;
+one reads the active bids; the lead and the soft close are computed in plain code; one statement
+(on PostgreSQL) retires the previous bid and writes the new one with its audit event. Statements
+are built once, in Core, so neither the unit of work nor statement building runs under the lock.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnClause, Select, Table, bindparam, exists, insert, literal_column, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app import audit
 from app.accounts.models import User
@@ -24,11 +33,91 @@ from app.bids.models import Award, AwardLine, Bid, BidStatus, tiers_to_json
 from app.bids.rules import Offer, Tier
 from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from app.notifications.models import Notification
-from app.pools.commitments import find_commitment
-from app.pools.models import AuctionKind, Pool, PoolStatus
+from app.pools.models import AuctionKind, Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_pool_for_update
 from app.reputation.scores import trust_of
 from app.social.fanout import notify_pool_members
+
+# The bid path's statements, built once: Core on the models' tables, so no unit of work and no
+# statement building or cache-key computing per request while the pool's row lock is held.
+_POOLS = cast(Table, Pool.__table__)
+_COMMITMENTS = cast(Table, Commitment.__table__)
+_BIDS = cast(Table, Bid.__table__)
+_AUDIT_EVENTS = cast(Table, audit.AuditEvent.__table__)
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_TERMS = (
+    "id",
+    "status",
+    "organiser_id",
+    "closes_at",
+    "committed_quantity",
+    "auction_kind",
+    "min_decrement_pct",
+    "soft_close_minutes",
+    "max_extensions",
+    "extensions_used",
+    "min_vendor_trust",
+    "unit",
+)
+_LOCK_FOR_BID = (
+    select(
+        *(_POOLS.c[name] for name in _TERMS),
+        _COMMITMENTS.c.status.label("membership"),
+        exists()
+        .where(
+            # notify_pool_members always includes the organiser: one lookup on the unique index
+            # (user_id, pool_id, kind) tells whether the pool's members heard of a new best price.
+            _NOTIFICATIONS.c.user_id == _POOLS.c.organiser_id,
+            _NOTIFICATIONS.c.pool_id == _POOLS.c.id,
+            _NOTIFICATIONS.c.kind == "new_best_price",
+        )
+        .label("organiser_told"),
+    )
+    .outerjoin(
+        _COMMITMENTS,
+        (_COMMITMENTS.c.pool_id == _POOLS.c.id) & (_COMMITMENTS.c.member_id == bindparam("vendor_id")),
+    )
+    .where(_POOLS.c.id == bindparam("pool_id"))
+    .with_for_update(of=_POOLS)
+)
+_ACTIVE_OFFERS = (
+    select(_BIDS.c.id, _BIDS.c.vendor_id, _BIDS.c.tiers, _BIDS.c.capacity, _BIDS.c.created_at)
+    .where(_BIDS.c.pool_id == bindparam("pool_id"), _BIDS.c.status == BidStatus.ACTIVE)
+    .order_by(_BIDS.c.id)
+)
+# Constants written into the SQL: a DML statement inside a WITH may not carry anonymous parameters.
+_REPLACED: ColumnClause[str] = literal_column(f"'{BidStatus.REPLACED}'")
+_RETIRE_BID = update(_BIDS).where(_BIDS.c.id == bindparam("retired_id")).values(status=_REPLACED)
+_INSERT_BID = insert(_BIDS).returning(_BIDS.c.id)
+_AUDIT_COLUMNS = ("pool_id", "actor_id", "action", "subject_type", "subject_id", "before", "after", "created_at")
+_INSERT_BID_AUDIT = insert(_AUDIT_EVENTS).values(action="bid.place", subject_type="bid")
+
+
+def _write_bid_in_one_statement() -> Select[tuple[int]]:
+    """PostgreSQL: retire the previous bid, insert the new one and its audit event in one round trip."""
+    new_bid = (
+        insert(_BIDS)
+        # Parameters are named new_*: a key equal to a column name would also be SET on the retired bid.
+        .values({name: bindparam(f"new_{name}", type_=column.type) for name, column in _BIDS.c.items() if name != "id"})
+        .returning(_BIDS.c.id)
+        .cte("new_bid")
+    )
+    retired = _RETIRE_BID.returning(_BIDS.c.id).cte("retired")
+    event = select(
+        bindparam("new_pool_id", type_=_AUDIT_EVENTS.c.pool_id.type),
+        bindparam("new_vendor_id", type_=_AUDIT_EVENTS.c.actor_id.type),
+        literal_column("'bid.place'"),
+        literal_column("'bid'"),
+        new_bid.c.id,
+        bindparam("audit_before", type_=_AUDIT_EVENTS.c.before.type),
+        bindparam("audit_after", type_=_AUDIT_EVENTS.c.after.type),
+        bindparam("new_created_at", type_=_AUDIT_EVENTS.c.created_at.type),
+    )
+    audited = insert(_AUDIT_EVENTS).from_select(_AUDIT_COLUMNS, event).returning(_AUDIT_EVENTS.c.id).cte("audited")
+    return select(new_bid.c.id).add_cte(retired, audited)
+
+
+_WRITE_BID = _write_bid_in_one_statement()
 
 
 class BidDoesNotImprove(Conflict):
@@ -56,6 +145,11 @@ def offer_of(bid: Bid, price_factor: Decimal = Decimal(1)) -> Offer:
         bid_order=(bid.created_at, bid.id),
         price_factor=price_factor,
     )
+
+
+def tiers_from_json(stored: list[dict[str, Any]]) -> tuple[Tier, ...]:
+    """A stored price curve (see tiers_to_json) as domain tiers."""
+    return tuple(Tier(int(t["min_quantity"]), Decimal(t["unit_price"])) for t in stored)
 
 
 def active_bids(session: Session, pool_id: int) -> list[Bid]:
@@ -87,17 +181,48 @@ def leader(offers: Sequence[Offer], demand: int) -> Leader | None:
     return Leader(best.bid_id, best.vendor_id, price)
 
 
-def _check_bidder(session: Session, pool: Pool, vendor: User, now: datetime) -> None:
+@dataclass(frozen=True)
+class PoolTerms:
+    """The pool row as a bid needs it, read under the row lock, and the bidder's commitment to it."""
+
+    id: int
+    status: str
+    organiser_id: int
+    closes_at: datetime
+    committed_quantity: int  # the current demand, in units
+    auction_kind: str
+    min_decrement_pct: Decimal
+    soft_close_minutes: int
+    max_extensions: int
+    extensions_used: int
+    min_vendor_trust: Decimal | None
+    unit: str
+    membership: str | None  # the bidder's commitment status, None when it never joined
+    organiser_told: bool  # the organiser has had the "new best price" notice, so everyone was told
+
+
+def lock_pool_for_bid(session: Session, pool_id: int, vendor_id: int) -> PoolTerms:
+    """Take the pool's row lock in one lean statement that also reads the bidder's commitment.
+
+    The commitment comes from the statement's snapshot, taken just before the lock is granted:
+    the same as checking it before locking, and it is the bidder's own row.
+    """
+    row = session.execute(_LOCK_FOR_BID, {"pool_id": pool_id, "vendor_id": vendor_id}).first()
+    if row is None:
+        raise NotFound("No such pool.")
+    return PoolTerms(**row._mapping)
+
+
+def _check_bidder(session: Session, pool: PoolTerms, vendor: User, now: datetime) -> None:
     if vendor.vendor_profile is None:
         raise Forbidden("Only vendors can bid; create a vendor profile first.")
-    if pool.status == PoolStatus.DRAFT or not pool.is_visible_to(vendor):
+    if pool.status == PoolStatus.DRAFT:
         raise PoolNotOpen("This pool is not open for bids.")
-    if not pool.is_open_at(now):
+    if not (pool.status == PoolStatus.OPEN and now < pool.closes_at):
         raise PoolNotOpen("This pool is closed; bids are no longer accepted.")
-    if pool.is_organised_by(vendor):
+    if pool.organiser_id == vendor.id:
         raise Forbidden("You organise this pool, so you cannot bid on it.")
-    mine = find_commitment(session, pool_id=pool.id, member_id=vendor.id)
-    if mine is not None and mine.is_active:
+    if pool.membership == CommitmentStatus.ACTIVE:
         raise Forbidden("You are a member of this pool, so you cannot bid on it.")
     if pool.min_vendor_trust is not None and (trust := trust_of(session, vendor.id)) < pool.min_vendor_trust:
         raise Forbidden(
@@ -114,6 +239,22 @@ def _validated(tiers: list[Tier], capacity: int) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
+def active_offers(session: Session, pool_id: int) -> list[Offer]:
+    """The pool's active bids as offers, read column by column (no ORM objects), oldest first."""
+    return [
+        Offer(bid_id, vendor_id, tiers_from_json(tiers), capacity, (created_at, bid_id))
+        for bid_id, vendor_id, tiers, capacity, created_at in session.execute(_ACTIVE_OFFERS, {"pool_id": pool_id})
+    ]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A bid just placed, and whether to tell the pool's members of a new best price after the commit."""
+
+    bid: Bid
+    announce: bool  # it took the lead in an open auction whose members have not been told yet
+
+
 def place_bid(
     session: Session,
     *,
@@ -126,60 +267,124 @@ def place_bid(
     notes: str = "",
 ) -> Bid:
     """Place or revise a vendor's bid; raise when the auction rules refuse it."""
-    pool = get_pool_for_update(session, pool_id)
-    _check_bidder(session, pool, vendor, now)
+    placed = place(
+        session,
+        pool_id=pool_id,
+        vendor=vendor,
+        tiers=tiers,
+        capacity=capacity,
+        now=now,
+        delivery_window=delivery_window,
+        notes=notes,
+    )
+    return placed.bid
+
+
+def place(
+    session: Session,
+    *,
+    pool_id: int,
+    vendor: User,
+    tiers: list[Tier],
+    capacity: int,
+    now: datetime,
+    delivery_window: str = "",
+    notes: str = "",
+) -> Placed:
+    """Place or revise a vendor's bid and say whether members should hear of it (announce_new_leader).
+
+    The pool's row lock is held from the first statement to the commit, so everything that needs
+    no database runs before it: the curve's validation here, the request's parsing in the views.
+    """
     curve = _validated(tiers, capacity)
-    active = active_bids(session, pool.id)
-    previous = next((bid for bid in active if bid.vendor_id == vendor.id), None)
+    pool = lock_pool_for_bid(session, pool_id, vendor.id)
+    _check_bidder(session, pool, vendor, now)
+    active = active_offers(session, pool.id)
+    previous = next((offer for offer in active if offer.vendor_id == vendor.id), None)
     demand = pool.committed_quantity
-    if previous is not None and not rules.improves_on(previous.tier_list, curve, demand):
+    if previous is not None and not rules.improves_on(previous.tiers, curve, demand):
         raise BidDoesNotImprove(_improve_message(pool, previous, demand))
-    others = [offer_of(bid) for bid in active if bid.vendor_id != vendor.id]
-    before = leader([*others, *([offer_of(previous)] if previous else [])], demand)
+    others = [offer for offer in active if offer.vendor_id != vendor.id]
+    before = leader([*others, *([previous] if previous else [])], demand)
     _check_decrement(pool, before, vendor.id, curve, capacity, demand)
     # The new bid is the newest: its id is not known before the insert, but it sorts after every other.
     provisional = Offer(0, vendor.id, curve, capacity, (now, sys.maxsize))
     after = leader([*others, provisional], demand)
     took_lead = after is not None and after.bid_id == 0 and (before is None or before.vendor_id != vendor.id)
-    bid = Bid(
+    closes_at, extensions_used = pool.closes_at, pool.extensions_used
+    if took_lead:  # anti-sniping: a lead taken in the last minutes moves the close out (soft close)
+        closes_at, extensions_used = rules.soft_close(
+            pool.closes_at, now, pool.soft_close_minutes, pool.extensions_used, pool.max_extensions
+        )
+    bid = _insert_bid(
+        session,
         pool_id=pool.id,
-        vendor=vendor,
+        vendor_id=vendor.id,
         tiers=tiers_to_json(curve),
         capacity=capacity,
         demand_at_bid=demand,
         delivery_window=delivery_window,
         notes=notes,
-        replaces_id=previous.id if previous else None,
+        replaces_id=previous.bid_id if previous else None,
         took_lead=took_lead,
+        extended_close=extensions_used != pool.extensions_used,
         created_at=now,
     )
-    if previous is not None:
-        previous.status = BidStatus.REPLACED
+    if bid.extended_close:
+        _extend_close(session, pool.id, closes_at, extensions_used)
+    return Placed(bid, took_lead and pool.auction_kind == AuctionKind.OPEN and not pool.organiser_told)
+
+
+def _insert_bid(session: Session, **values: Any) -> Bid:
+    """Retire the bid this one replaces, write it and its audit event, with Core statements.
+
+    No unit-of-work flush while the pool's row lock is held, and on PostgreSQL one round trip. The
+    returned Bid is attached to the session as if loaded; a loaded copy of the replaced bid is updated.
+    """
+    replaces_id = values["replaces_id"]
+    values |= {"status": BidStatus.ACTIVE, "withdrawn_at": None}
+    audit_before = {"bid_id": replaces_id} if replaces_id else None
+    audit_after = {"tiers": values["tiers"], "capacity": values["capacity"], "took_lead": values["took_lead"]}
+    if session.connection().dialect.name == "postgresql":
+        params = {f"new_{name}": value for name, value in values.items()}
+        params |= {"retired_id": replaces_id, "audit_before": audit_before, "audit_after": audit_after}
+        bid_id = session.execute(_WRITE_BID, params).scalar_one()
+    else:
+        if replaces_id is not None:
+            session.execute(_RETIRE_BID, {"retired_id": replaces_id})
+        bid_id = session.execute(_INSERT_BID, values).scalar_one()
+        event = dict(zip(_AUDIT_COLUMNS[:2], (values["pool_id"], values["vendor_id"]), strict=True))
+        event |= {
+            "subject_id": bid_id,
+            "before": audit_before,
+            "after": audit_after,
+            "created_at": values["created_at"],
+        }
+        session.execute(_INSERT_BID_AUDIT, event)
+    if replaces_id is not None and (replaced := session.identity_map.get(identity_key(Bid, replaces_id))):
+        set_committed_value(replaced, "status", BidStatus.REPLACED)
+    bid = Bid(id=bid_id, **values)
+    make_transient_to_detached(bid)
     session.add(bid)
-    if took_lead:
-        _extend_if_late(pool, bid, now)
-    session.flush()
-    audit.record(
-        session,
-        action="bid.place",
-        subject=bid,
-        actor_id=vendor.id,
-        now=now,
-        pool_id=pool.id,
-        before={"bid_id": previous.id} if previous else None,
-        after={"tiers": bid.tiers, "capacity": capacity, "took_lead": bid.took_lead},
-    )
     return bid
 
 
-def _improve_message(pool: Pool, previous: Bid, demand: int) -> str:
+def _extend_close(session: Session, pool_id: int, closes_at: datetime, extensions_used: int) -> None:
+    """Move the close out; a Pool loaded in this session sees the new values too."""
+    session.execute(
+        update(Pool).where(Pool.id == pool_id).values(closes_at=closes_at, extensions_used=extensions_used),
+        execution_options={"synchronize_session": "evaluate"},
+    )
+
+
+def _improve_message(pool: PoolTerms, previous: Offer, demand: int) -> str:
     """Explain a refused revision; the vendor's own price is never a secret."""
-    own = price_at_demand(offer_of(previous), demand) or previous.tier_list[0].unit_price
+    own = price_at_demand(previous, demand) or previous.tiers[0].unit_price
     return f"A revised bid must be lower than your current bid ({own:.4f} per {pool.unit} at the current demand)."
 
 
 def _check_decrement(
-    pool: Pool, before: Leader | None, vendor_id: int, curve: tuple[Tier, ...], capacity: int, demand: int
+    pool: PoolTerms, before: Leader | None, vendor_id: int, curve: tuple[Tier, ...], capacity: int, demand: int
 ) -> None:
     """In open auctions a bid that takes the lead must beat the leader by min_decrement_pct.
 
@@ -196,15 +401,6 @@ def _check_decrement(
             f"To take the lead your price at the current demand must be {needed:.4f} or lower "
             f"({pool.min_decrement_pct} % below the leading {before.unit_price:.4f})."
         )
-
-
-def _extend_if_late(pool: Pool, bid: Bid, now: datetime) -> None:
-    """Anti-sniping: a lead taken in the last minutes moves the close out (soft close)."""
-    closes_at, used = rules.soft_close(
-        pool.closes_at, now, pool.soft_close_minutes, pool.extensions_used, pool.max_extensions
-    )
-    if used != pool.extensions_used:
-        pool.closes_at, pool.extensions_used, bid.extended_close = closes_at, used, True
 
 
 def withdraw_bid(session: Session, *, pool_id: int, bid_id: int, vendor: User, now: datetime) -> Bid:

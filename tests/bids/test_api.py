@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.bids.models import Bid
-from app.pools.models import Pool
+from app.notifications.models import Notification
+from app.pools.models import Commitment, Pool
 from tests import factories
 
 
@@ -149,3 +150,29 @@ def test_only_the_organiser_closes(client, session, pool, vendor_auth):
 
 def test_an_unawarded_pool_has_no_award(client, pool):
     assert client.get(f"/api/v1/pools/{pool.id}/award").status_code == 404
+
+
+def _told(session):
+    return sorted(session.scalars(select(Notification.user_id).where(Notification.kind == "new_best_price")))
+
+
+def test_the_members_hear_of_a_new_best_price_once(client, session, pool, now):
+    url = f"/api/v1/pools/{pool.id}/bids"
+    first, second = factories.vendor(session, now=now), factories.vendor(session, now=now)
+    assert (
+        client.post(url, json=bid_body((1, "12")), headers=factories.token(session, first, now=now)).status_code == 201
+    )
+    member = session.scalar(select(Commitment.member_id).where(Commitment.pool_id == pool.id))
+    assert _told(session) == sorted([member, pool.organiser_id])
+    assert (
+        client.post(url, json=bid_body((1, "11")), headers=factories.token(session, second, now=now)).status_code == 201
+    )
+    assert _told(session) == sorted([member, pool.organiser_id])
+
+
+def test_a_sealed_auction_announces_no_leader(client, session, vendor_auth, now):
+    sealed = factories.open_pool(session, now=now, auction_kind="sealed")
+    factories.commitment(session, pool=sealed, now=now, quantity=10)
+    response = client.post(f"/api/v1/pools/{sealed.id}/bids", json=bid_body((1, "9")), headers=vendor_auth[1])
+    assert response.status_code == 201 and response.get_json()["took_lead"]
+    assert _told(session) == []

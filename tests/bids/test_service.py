@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from app.audit import AuditEvent
 from app.bids import service
 from app.bids.models import Bid, BidStatus
 from app.errors import Forbidden, PoolNotOpen, ValidationFailed
@@ -163,3 +164,62 @@ def test_sealed_auctions_hide_ranks_and_bids_from_everyone_until_the_close(sessi
     assert [v.rank for v in service.bids_visible_to(session, sealed, vendor)] == [None]
     assert service.bids_visible_to(session, sealed, sealed.organiser) == []
     assert service.best_unit_price(session, sealed) is None
+
+
+def test_each_bid_writes_one_audit_event_naming_the_bid_it_replaces(session, pool, now):
+    vendor = factories.vendor(session, now=now)
+    first = place(session, pool, vendor, [(1, "3.20")], now)
+    second = place(session, pool, vendor, [(1, "3.10")], now)
+    events = session.execute(
+        select(AuditEvent.subject_id, AuditEvent.actor_id, AuditEvent.before, AuditEvent.after)
+        .where(AuditEvent.action == "bid.place")
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [(e.subject_id, e.actor_id, e.before) for e in events] == [
+        (first.id, vendor.id, None),
+        (second.id, vendor.id, {"bid_id": first.id}),
+    ]
+    # Undercutting yourself while leading does not take the lead: it was already yours.
+    assert events[1].after == {
+        "tiers": [{"min_quantity": 1, "unit_price": "3.1000"}],
+        "capacity": 1000,
+        "took_lead": False,
+    }
+
+
+def test_a_revision_changes_only_the_status_of_the_bid_it_replaces(session, pool, now):
+    vendor = factories.vendor(session, now=now)
+    first = place(session, pool, vendor, [(1, "3.20"), (30, "3.00")], now)
+    place(session, pool, vendor, [(1, "2.90")], now + timedelta(seconds=1))
+    session.expire_all()
+    stored = session.get(Bid, first.id)
+    assert (stored.status, stored.tier_list, stored.capacity, stored.created_at, stored.took_lead) == (
+        BidStatus.REPLACED,
+        first.tier_list,
+        1000,
+        now,
+        True,
+    )
+    assert first.status == BidStatus.REPLACED  # the caller's copy follows
+
+
+def test_a_rejected_bid_writes_nothing(session, pool, now):
+    vendor = factories.vendor(session, now=now)
+    place(session, pool, vendor, [(1, "3.20")], now)
+    with pytest.raises(service.BidDoesNotImprove):
+        place(session, pool, vendor, [(1, "3.30")], now)
+    session.rollback()
+    assert session.scalar(select(func.count(Bid.id))) == 1
+    assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "bid.place")) == 1
+
+
+def test_a_vendor_below_the_pools_minimum_trust_is_refused(session, now):
+    pool = factories.open_pool(session, now=now, min_vendor_trust=Decimal("0.500"))
+    with pytest.raises(Forbidden) as refused:
+        place(session, pool, factories.vendor(session, now=now), [(1, "5")], now)
+    assert "trust score of at least 0.500" in refused.value.message
+
+
+def test_bidding_after_the_close_is_refused(session, pool, now):
+    with pytest.raises(PoolNotOpen):
+        place(session, pool, factories.vendor(session, now=now), [(1, "5")], pool.closes_at)
