@@ -41,8 +41,10 @@ class TrustParams:
     prior_strength: float = 2.0  # s0: pseudo-ratings behind the prior
     half_life_days: float = 180.0  # h: long-run evidence halves every h days
     recent_half_life_days: float = 7.0  # hr: the recent view that catches a vendor turning bad
-    recent_prior_strength: float = 6.0  # sr: pseudo-ratings pulling the recent view to the long one
+    recent_prior_strength: float = 10.0  # sr: pseudo-ratings pulling the recent view to the long one
+    recent_margin: float = 0.05  # d: the recent view lowers trust only by how far it is more than d below
     negative_weight: float = 3.0  # k-: one negative counts as this many positives
+    recent_negative_weight: float = 8.0  # kr: the same in the recent view, where a burst of them is news
     value_ref_minor: int = 1000  # a0: a transaction of a0 minor units weighs 1/2
     value_steepness: float = 3.0  # gamma: value weight a^gamma / (a^gamma + a0^gamma)
     age_scale_days: float = 30.0  # tau: a rater's account age factor is 1 − e^(−age/tau)
@@ -53,10 +55,12 @@ class TrustParams:
         if not 0.0 < self.prior_mean < 1.0:
             raise ValueError("prior_mean must lie strictly between 0 and 1")
         scales = (self.prior_strength, self.half_life_days, self.recent_half_life_days, self.recent_prior_strength,
-                  self.negative_weight, self.value_ref_minor, self.value_steepness, self.age_scale_days,
-                  self.history_scale)  # fmt: skip
+                  self.negative_weight, self.recent_negative_weight, self.value_ref_minor, self.value_steepness,
+                  self.age_scale_days, self.history_scale)  # fmt: skip
         if min(scales) <= 0:
             raise ValueError("trust parameters other than prior_mean and trust_floor must be positive")
+        if not 0.0 <= self.recent_margin < 1.0:
+            raise ValueError("recent_margin must lie in [0, 1)")
         if not 0.0 <= self.trust_floor <= 1.0:
             raise ValueError("trust_floor must lie in [0, 1]")
 
@@ -98,11 +102,13 @@ def _split(value: int, params: TrustParams) -> tuple[float, float]:
 
 def _beta_trust(pos: float, neg: float, recent_pos: float, recent_neg: float, params: TrustParams) -> float:
     """Combine long-run and recent evidence: bad news counts at once, good news slowly."""
+    # The recent view pulls trust down only by how far it falls more than the margin below the long
+    # run: the odd unlucky week of an honest vendor is noise, a burst of (heavier) negatives is news.
     strength = params.prior_strength
     long_run = (params.prior_mean * strength + pos) / (strength + pos + neg)
     recent_strength = params.recent_prior_strength
     recent = (long_run * recent_strength + recent_pos) / (recent_strength + recent_pos + recent_neg)
-    return min(long_run, recent)
+    return min(long_run, recent + params.recent_margin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +133,11 @@ class TrustTally:
         days = (base.as_of - rating.created_at).total_seconds() / _DAY
         weight = min(max(credibility, 0.0), 1.0) * _static_weight(rating, rank, params)
         pos, neg = _split(rating.value, params)
+        recent_neg = neg * params.recent_negative_weight / params.negative_weight  # kr instead of k-
         decay, recent = 0.5 ** (days / params.half_life_days), 0.5 ** (days / params.recent_half_life_days)
         return TrustTally(base.as_of, base.pos + weight * pos * decay, base.neg + weight * neg * decay,
-                          base.recent_pos + weight * pos * recent, base.recent_neg + weight * neg * recent)  # fmt: skip
+                          base.recent_pos + weight * pos * recent,
+                          base.recent_neg + weight * recent_neg * recent)  # fmt: skip
 
     def trust(self, now: datetime, params: TrustParams = DEFAULT) -> float:
         """Return the trust in [0, 1] that this evidence gives at `now`."""
@@ -175,6 +183,7 @@ def _pair_evidence(ratings: Iterable[Rating], now: datetime, params: TrustParams
     """Aggregate the static, decayed evidence of every rating by (rater, ratee) pair."""
     lam, lam_recent = _LN2 / (params.half_life_days * _DAY), _LN2 / (params.recent_half_life_days * _DAY)
     tau, ref, negative = params.age_scale_days * _DAY, params.value_ref_minor, params.negative_weight
+    recent_negative = params.recent_negative_weight
     steep, exp, expm1, sqrt = params.value_steepness, math.exp, math.expm1, math.sqrt
     evidence: _Evidence = {}
     for rater, by_ratee in _group(ratings, now).items():
@@ -198,12 +207,12 @@ def _pair_evidence(ratings: Iterable[Rating], now: datetime, params: TrustParams
                     acc[2] += recent
                 elif value < 0:
                     acc[1] += negative * decay
-                    acc[3] += negative * recent
+                    acc[3] += recent_negative * recent
                 else:
                     acc[0] += decay / 2
                     acc[1] += decay / 2
                     acc[2] += recent / 2
-                    acc[3] += recent / 2
+                    acc[3] += recent_negative / negative * recent / 2
             out[ratee] = acc
     return evidence
 

@@ -106,6 +106,51 @@ def test_a_recent_run_of_negatives_pulls_trust_down_at_once():
     assert after < long_run < before  # the recent view, not only the long-run one, decides
 
 
+def test_a_recent_dip_within_the_margin_leaves_the_long_run_view():
+    tally = TrustTally(NOW, pos=40.0, neg=6.0, recent_pos=3.0, recent_neg=1.5)
+    strict, lenient = TrustParams(recent_margin=0.0), TrustParams(recent_margin=0.1)
+    long_run = (strict.prior_mean * strict.prior_strength + 40.0) / (strict.prior_strength + 46.0)
+    assert tally.trust(NOW, strict) < long_run - 0.01  # a small dip counts without a margin
+    assert tally.trust(NOW, lenient) == pytest.approx(long_run)  # and is ignored with one
+
+
+def test_a_deep_recent_dip_still_counts_beyond_the_margin():
+    tally = TrustTally(NOW, pos=40.0, neg=6.0, recent_pos=1.0, recent_neg=12.0)
+    params = TrustParams(recent_margin=0.1)
+    recent = tally.trust(NOW, TrustParams(recent_margin=0.0))
+    assert tally.trust(NOW, params) == pytest.approx(recent + 0.1)
+
+
+def test_recent_negatives_weigh_more_in_the_recent_view_only():
+    light, heavy = TrustParams(recent_negative_weight=P.negative_weight), TrustParams(recent_negative_weight=8.0)
+    light_tally = heavy_tally = TrustTally(NOW)
+    for value in (-1, 0):
+        light_tally = light_tally.add(rating(1, 2, value), 1.0, 1, light)
+        heavy_tally = heavy_tally.add(rating(1, 2, value), 1.0, 1, heavy)
+    same = (heavy_tally.pos, heavy_tally.neg, heavy_tally.recent_pos)
+    assert same == pytest.approx((light_tally.pos, light_tally.neg, light_tally.recent_pos))
+    assert heavy_tally.recent_neg == pytest.approx(8.0 / P.negative_weight * light_tally.recent_neg)
+
+
+def test_a_burst_of_negatives_after_a_good_record_costs_more_with_heavier_recent_negatives():
+    history = [rating(100 + k, 1, 1, days_ago=30 + 2 * k) for k in range(60)]
+    burst = [rating(200 + k, 1, -1, days_ago=k) for k in range(4)]
+    plain = TrustParams(recent_negative_weight=P.negative_weight, recent_margin=0.0)
+    heavy = TrustParams(recent_negative_weight=2 * P.negative_weight, recent_margin=0.0)
+    assert compute_trust(history + burst, NOW, heavy)[1] < compute_trust(history + burst, NOW, plain)[1]
+
+
+@pytest.mark.parametrize("params", [DEFAULT, TrustParams(recent_negative_weight=9.0, recent_margin=0.2)])
+def test_incremental_trust_agrees_with_the_full_recompute_whatever_the_recent_view(params):
+    rng = random.Random(11)
+    ratings = [rating(rng.randrange(1, 30), rng.randrange(30, 40), rng.choice((1, 1, 0, -1)),
+                      rng.randrange(100, 9000), rng.uniform(0, 60)) for _ in range(300)]  # fmt: skip
+    result = compute_reputation(ratings, NOW, params)
+    for ratee in range(30, 40):
+        got = trust_for(ratee, ratings, result.credibility, NOW, params)
+        assert got == pytest.approx(result.trust[ratee], rel=1e-9)
+
+
 def test_credibility_grows_with_the_rater_s_trading_history():
     narrow = [rating(1, 50)]
     broad = [rating(2, 60)] + [rating(2, 70 + k) for k in range(10)]
@@ -140,7 +185,17 @@ def test_now_must_be_aware():
         compute_trust([], datetime(2026, 1, 1))  # naive on purpose
 
 
-@pytest.mark.parametrize("change", [{"prior_mean": 1.0}, {"half_life_days": 0}, {"trust_floor": 1.5}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"prior_mean": 1.0},
+        {"half_life_days": 0},
+        {"trust_floor": 1.5},
+        {"recent_margin": 1.0},
+        {"recent_margin": -0.1},
+        {"recent_negative_weight": 0},
+    ],
+)
 def test_parameters_are_checked(change):
     with pytest.raises(ValueError):
         TrustParams(**change)
