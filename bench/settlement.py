@@ -46,7 +46,9 @@ from sqlalchemy import Engine, event  # noqa: E402
 from tests import pg_server  # noqa: E402
 
 TARGET_RATIO = 1 / 3
-CHUNK = 10  # pools closed, then settled, per round of the app phase (the budget is checked between rounds)
+# Pools closed, then settled, per round of the app phase (the budget is checked between rounds): one
+# batch of each sweeper, as the scheduler's sweeps run them (app.pools.jobs.BATCH, app.payments.jobs.SETTLE_BATCH).
+CHUNK = 20
 WARMUP_POOLS = 5  # closed and settled first with every statement timed; not in the rates
 RAW_BATCH = 500  # payments per commit in the raw baseline: 1,000 ledger rows
 BID_PRICE, MAX_PRICE = "90.0000", "100.0000"

@@ -15,6 +15,7 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "pool_id", "kind"),
         Index("ix_notifications_user_id_read_at", "user_id", "read_at"),
+        Index("ix_notifications_pool_id_kind", "pool_id", "kind"),  # who of a pool was told already
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

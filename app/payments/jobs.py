@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,25 +32,50 @@ def _pool_ids(session: Session, *conditions: object, limit: int) -> list[int]:
     return ids
 
 
+SETTLE_BATCH = 20  # awarded pools charged together: their payments are leased and recorded in one go
+
+
 def settle_awarded_pools(session: Session, gateway: PaymentGateway, *, now: datetime, limit: int = 200) -> int:
-    """Charge the served members of every awarded pool and settle the pools whose payments are final."""
+    """Charge the served members of every awarded pool and settle the pools whose payments are final.
+
+    Pools go in batches; when a batch fails, its pools are retried one by one, so one bad pool
+    is logged and left for the next sweep without holding back the rest.
+    """
+    ids = _pool_ids(session, Pool.status == PoolStatus.AWARDED, limit=limit)
     handled = 0
-    for pool_id in _pool_ids(session, Pool.status == PoolStatus.AWARDED, limit=limit):
-        handled += _guarded(
-            session, f"settling pool {pool_id}", partial(settle_pool, session, gateway, pool_id=pool_id, now=now)
-        )
+    for start in range(0, len(ids), SETTLE_BATCH):
+        batch = ids[start : start + SETTLE_BATCH]
+        try:
+            handled += settle_pools(session, gateway, batch, now=now)
+        except Exception:
+            session.rollback()
+            if len(batch) == 1:
+                log.exception("settling pool %s failed; the next sweep retries", batch[0])
+                continue
+            log.warning("settling pools %s together failed; settling them one by one", batch, exc_info=True)
+            for pool_id in batch:
+                step = partial(settle_pool, session, gateway, pool_id=pool_id, now=now)
+                handled += _guarded(session, f"settling pool {pool_id}", step)
     return handled
 
 
 def settle_pool(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> int:
-    """Open the pool's charges, attempt them, then settle the pool if every payment is final."""
-    payment_ids = settlement.start_settlement(session, pool_id=pool_id, gateway=gateway.name, now=now)
+    """Settle one awarded pool (see settle_pools); 1 when this call ended its charging."""
+    return settle_pools(session, gateway, [pool_id], now=now)
+
+
+def settle_pools(session: Session, gateway: PaymentGateway, pool_ids: list[int], *, now: datetime) -> int:
+    """Open the pools' charges and attempt them, retry earlier attempts that are due, then settle
+    the pools whose payments are all final."""
+    cards = _default_cards(session, gateway, pool_ids)
+    leases = settlement.start_settlement(session, pool_ids=pool_ids, gateway=gateway.name, cards=cards, now=now)
     session.commit()
-    charge_batch(session, gateway, payment_ids, now=now)
-    follow_up_actions(session, gateway, pool_id=pool_id, now=now)
-    settled = settlement.finish_settlement(session, pool_id=pool_id, now=now)
+    _charge_leased(session, gateway, leases, now=now)
+    charge_batch(session, gateway, service.pending_payment_ids(session, pool_ids), now=now)
+    follow_up_actions(session, gateway, pool_ids=pool_ids, now=now)
+    settled = settlement.finish_settlement(session, pool_ids=pool_ids, now=now)
     session.commit()
-    return int(settled)
+    return settled
 
 
 def attempt_charge(session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime) -> None:
@@ -60,40 +84,71 @@ def attempt_charge(session: Session, gateway: PaymentGateway, *, payment_id: int
 
 
 def charge_batch(session: Session, gateway: PaymentGateway, payment_ids: list[int], *, now: datetime) -> None:
-    """Charge payments: lease and count every attempt (one commit), call the gateway, record outcomes (one commit).
+    """Retry pending payments: lease and count every attempt (one commit), then call and record (one commit).
 
     The keys and leases are committed before any call, so a crash between the calls and the
-    record leaves pending payments that the next sweep retries with the same keys.
+    record leaves pending payments that the next sweep retries with the same keys. Payments
+    leased by someone else (or just now, by their first attempt) are skipped.
     """
+    if not payment_ids:
+        return
     if gateway.name != "offline":  # only a provider that stores cards needs one chosen
         for payment_id in payment_ids:
             _choose_card(session, gateway, payment_id)
-    leased = []
-    for payment_id in payment_ids:
-        payment = service.begin_charge(session, payment_id=payment_id, now=now)
-        if payment is not None:
-            leased.append((payment_id, _charge_request(session, payment)))
+    leases = service.begin_charges(session, payment_ids, now=now)
     session.commit()
-    outcomes = [(payment_id, _call_charge(gateway, payment_id, request)) for payment_id, request in leased]
-    for payment_id, result in outcomes:
-        if result is None:
-            service.record_unavailable(session, payment_id=payment_id, now=now)
-        else:
-            service.record_charge(session, payment_id=payment_id, result=result, now=now)
+    _charge_leased(session, gateway, leases, now=now)
+
+
+def _charge_leased(
+    session: Session, gateway: PaymentGateway, leases: list[service.ChargeLease], *, now: datetime
+) -> None:
+    """Call the gateway for each committed lease, then record every outcome (one commit)."""
+    if not leases:
+        return
+    outcomes = [(lease.payment_id, _call_charge(gateway, lease)) for lease in leases]
+    service.record_charges(session, outcomes, now=now)
     session.commit()
 
 
-def _call_charge(gateway: PaymentGateway, payment_id: int, request: dict[str, Any]) -> ChargeResult | None:
+def _default_cards(session: Session, gateway: PaymentGateway, pool_ids: list[int]) -> dict[int, str]:
+    """The card to charge for commitments that have none yet: their customer's default, asked once each.
+
+    Asked before the payments are opened and outside any lock; the answer is pinned on the payment,
+    because every retry must send the same card under the same key.
+    """
+    if gateway.name == "offline":  # only a provider that stores cards needs one chosen
+        return {}
+    wanted = service.cards_to_choose(session, pool_ids)
+    session.rollback()
+    defaults: dict[str, str | None] = {}
+    for _, customer in wanted:
+        if customer not in defaults:
+            defaults[customer] = gateway.default_payment_method(customer)
+    return {commitment_id: card for commitment_id, customer in wanted if (card := defaults[customer])}
+
+
+def _call_charge(gateway: PaymentGateway, lease: service.ChargeLease) -> ChargeResult | None:
     """The gateway's answer to one charge; None when it is not final (retry later with the same key)."""
     try:
-        return gateway.charge(**request)
+        return gateway.charge(
+            customer_ref=lease.customer_ref,
+            payment_method_ref=lease.payment_method_ref,
+            amount_minor=lease.amount_minor,
+            currency=lease.currency,
+            transfer_group=f"pool-{lease.pool_id}",
+            idempotency_key=lease.idempotency_key,
+            metadata={"pool_id": str(lease.pool_id), "commitment_id": str(lease.commitment_id)},
+        )
     except GatewayUnavailable:
-        log.warning("gateway unavailable charging payment %s; retrying later with the same key", payment_id)
+        log.warning("gateway unavailable charging payment %s; retrying later with the same key", lease.payment_id)
     except GatewayError as exc:
         if exc.code != "idempotency_error":
             return ChargeResult("failed", None, exc.code or "gateway_error", exc.message)
         # Our request changed between attempts: a bug, not a decline; keep it pending and loud.
-        log.error("payment %s: the provider refused a reused key (%s); left pending", payment_id, exc.message)
+        log.error("payment %s: the provider refused a reused key (%s); left pending", lease.payment_id, exc.message)
+    except Exception:  # a bug for this one payment must not hold back the others of the batch
+        log.exception("charging payment %s failed unexpectedly; retrying later with the same key", lease.payment_id)
     return None
 
 
@@ -112,26 +167,10 @@ def _choose_card(session: Session, gateway: PaymentGateway, payment_id: int) -> 
     session.commit()
 
 
-def _charge_request(session: Session, payment: Payment) -> dict[str, Any]:
-    member = session.get(User, payment.member_id)
-    assert member is not None
-    return {
-        "customer_ref": member.payment_customer_ref or f"member-{member.id}",
-        "payment_method_ref": payment.payment_method_ref,
-        "amount_minor": payment.amount_minor,
-        "currency": payment.currency,
-        "transfer_group": f"pool-{payment.pool_id}",
-        "idempotency_key": payment.idempotency_key,
-        "metadata": {"pool_id": str(payment.pool_id), "commitment_id": str(payment.commitment_id)},
-    }
-
-
-def follow_up_actions(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> None:
+def follow_up_actions(session: Session, gateway: PaymentGateway, *, pool_ids: list[int], now: datetime) -> None:
     """Re-check payments waiting for the member to authenticate; drop them when the grace window ends."""
     waiting = session.scalars(
-        select(Payment.id, Payment.gateway_ref).where(
-            Payment.pool_id == pool_id, Payment.status == PaymentStatus.REQUIRES_ACTION
-        )
+        select(Payment.id).where(Payment.pool_id.in_(pool_ids), Payment.status == PaymentStatus.REQUIRES_ACTION)
     ).all()
     session.rollback()
     for payment_id in list(waiting):

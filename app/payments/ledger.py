@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.db import insert_rows
 from app.payments.models import LedgerEntry
 
 MEMBER_PAYMENTS, ESCROW, VENDOR_PAYABLE = "member_payments", "escrow", "vendor_payable"
@@ -22,6 +23,20 @@ PLATFORM_FEE, VENDOR_PAYOUTS, REFUNDS = "platform_fee", "vendor_payouts", "refun
 
 class UnbalancedPosting(ValueError):
     """A posting whose legs do not sum to zero: a bug, never a user error."""
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One balanced posting: legs (account, amount) that sum to zero, recorded once under `key`."""
+
+    pool_id: int
+    key: str
+    currency: str
+    memo: str
+    legs: Sequence[tuple[str, int]]
+
+
+KEYS_PER_QUERY = 1000  # bound parameters per lookup stay far below every database's limit
 
 
 def post(
@@ -35,25 +50,42 @@ def post(
     legs: Sequence[tuple[str, int]],
 ) -> bool:
     """Record a balanced posting once; return False when `key` was already posted."""
-    if sum(amount for _, amount in legs) != 0:
-        raise UnbalancedPosting(f"posting {key} does not balance: {legs}")
-    if session.scalar(select(LedgerEntry.id).where(LedgerEntry.posting_key == key).limit(1)) is not None:
-        return False
-    session.add_all(
-        LedgerEntry(
-            pool_id=pool_id,
-            posting_key=key,
-            account=account,
-            amount_minor=amount,
-            currency=currency,
-            memo=memo,
-            created_at=now,
-        )
-        for account, amount in legs
+    return post_many(session, [Posting(pool_id, key, currency, memo, legs)], now=now) == 1
+
+
+def post_many(session: Session, postings: Sequence[Posting], *, now: datetime) -> int:
+    """Record balanced postings, skipping keys already posted; return how many were new.
+
+    One lookup of the keys and one batched insert, however many postings: settling a pool posts
+    one per member, and a statement per posting would cost more than the postings themselves.
+    """
+    for posting in postings:
+        if sum(amount for _, amount in posting.legs) != 0:
+            raise UnbalancedPosting(f"posting {posting.key} does not balance: {posting.legs}")
+    keys = [posting.key for posting in postings]
+    posted = set[str]()
+    for i in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[i : i + KEYS_PER_QUERY]
+        posted.update(session.scalars(select(LedgerEntry.posting_key).where(LedgerEntry.posting_key.in_(chunk))))
+    fresh = [posting for posting in postings if posting.key not in posted]
+    fresh = list({posting.key: posting for posting in fresh}.values())  # a key twice in one call posts once
+    rows = [
+        {
+            "pool_id": posting.pool_id,
+            "posting_key": posting.key,
+            "account": account,
+            "amount_minor": amount,
+            "currency": posting.currency,
+            "memo": posting.memo,
+            "created_at": now,
+        }
+        for posting in fresh
+        for account, amount in posting.legs
         if amount
-    )
-    session.flush()
-    return True
+    ]
+    if rows:
+        insert_rows(session, LedgerEntry, rows)
+    return len(fresh)
 
 
 @dataclass(frozen=True)

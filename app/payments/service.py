@@ -5,18 +5,24 @@ pattern for every external call: `begin_*` takes the row lock, checks the status
 attempt and leases the row for a while (written and committed *before* the call); the call goes
 out with the idempotency key stored on the row; `record_*` writes the result (committed *after*
 the call). A crash anywhere leaves a row that the next sweep retries with the same key, so the
-provider replays instead of charging twice.
+provider replays instead of charging twice. A charge's first attempt needs no separate lease:
+open_charges writes the payment already leased. Charges go in batches (a sweep settles many
+pools, each with many members): one locking read and one write per chunk of payments.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.bids.models import Award
+from app.bids.models import Award, AwardLine
+from app.db import insert_rows, update_rows
 from app.payments import ledger
 from app.payments.gateway import ChargeResult
 from app.payments.models import Payment, PaymentStatus, Payout, PayoutStatus
@@ -31,29 +37,121 @@ def charge_key(pool_id: int, commitment_id: int) -> str:
     return f"pool-{pool_id}-commitment-{commitment_id}-charge"
 
 
-def open_charges(session: Session, *, pool: Pool, award: Award, gateway: str, now: datetime) -> int:
-    """Write a pending payment for every award line that has none yet (pool locked by the caller)."""
-    existing = set(session.scalars(select(Payment.commitment_id).where(Payment.pool_id == pool.id)))
-    created = 0
-    for line in award.lines:
-        if line.commitment_id in existing:
-            continue
-        session.add(
-            Payment(
-                pool_id=pool.id,
-                commitment_id=line.commitment_id,
-                member_id=line.member_id,
-                amount_minor=line.amount_minor,
-                currency=pool.currency,
-                gateway=gateway,
-                idempotency_key=charge_key(pool.id, line.commitment_id),
-                created_at=now,
-                updated_at=now,
-            )
+@dataclass(frozen=True)
+class ChargeLease:
+    """What one leased charge attempt sends: fixed when the lease is committed, the same on every retry."""
+
+    payment_id: int
+    pool_id: int
+    commitment_id: int
+    customer_ref: str
+    payment_method_ref: str | None
+    amount_minor: int
+    currency: str
+    idempotency_key: str
+
+
+# Payments are leased and recorded in chunks: one locking read and one batched write per chunk.
+CHUNK = 500
+
+
+def _in_id_order(ids: Iterable[int]) -> Iterator[list[int]]:
+    """The payment ids in chunks, in id order: every worker locks rows in one order, so none deadlock."""
+    ordered = sorted(set(ids))
+    for i in range(0, len(ordered), CHUNK):
+        yield ordered[i : i + CHUNK]
+
+
+def open_charges(
+    session: Session, *, pools: Sequence[Pool], gateway: str, cards: Mapping[int, str], now: datetime
+) -> list[ChargeLease]:
+    """Write a payment for every award line of the pools that has none yet, leased for its first attempt.
+
+    The pools are locked by the caller, who commits before any gateway call: a payment is born
+    with its attempt counted, its card pinned (the commitment's, else `cards[commitment_id]`, the
+    customer's default card the caller looked up) and its lease set, exactly as begin_charges
+    would leave it, without a second write. One read of the lines and one batched insert.
+    """
+    by_id = {pool.id: pool for pool in pools}
+    if not by_id:
+        return []
+    existing = set(session.scalars(select(Payment.commitment_id).where(Payment.pool_id.in_(by_id))))
+    lines = session.execute(
+        select(
+            Award.pool_id,
+            AwardLine.commitment_id,
+            AwardLine.member_id,
+            AwardLine.amount_minor,
+            Commitment.payment_method_ref,
+            User.payment_customer_ref,
         )
-        created += 1
-    session.flush()
-    return created
+        .join(Award, Award.id == AwardLine.award_id)
+        .join(Commitment, Commitment.id == AwardLine.commitment_id)
+        .join(User, User.id == AwardLine.member_id)
+        .where(Award.pool_id.in_(by_id))
+        .order_by(AwardLine.id)
+    ).all()
+    fresh = [line for line in lines if line.commitment_id not in existing]
+    rows = [
+        {
+            "pool_id": line.pool_id,
+            "commitment_id": line.commitment_id,
+            "member_id": line.member_id,
+            "amount_minor": line.amount_minor,
+            "currency": by_id[line.pool_id].currency,
+            "status": PaymentStatus.PENDING,
+            "gateway": gateway,
+            "idempotency_key": charge_key(line.pool_id, line.commitment_id),
+            "payment_method_ref": line.payment_method_ref or cards.get(line.commitment_id),
+            "attempts": 1,
+            "next_attempt_at": now + LEASE,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for line in fresh
+    ]
+    ids = dict(tuple(row) for row in insert_rows(session, Payment, rows, returning=("commitment_id", "id")))
+    return [
+        ChargeLease(
+            payment_id=ids[line.commitment_id],
+            pool_id=row["pool_id"],
+            commitment_id=line.commitment_id,
+            customer_ref=line.payment_customer_ref or f"member-{line.member_id}",
+            payment_method_ref=row["payment_method_ref"],
+            amount_minor=row["amount_minor"],
+            currency=row["currency"],
+            idempotency_key=row["idempotency_key"],
+        )
+        for line, row in zip(fresh, rows, strict=True)
+    ]
+
+
+def cards_to_choose(session: Session, pool_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """(commitment, customer) of award lines still to be charged whose commitment has no card yet.
+
+    For providers that store cards: the customer's default card is looked up for them, outside
+    any lock, before their payments are opened (see open_charges).
+    """
+    query = (
+        select(AwardLine.commitment_id, User.payment_customer_ref)
+        .join(Award, Award.id == AwardLine.award_id)
+        .join(Commitment, Commitment.id == AwardLine.commitment_id)
+        .join(User, User.id == AwardLine.member_id)
+        .outerjoin(Payment, Payment.commitment_id == AwardLine.commitment_id)
+        .where(
+            Award.pool_id.in_(pool_ids),
+            Payment.id.is_(None),
+            Commitment.payment_method_ref.is_(None),
+            User.payment_customer_ref.is_not(None),
+        )
+    )
+    return [(commitment_id, customer) for commitment_id, customer in session.execute(query) if customer is not None]
+
+
+def pending_payment_ids(session: Session, pool_ids: Sequence[int]) -> list[int]:
+    """The pools' payments still waiting for a charge attempt, in order."""
+    query = select(Payment.id).where(Payment.pool_id.in_(pool_ids), Payment.status == PaymentStatus.PENDING)
+    return list(session.scalars(query.order_by(Payment.id)))
 
 
 def _lock_payment(session: Session, payment_id: int) -> Payment | None:
@@ -79,60 +177,155 @@ def fix_card(session: Session, *, payment_id: int, card_ref: str | None) -> None
         payment.payment_method_ref = card_ref or commitment_for(session, payment).payment_method_ref
 
 
-def begin_charge(session: Session, *, payment_id: int, now: datetime) -> Payment | None:
-    """Lease a pending payment for one charge attempt; None when it is final or someone else holds it."""
-    payment = _lock_payment(session, payment_id)
-    if payment is None or payment.status != PaymentStatus.PENDING:
-        return None
-    if payment.next_attempt_at is not None and payment.next_attempt_at > now:
-        return None
-    if payment.payment_method_ref is None:
-        payment.payment_method_ref = commitment_for(session, payment).payment_method_ref
-    payment.attempts += 1
-    payment.next_attempt_at = now + LEASE
-    payment.updated_at = now
-    return payment
+def begin_charges(session: Session, payment_ids: Sequence[int], *, now: datetime) -> list[ChargeLease]:
+    """Lease pending payments for one charge attempt each; skip final ones and those someone else holds.
+
+    Each leased payment's attempt is counted, its card pinned (the commitment's, unless one was
+    chosen before) and its lease set, with one locking read and one batched write per chunk: the
+    caller commits this before it calls the gateway.
+    """
+    leases: list[ChargeLease] = []
+    for chunk in _in_id_order(payment_ids):
+        rows = session.execute(
+            select(
+                Payment.id,
+                Payment.pool_id,
+                Payment.commitment_id,
+                Payment.member_id,
+                Payment.status,
+                Payment.next_attempt_at,
+                Payment.attempts,
+                Payment.payment_method_ref,
+                Payment.amount_minor,
+                Payment.currency,
+                Payment.idempotency_key,
+                Commitment.payment_method_ref.label("commitment_card"),
+                User.payment_customer_ref,
+            )
+            .join(Commitment, Commitment.id == Payment.commitment_id)
+            .join(User, User.id == Payment.member_id)
+            .where(Payment.id.in_(chunk))
+            .order_by(Payment.id)
+            .with_for_update(of=Payment)
+        ).all()
+        leased = [
+            row
+            for row in rows
+            if row.status == PaymentStatus.PENDING and (row.next_attempt_at is None or row.next_attempt_at <= now)
+        ]
+        update_rows(
+            session,
+            Payment,
+            [
+                {
+                    "id": row.id,
+                    "attempts": row.attempts + 1,
+                    "payment_method_ref": row.payment_method_ref or row.commitment_card,
+                    "next_attempt_at": now + LEASE,
+                    "updated_at": now,
+                }
+                for row in leased
+            ],
+        )
+        leases.extend(
+            ChargeLease(
+                payment_id=row.id,
+                pool_id=row.pool_id,
+                commitment_id=row.commitment_id,
+                customer_ref=row.payment_customer_ref or f"member-{row.member_id}",
+                payment_method_ref=row.payment_method_ref or row.commitment_card,
+                amount_minor=row.amount_minor,
+                currency=row.currency,
+                idempotency_key=row.idempotency_key,
+            )
+            for row in leased
+        )
+    return leases
 
 
-def record_charge(session: Session, *, payment_id: int, result: ChargeResult, now: datetime) -> Payment | None:
-    """Store a charge outcome once; later deliveries of the same outcome change nothing."""
-    payment = _lock_payment(session, payment_id)
-    if payment is None or payment.status in TERMINAL:
-        return payment
-    payment.gateway_ref = result.payment_ref or payment.gateway_ref
-    payment.updated_at = now
+def record_charges(session: Session, outcomes: Sequence[tuple[int, ChargeResult | None]], *, now: datetime) -> None:
+    """Store charge outcomes once each; None means the gateway could not answer (retry after the lease).
+
+    A final payment is never changed again, so a late or repeated outcome (a webhook after the
+    sweep, a re-run after a crash) does nothing twice; captured money is posted to the ledger.
+    One locking read and one batched write per chunk, and one batch of ledger postings.
+    """
+    results = dict(outcomes)
+    postings: list[ledger.Posting] = []
+    for chunk in _in_id_order(results):
+        rows = session.execute(
+            _OUTCOME_COLUMNS.where(Payment.id.in_(chunk)).order_by(Payment.id).with_for_update()
+        ).all()
+        changes = [(row, values) for row in rows if (values := _outcome(row, results[row.id], now)) is not None]
+        update_rows(session, Payment, [values for _, values in changes])
+        postings.extend(_captured(row) for row, values in changes if values["status"] == PaymentStatus.SUCCEEDED)
+    ledger.post_many(session, postings, now=now)
+
+
+_OUTCOME_COLUMNS = select(  # what record_charges reads of a payment: no ORM objects for a batch
+    Payment.id,
+    Payment.pool_id,
+    Payment.member_id,
+    Payment.commitment_id,
+    Payment.amount_minor,
+    Payment.currency,
+    Payment.status,
+    Payment.gateway_ref,
+    Payment.action_url,
+    Payment.action_expires_at,
+    Payment.failure_code,
+    Payment.failure_message,
+    Payment.next_attempt_at,
+)
+
+
+def _outcome(row: Any, result: ChargeResult | None, now: datetime) -> dict[str, Any] | None:
+    """The payment's changed columns after this outcome, or None when it changes nothing."""
+    if row.status in TERMINAL or (result is None and row.status != PaymentStatus.PENDING):
+        return None
+    values = {
+        "id": row.id,
+        "status": row.status,
+        "gateway_ref": row.gateway_ref,
+        "action_url": row.action_url,
+        "action_expires_at": row.action_expires_at,
+        "failure_code": row.failure_code,
+        "failure_message": row.failure_message,
+        "next_attempt_at": row.next_attempt_at,
+        "updated_at": now,
+    }
+    if result is None:  # the gateway could not be reached: retry after the lease
+        values["next_attempt_at"] = now + LEASE
+        return values
+    values["gateway_ref"] = result.payment_ref or row.gateway_ref
     if result.status == "succeeded":
-        _mark_succeeded(session, payment, now)
+        values.update(status=PaymentStatus.SUCCEEDED, action_url=None, next_attempt_at=None)
     elif result.status == "requires_action":
-        payment.status, payment.action_url = PaymentStatus.REQUIRES_ACTION, result.action_url
-        payment.action_expires_at = payment.action_expires_at or now + ACTION_GRACE
-        payment.failure_code, payment.failure_message = result.failure_code, result.failure_message
+        values.update(status=PaymentStatus.REQUIRES_ACTION, action_url=result.action_url)
+        values["action_expires_at"] = row.action_expires_at or now + ACTION_GRACE
+        values.update(failure_code=result.failure_code, failure_message=result.failure_message)
     elif result.status == "failed":
-        payment.status = PaymentStatus.FAILED
-        payment.failure_code, payment.failure_message = result.failure_code, result.failure_message
+        values.update(status=PaymentStatus.FAILED)
+        values.update(failure_code=result.failure_code, failure_message=result.failure_message)
     else:  # "processing": not final; look again after the lease
-        payment.next_attempt_at = now + LEASE
-    return payment
+        values["next_attempt_at"] = now + LEASE
+    return values
 
 
-def _mark_succeeded(session: Session, payment: Payment, now: datetime) -> None:
-    payment.status, payment.action_url, payment.next_attempt_at = PaymentStatus.SUCCEEDED, None, None
-    ledger.post(
-        session,
-        pool_id=payment.pool_id,
-        key=f"payment-{payment.id}-captured",
-        currency=payment.currency,
-        memo=f"member {payment.member_id} paid for commitment {payment.commitment_id}",
-        now=now,
-        legs=[(ledger.ESCROW, payment.amount_minor), (ledger.MEMBER_PAYMENTS, -payment.amount_minor)],
+def _captured(row: Any) -> ledger.Posting:
+    return ledger.Posting(
+        pool_id=row.pool_id,
+        key=f"payment-{row.id}-captured",
+        currency=row.currency,
+        memo=f"member {row.member_id} paid for commitment {row.commitment_id}",
+        legs=[(ledger.ESCROW, row.amount_minor), (ledger.MEMBER_PAYMENTS, -row.amount_minor)],
     )
 
 
-def record_unavailable(session: Session, *, payment_id: int, now: datetime) -> None:
-    """The gateway could not be reached: keep the payment pending, to retry after the lease."""
-    payment = _lock_payment(session, payment_id)
-    if payment is not None and payment.status == PaymentStatus.PENDING:
-        payment.next_attempt_at, payment.updated_at = now + LEASE, now
+def record_charge(session: Session, *, payment_id: int, result: ChargeResult, now: datetime) -> Payment | None:
+    """Store one charge outcome (see record_charges) and return the payment as it now is."""
+    record_charges(session, [(payment_id, result)], now=now)
+    return session.get(Payment, payment_id, populate_existing=True)
 
 
 def expire_action(session: Session, *, payment_id: int, now: datetime) -> bool:

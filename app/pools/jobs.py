@@ -16,20 +16,44 @@ from app.pools import lifecycle
 log = logging.getLogger(__name__)
 
 
+BATCH = 20  # due pools claimed and closed per transaction
+
+
 def close_due_pools(session: Session, *, now: datetime, limit: int = 500) -> int:
-    """Close every open pool whose deadline has passed; safe to run in several processes at once."""
+    """Close every open pool whose deadline has passed; safe to run in several processes at once.
+
+    Pools are claimed and closed in batches, one transaction each. When a batch fails, its pools
+    are retried one by one, so one bad pool is logged and skipped without holding back the rest.
+    """
     handled, skipped = 0, set[int]()
     while handled + len(skipped) < limit:
-        claimed = lifecycle.due_pool_ids(session, now, limit=1, exclude=skipped)
+        claimed = lifecycle.due_pool_ids(
+            session, now, limit=min(BATCH, limit - handled - len(skipped)), exclude=skipped
+        )
         if not claimed:
             break
         try:
-            lifecycle.close_pool(session, pool_id=claimed[0], actor=None, now=now)
+            handled += lifecycle.close_due(session, pool_ids=claimed, now=now)
             session.commit()
-            handled += 1
         except Exception:
             session.rollback()
-            log.exception("closing pool %s failed; the next sweep retries it", claimed[0])
-            skipped.add(claimed[0])
+            if len(claimed) == 1:
+                log.exception("closing pool %s failed; the next sweep retries it", claimed[0])
+                skipped.add(claimed[0])
+            else:
+                log.warning("closing pools %s together failed; closing them one by one", claimed)
+                handled += sum(_close_one(session, pool_id, now, skipped) for pool_id in claimed)
     session.rollback()  # release the empty claim's transaction
     return handled
+
+
+def _close_one(session: Session, pool_id: int, now: datetime, skipped: set[int]) -> int:
+    try:
+        closed = lifecycle.close_due(session, pool_ids=[pool_id], now=now)
+        session.commit()
+        return closed
+    except Exception:
+        session.rollback()
+        log.exception("closing pool %s failed; the next sweep retries it", pool_id)
+        skipped.add(pool_id)
+        return 0

@@ -6,24 +6,26 @@ changes nothing) and records an AuditEvent with the state before and after.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import audit
 from app.accounts.models import User
 from app.bids import rules as bid_rules
 from app.bids import service as bids
-from app.bids.models import Award, AwardLine, BidStatus
+from app.bids.models import Award, AwardLine, Bid, BidStatus
 from app.bids.rules import Demand, Outcome
+from app.db import insert_rows
 from app.errors import InvalidTransition, ValidationFailed
 from app.money import line_amount_minor
 from app.pools import rules
 from app.pools.models import AwardRule, Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_organised_pool_for_update, get_pool_for_update
 from app.reputation.scores import price_factors
-from app.social.fanout import notify_pool_members
+from app.social.fanout import notify_members_of_pools
 
 CLOSED = (PoolStatus.AWARDED, PoolStatus.FAILED, PoolStatus.SETTLED, PoolStatus.DISPUTED, PoolStatus.COMPLETED)
 
@@ -97,105 +99,179 @@ def close_pool(session: Session, *, pool_id: int, actor: User | None, now: datet
         raise InvalidTransition(f"A {pool.status} pool cannot be closed.")
     if actor is None and now < pool.closes_at:
         raise InvalidTransition("This pool is not due to close yet.")
-    members = _active_commitments(session, pool.id)
-    offers = _offers(session, pool)
-    demands = [Demand(c.id, c.member_id, c.quantity, c.max_unit_price, (c.joined_at, c.id)) for c in members]
-    outcome = bid_rules.clear(demands, offers, min_quantity=pool.min_quantity)
-    if outcome is None:
-        _fail(session, pool, members, actor, now)
-    else:
-        fingerprint = bid_rules.fingerprint(demands, offers, pool.min_quantity)
-        _award(session, pool, members, outcome, fingerprint, actor, now)
-    pool.closed_at = now
+    _clear(session, [pool], actor, now)
     return pool
 
 
-def _offers(session: Session, pool: Pool) -> list[bid_rules.Offer]:
-    """The active bids as clearing offers; under price_and_reputation each carries its vendor's factor."""
-    active = bids.active_bids(session, pool.id)
-    if pool.award_rule != AwardRule.PRICE_AND_REPUTATION:
-        return [bids.offer_of(bid) for bid in active]
-    factors = price_factors(session, {bid.vendor_id for bid in active})
-    return [bids.offer_of(bid, factors[bid.vendor_id]) for bid in active]
+def close_due(session: Session, *, pool_ids: Sequence[int], now: datetime) -> int:
+    """close_pool for many due pools at once (the scheduler's and CLI's path); return how many closed.
+
+    The pools are locked in id order and cleared together, so a batch costs a few statements, not
+    a few per pool. Pools already closed, or not open and due, are left as they are (idempotent).
+    """
+    query = select(Pool).where(Pool.id.in_(pool_ids)).order_by(Pool.id).with_for_update()
+    locked = session.scalars(query.execution_options(populate_existing=True)).all()
+    due = [pool for pool in locked if pool.status == PoolStatus.OPEN and pool.closes_at <= now]
+    _clear(session, due, None, now)
+    return len(due)
 
 
-def _active_commitments(session: Session, pool_id: int) -> list[Commitment]:
-    query = select(Commitment).where(Commitment.pool_id == pool_id, Commitment.status == CommitmentStatus.ACTIVE)
-    return list(session.scalars(query.order_by(Commitment.joined_at, Commitment.id)))
-
-
-def _fail(session: Session, pool: Pool, members: list[Commitment], actor: User | None, now: datetime) -> None:
-    pool.outcome_note = (
-        f"Only {pool.committed_quantity} of the {pool.min_quantity} {pool.unit} needed were committed."
-        if not pool.has_tipped
-        else "No bid could serve the members at a price they accepted."
-    )
-    for commitment in members:
-        commitment.status, commitment.updated_at = CommitmentStatus.UNSERVED, now
-    for bid in bids.active_bids(session, pool.id):
-        bid.status = BidStatus.LOST
-    transition(session, pool, PoolStatus.FAILED, actor_id=actor.id if actor else None, now=now, action="pool.close")
-
-
-def _award(
-    session: Session,
-    pool: Pool,
-    members: list[Commitment],
-    outcome: Outcome,
-    fingerprint: str,
-    actor: User | None,
-    now: datetime,
-) -> Award:
-    award = Award(
-        pool_id=pool.id,
-        bid_id=outcome.bid_id,
-        vendor_id=outcome.vendor_id,
-        unit_price=outcome.unit_price,
-        served_quantity=outcome.served_quantity,
-        total_minor=0,
-        fingerprint=fingerprint,
-        computed_at=now,
-    )
-    served = {line.commitment_id: line for line in outcome.served}
-    for line in outcome.served:
-        amount = line_amount_minor(line.quantity, outcome.unit_price, pool.currency)
-        award.lines.append(
-            AwardLine(
-                commitment_id=line.commitment_id, member_id=line.member_id, quantity=line.quantity, amount_minor=amount
+def _clear(session: Session, pools: Sequence[Pool], actor: User | None, now: datetime) -> None:
+    """Clear locked open pools: award each to its winning bid or mark it failed, in batched writes."""
+    if not pools:
+        return
+    ids = [pool.id for pool in pools]
+    demands = _demands(session, ids)
+    active = _active_bids(session, ids)
+    offers = _offers(session, pools, active)
+    awards: list[tuple[Pool, Outcome, str]] = []
+    for pool in pools:
+        outcome = bid_rules.clear(demands[pool.id], offers[pool.id], min_quantity=pool.min_quantity)
+        if outcome is None:
+            pool.outcome_note = (
+                f"Only {pool.committed_quantity} of the {pool.min_quantity} {pool.unit} needed were committed."
+                if not pool.has_tipped
+                else "No bid could serve the members at a price they accepted."
             )
-        )
-        award.total_minor += amount
-    for commitment in members:
-        commitment.status = CommitmentStatus.SERVED if commitment.id in served else CommitmentStatus.UNSERVED
-        commitment.updated_at = now
-    for bid in bids.active_bids(session, pool.id):
-        bid.status = BidStatus.WON if bid.id == outcome.bid_id else BidStatus.LOST
-    session.add(award)
-    pool.outcome_note = None
-    session.flush()
-    notify_pool_members(
+        else:
+            fingerprint = bid_rules.fingerprint(demands[pool.id], offers[pool.id], pool.min_quantity)
+            awards.append((pool, outcome, fingerprint))
+    award_ids = _write_awards(session, awards, now)
+    _settle_commitments(session, ids, award_ids, now)
+    won = {outcome.bid_id for _, outcome, _ in awards}
+    for bid in (bid for bids_of_pool in active.values() for bid in bids_of_pool):
+        bid.status = BidStatus.WON if bid.id in won else BidStatus.LOST
+    notify_members_of_pools(
         session,
-        pool,
+        [
+            (
+                pool,
+                f"“{pool.title}” was awarded at {outcome.unit_price.normalize():f} "
+                f"{pool.currency} per {pool.unit}. Served members will be charged their share.",
+            )
+            for pool, outcome, _ in awards
+        ],
         "awarded",
-        f"“{pool.title}” was awarded at {outcome.unit_price.normalize():f} "
-        f"{pool.currency} per {pool.unit}. Served members will be charged their share.",
         now,
         statuses=[CommitmentStatus.SERVED, CommitmentStatus.UNSERVED],
     )
-    transition(
-        session,
-        pool,
-        PoolStatus.AWARDED,
-        actor_id=actor.id if actor else None,
-        now=now,
-        action="pool.close",
-        extra={
-            "bid_id": outcome.bid_id,
-            "unit_price": str(outcome.unit_price),
-            "served_quantity": outcome.served_quantity,
-        },
+    awarded = {pool.id: outcome for pool, outcome, _ in awards}
+    for pool in pools:
+        pool.closed_at = now
+        outcome = awarded.get(pool.id)
+        if outcome is None:
+            transition(
+                session, pool, PoolStatus.FAILED, actor_id=actor.id if actor else None, now=now, action="pool.close"
+            )
+            continue
+        pool.outcome_note = None
+        transition(
+            session,
+            pool,
+            PoolStatus.AWARDED,
+            actor_id=actor.id if actor else None,
+            now=now,
+            action="pool.close",
+            extra={
+                "bid_id": outcome.bid_id,
+                "unit_price": str(outcome.unit_price),
+                "served_quantity": outcome.served_quantity,
+            },
+        )
+
+
+def _demands(session: Session, pool_ids: list[int]) -> dict[int, list[Demand]]:
+    """Each pool's active commitments as clearing demands, read as plain rows (a pool may have thousands)."""
+    query = select(
+        Commitment.pool_id,
+        Commitment.id,
+        Commitment.member_id,
+        Commitment.quantity,
+        Commitment.max_unit_price,
+        Commitment.joined_at,
+    ).where(Commitment.pool_id.in_(pool_ids), Commitment.status == CommitmentStatus.ACTIVE)
+    query = query.order_by(Commitment.pool_id, Commitment.joined_at, Commitment.id)
+    demands: dict[int, list[Demand]] = {pool_id: [] for pool_id in pool_ids}
+    for pool_id, id_, member, quantity, price, joined in session.execute(query):
+        demands[pool_id].append(Demand(id_, member, quantity, price, (joined, id_)))
+    return demands
+
+
+def _active_bids(session: Session, pool_ids: list[int]) -> dict[int, list[Bid]]:
+    """Each pool's active bids, oldest first."""
+    query = select(Bid).where(Bid.pool_id.in_(pool_ids), Bid.status == BidStatus.ACTIVE).order_by(Bid.id)
+    active: dict[int, list[Bid]] = {pool_id: [] for pool_id in pool_ids}
+    for bid in session.scalars(query):
+        active[bid.pool_id].append(bid)
+    return active
+
+
+def _offers(session: Session, pools: Sequence[Pool], active: dict[int, list[Bid]]) -> dict[int, list[bid_rules.Offer]]:
+    """The active bids as clearing offers; under price_and_reputation each carries its vendor's factor."""
+    reputation = [pool.id for pool in pools if pool.award_rule == AwardRule.PRICE_AND_REPUTATION]
+    vendors = {bid.vendor_id for pool_id in reputation for bid in active[pool_id]}
+    factors = price_factors(session, vendors) if vendors else {}
+    return {
+        pool_id: [
+            bids.offer_of(bid, factors[bid.vendor_id]) if pool_id in reputation else bids.offer_of(bid)
+            for bid in of_pool
+        ]
+        for pool_id, of_pool in active.items()
+    }
+
+
+def _write_awards(session: Session, awards: list[tuple[Pool, Outcome, str]], now: datetime) -> list[int]:
+    """Store each award and its lines (the lines as one batch of rows); return the award ids."""
+    lines: list[dict[str, object]] = []
+    written = []
+    for pool, outcome, fingerprint in awards:
+        amounts = [line_amount_minor(line.quantity, outcome.unit_price, pool.currency) for line in outcome.served]
+        award = Award(
+            pool_id=pool.id,
+            bid_id=outcome.bid_id,
+            vendor_id=outcome.vendor_id,
+            unit_price=outcome.unit_price,
+            served_quantity=outcome.served_quantity,
+            total_minor=sum(amounts),
+            fingerprint=fingerprint,
+            computed_at=now,
+        )
+        session.add(award)
+        written.append((award, outcome, amounts))
+    session.flush()
+    for award, outcome, amounts in written:
+        session.expire(award, ["lines"])  # written as rows below: loaded from the database when read
+        lines.extend(
+            {
+                "award_id": award.id,
+                "commitment_id": line.commitment_id,
+                "member_id": line.member_id,
+                "quantity": line.quantity,
+                "amount_minor": amount,
+            }
+            for line, amount in zip(outcome.served, amounts, strict=True)
+        )
+    insert_rows(session, AwardLine, lines)
+    return [award.id for award, _, _ in written]
+
+
+def _settle_commitments(session: Session, pool_ids: list[int], award_ids: list[int], now: datetime) -> None:
+    """Mark the pools' active commitments served (those on the awards' lines) or unserved, set-wise."""
+    active = (Commitment.pool_id.in_(pool_ids), Commitment.status == CommitmentStatus.ACTIVE)
+    if award_ids:
+        lines = select(AwardLine.commitment_id).where(AwardLine.award_id.in_(award_ids)).scalar_subquery()
+        session.execute(
+            update(Commitment)
+            .where(*active, Commitment.id.in_(lines))
+            .values(status=CommitmentStatus.SERVED, updated_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+    session.execute(
+        update(Commitment)
+        .where(*active)
+        .values(status=CommitmentStatus.UNSERVED, updated_at=now)
+        .execution_options(synchronize_session="fetch")
     )
-    return award
 
 
 def due_pool_ids(

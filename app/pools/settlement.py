@@ -7,9 +7,11 @@ the calls to the payment provider happen outside these functions (see app.paymen
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -18,79 +20,89 @@ from app.bids.service import award_of
 from app.errors import InvalidTransition, NotFound
 from app.notifications.service import notify
 from app.payments import service as payments
-from app.payments.models import PaymentStatus, PayoutStatus
+from app.payments.models import Payment, PaymentStatus, PayoutStatus
 from app.pools.commitments import find_commitment
 from app.pools.lifecycle import transition
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_pool_for_update
-from app.social.fanout import notify_pool_members
+from app.social.fanout import notify_members_of_pools
 
 
-def start_settlement(session: Session, *, pool_id: int, gateway: str, now: datetime) -> list[int]:
-    """Write a pending payment per served member of an awarded pool; return the payments to attempt."""
-    pool = get_pool_for_update(session, pool_id)
-    if pool.status != PoolStatus.AWARDED:
-        return []
-    award = award_of(session, pool.id)
-    assert award is not None, "an awarded pool has an award"
-    payments.open_charges(session, pool=pool, award=award, gateway=gateway, now=now)
-    return [p.id for p in payments.payments_of(session, pool.id) if p.status == PaymentStatus.PENDING]
+def start_settlement(
+    session: Session, *, pool_ids: Sequence[int], gateway: str, cards: Mapping[int, str], now: datetime
+) -> list[payments.ChargeLease]:
+    """Open a payment per served member of the awarded pools, leased for its first attempt; return the leases."""
+    awarded = [pool for pool in _lock(session, pool_ids) if pool.status == PoolStatus.AWARDED]
+    return payments.open_charges(session, pools=awarded, gateway=gateway, cards=cards, now=now)
 
 
-def finish_settlement(session: Session, *, pool_id: int, now: datetime) -> bool:
-    """Settle the pool once every payment is final, dropping members whose payment failed.
+def _lock(session: Session, pool_ids: Sequence[int]) -> Sequence[Pool]:
+    """The pools, locked in id order (one order for every worker: no deadlocks)."""
+    query = select(Pool).where(Pool.id.in_(pool_ids)).order_by(Pool.id).with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).all()
 
-    Return whether this call ended the charging (settled, or failed when nobody paid).
+
+def finish_settlement(session: Session, *, pool_ids: Sequence[int], now: datetime) -> int:
+    """Settle each awarded pool whose payments are all final, dropping members whose payment failed.
+
+    Return how many pools this call ended the charging of (settled, or failed when nobody paid).
     """
-    pool = get_pool_for_update(session, pool_id)
-    if pool.status != PoolStatus.AWARDED:
-        return False
-    made = payments.payments_of(session, pool.id)
-    if not made or any(p.status not in payments.TERMINAL for p in made):
-        return False
-    commitments = {c.id: c for c in session.scalars(select(Commitment).where(Commitment.pool_id == pool.id))}
-    for payment in made:
-        commitment = commitments[payment.commitment_id]
-        ok = payment.status == PaymentStatus.SUCCEEDED
-        commitment.status = CommitmentStatus.CHARGED if ok else CommitmentStatus.PAYMENT_FAILED
-        commitment.updated_at = now
-        if not ok:
-            notify(
-                session,
-                user_id=payment.member_id,
-                pool_id=pool.id,
-                kind="payment_failed",
-                now=now,
-                message=f"Your payment for “{pool.title}” did not go through, so you were dropped from the "
-                "pool and not charged. The price holds for the other members.",
-            )
-    paid = [p for p in made if p.status == PaymentStatus.SUCCEEDED]
-    dropped = len(made) - len(paid)
-    if not paid:
-        pool.outcome_note = "No served member's payment went through, so nobody was charged."
-        transition(session, pool, PoolStatus.FAILED, actor_id=None, now=now, action="pool.settle")
-        return True
-    pool.settled_at = now
-    session.flush()
-    notify_pool_members(
+    pools = {pool.id: pool for pool in _lock(session, pool_ids) if pool.status == PoolStatus.AWARDED}
+    made: dict[int, list[Any]] = {pool_id: [] for pool_id in pools}
+    query = select(Payment.pool_id, Payment.member_id, Payment.status, Payment.amount_minor)
+    for row in session.execute(query.where(Payment.pool_id.in_(pools))):
+        made[row.pool_id].append(row)
+    done = [
+        pool
+        for pool_id, pool in pools.items()
+        if made[pool_id] and all(p.status in payments.TERMINAL for p in made[pool_id])
+    ]
+    if not done:
+        return 0
+    done_ids, succeeded = [pool.id for pool in done], Payment.status == PaymentStatus.SUCCEEDED
+    for outcome, status in ((succeeded, CommitmentStatus.CHARGED), (~succeeded, CommitmentStatus.PAYMENT_FAILED)):
+        with_payment = select(Payment.commitment_id).where(Payment.pool_id.in_(done_ids), outcome)
+        session.execute(
+            update(Commitment)
+            .where(Commitment.pool_id.in_(done_ids), Commitment.id.in_(with_payment.scalar_subquery()))
+            .values(status=status, updated_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+    charged = []
+    for pool in done:
+        paid = [p for p in made[pool.id] if p.status == PaymentStatus.SUCCEEDED]
+        for payment in made[pool.id]:
+            if payment.status != PaymentStatus.SUCCEEDED:
+                notify(
+                    session,
+                    user_id=payment.member_id,
+                    pool_id=pool.id,
+                    kind="payment_failed",
+                    now=now,
+                    message=f"Your payment for “{pool.title}” did not go through, so you were dropped from the "
+                    "pool and not charged. The price holds for the other members.",
+                )
+        if not paid:
+            pool.outcome_note = "No served member's payment went through, so nobody was charged."
+            transition(session, pool, PoolStatus.FAILED, actor_id=None, now=now, action="pool.settle")
+            continue
+        pool.settled_at = now
+        charged.append(pool)
+        held = sum(p.amount_minor for p in paid)
+        extra: dict[str, object] = {"paid": len(paid), "dropped": len(made[pool.id]) - len(paid), "held_minor": held}
+        transition(session, pool, PoolStatus.SETTLED, actor_id=None, now=now, action="pool.settle", extra=extra)
+    notify_members_of_pools(
         session,
-        pool,
+        [
+            (pool, f"You were charged for “{pool.title}”. The money is held until delivery is confirmed.")
+            for pool in charged
+        ],
         "charged",
-        f"You were charged for “{pool.title}”. The money is held until delivery is confirmed.",
         now,
         statuses=[CommitmentStatus.CHARGED],
         include_organiser=False,
     )
-    transition(
-        session,
-        pool,
-        PoolStatus.SETTLED,
-        actor_id=None,
-        now=now,
-        action="pool.settle",
-        extra={"paid": len(paid), "dropped": dropped, "held_minor": sum(p.amount_minor for p in paid)},
-    )
-    return True
+    return len(done)
 
 
 def _may_confirm(session: Session, pool: Pool, actor: User) -> bool:

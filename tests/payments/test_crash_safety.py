@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.payments import jobs as payment_jobs
 from app.payments.models import Payment, PaymentStatus, Payout
-from app.pools import lifecycle, settlement
+from app.pools import lifecycle
 from app.pools.models import Commitment
 from tests import factories
 from tests.fakes.fake_stripe import FakeStripe, Response
@@ -364,11 +364,10 @@ def test_a_charge_cut_off_and_retried_after_the_member_saved_another_card_repeat
     later = now + timedelta(days=8)
     lifecycle.close_pool(session, pool_id=pool.id, actor=None, now=later)
     session.commit()
-    [payment_id] = settlement.start_settlement(session, pool_id=pool.id, gateway="stripe", now=later)
-    session.commit()
 
     fake_stripe.fail_next("payment_intents.create", "drop_after_commit")  # charged; the answer is lost
-    payment_jobs.attempt_charge(session, gateway, payment_id=payment_id, now=later)
+    payment_jobs.settle_pool(session, gateway, pool_id=pool.id, now=later)  # the first attempt
+    payment_id = session.scalar(select(Payment.id).where(Payment.pool_id == pool.id))
     second = gateway.start_card_setup(customer_ref=member.payment_customer_ref, idempotency_key="s2")
     fake_stripe.complete_setup(second.setup_ref)  # the member saves another card
     for minutes in (3, 6):  # retries after the lease

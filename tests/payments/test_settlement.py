@@ -246,3 +246,33 @@ def test_a_vendor_without_a_payout_account_waits_without_losing_the_payout(sessi
     assert jobs.pay_out(session, gateway, pool_id=pool.id, now=now) == 0
     assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
     assert ledger.balance(session, pool.id, ledger.VENDOR_PAYABLE) > 0
+
+
+def test_the_sweeper_settles_pools_in_batches_and_one_bad_payment_holds_back_only_its_own_pool(session, now):
+    pools = [awarded_pool(session, now)[0] for _ in range(4)]
+    bad = pools[1]
+    line = session.scalars(select(AwardLine).join(Award).where(Award.pool_id == bad.id)).first()
+    line.amount_minor = 0  # a corrupt line: the gateway refuses the amount
+    session.commit()
+
+    assert jobs.settle_awarded_pools(session, OfflineGateway(), now=now) == 3
+
+    statuses = dict(session.execute(select(Pool.id, Pool.status)).all())
+    assert [statuses[p.id] for p in pools] == [
+        PoolStatus.SETTLED,
+        PoolStatus.AWARDED,
+        PoolStatus.SETTLED,
+        PoolStatus.SETTLED,
+    ]
+    for pool in pools:
+        assert ledger_total(session, pool.id) == 0
+    paid = session.execute(select(Payment.pool_id, Payment.status, Payment.attempts)).all()
+    assert all(
+        status == PaymentStatus.SUCCEEDED and attempts == 1 for pool_id, status, attempts in paid if pool_id != bad.id
+    )
+    assert {status for pool_id, status, _ in paid if pool_id == bad.id} == {
+        PaymentStatus.PENDING,
+        PaymentStatus.SUCCEEDED,
+    }
+    told = session.scalars(select(Notification.pool_id).where(Notification.kind == "charged")).all()
+    assert sorted(told) == sorted(p.id for p in pools if p.id != bad.id for _ in range(2))  # each member once

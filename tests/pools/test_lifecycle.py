@@ -108,6 +108,26 @@ def test_the_sweeper_closes_exactly_the_due_pools(session, now):
     assert jobs.close_due_pools(session, now=now + timedelta(hours=2)) == 0
 
 
+def test_the_sweeper_closes_due_pools_in_batches_and_skips_only_a_pool_that_fails(session, now, caplog):
+    due = [factories.open_pool(session, now=now, min_quantity=1, closes_at=now + timedelta(hours=1)) for _ in range(5)]
+    for pool in due:
+        factories.commitment(session, pool=pool, now=now)
+        factories.bid(session, pool=pool, now=now)
+    broken = session.scalar(select(Bid).where(Bid.pool_id == due[2].id))
+    broken.tiers = [{"min_quantity": "many", "unit_price": "1"}]  # corrupt data: clearing this pool raises
+    session.commit()
+
+    assert jobs.close_due_pools(session, now=now + timedelta(hours=2)) == 4
+
+    statuses = dict(session.execute(select(Pool.id, Pool.status)).all())
+    assert [statuses[p.id] for p in due] == [PoolStatus.AWARDED] * 2 + [PoolStatus.OPEN] + [PoolStatus.AWARDED] * 2
+    assert f"closing pool {due[2].id} failed" in caplog.text
+    awards = session.scalars(select(Award.pool_id)).all()
+    assert sorted(awards) == sorted(p.id for p in due if p is not due[2])  # one award each, none twice
+    trail = session.scalars(select(AuditEvent.pool_id).where(AuditEvent.action == "pool.close")).all()
+    assert sorted(trail) == sorted(awards)
+
+
 def test_the_award_fingerprint_is_stable_for_the_same_inputs(session, now):
     from app.bids.rules import Demand, fingerprint
 

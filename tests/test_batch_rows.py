@@ -1,0 +1,74 @@
+"""app.db.insert_rows / update_rows: many rows in one statement on PostgreSQL, exactly as written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import CompileError, StatementError
+
+from app.db import insert_rows, update_rows
+from app.payments.models import LedgerEntry
+from tests import factories
+
+
+def test_rows_round_trip_exactly_with_their_types(session, now):
+    pool = factories.open_pool(session, now=now)
+    written = now.replace(microsecond=123456)
+    rows = [
+        {
+            "pool_id": pool.id,
+            "posting_key": f"k-{i}",
+            "account": "escrow",
+            "amount_minor": (-1) ** i * 10**12 + i,  # beyond 32 bits, negative and positive
+            "currency": "GBP",
+            "memo": 'quotes " \\ and “unicode”, newline\n',
+            "created_at": written + timedelta(seconds=i),
+        }
+        for i in range(1200)  # more than one page of anything
+    ]
+    insert_rows(session, LedgerEntry, rows)
+    session.commit()
+    stored = session.execute(
+        select(LedgerEntry.posting_key, LedgerEntry.amount_minor, LedgerEntry.memo, LedgerEntry.created_at).order_by(
+            LedgerEntry.id
+        )
+    ).all()
+    assert [tuple(row) for row in stored] == [
+        (row["posting_key"], row["amount_minor"], row["memo"], row["created_at"]) for row in rows
+    ]
+
+
+def test_update_rows_changes_each_row_to_its_own_values_and_nothing_else(session, now):
+    pool = factories.open_pool(session, now=now)
+    base = {"pool_id": pool.id, "account": "escrow", "currency": "GBP", "memo": "m", "created_at": now}
+    insert_rows(session, LedgerEntry, [{**base, "posting_key": f"k-{i}", "amount_minor": i} for i in range(5)])
+    ids = list(session.scalars(select(LedgerEntry.id).order_by(LedgerEntry.id)))
+    update_rows(
+        session,
+        LedgerEntry,
+        [{"id": ids[1], "amount_minor": 100, "memo": "one"}, {"id": ids[3], "amount_minor": -3, "memo": "three"}],
+    )
+    session.commit()
+    stored = session.execute(select(LedgerEntry.amount_minor, LedgerEntry.memo).order_by(LedgerEntry.id)).all()
+    assert [tuple(row) for row in stored] == [(0, "m"), (100, "one"), (2, "m"), (-3, "three"), (4, "m")]
+
+
+def test_a_naive_datetime_or_an_unknown_column_is_refused(session, now):
+    pool = factories.open_pool(session, now=now)
+    row = {
+        "pool_id": pool.id,
+        "posting_key": "k",
+        "account": "escrow",
+        "amount_minor": 1,
+        "currency": "GBP",
+        "memo": "",
+    }
+    with pytest.raises((ValueError, StatementError), match="naive datetime"):
+        insert_rows(session, LedgerEntry, [{**row, "created_at": datetime(2026, 1, 1)}])
+    session.rollback()
+    with pytest.raises((ValueError, CompileError), match="colour"):
+        insert_rows(session, LedgerEntry, [{**row, "created_at": datetime(2026, 1, 1, tzinfo=UTC), "colour": "red"}])
+    session.rollback()
+    assert session.scalars(select(LedgerEntry)).all() == []
