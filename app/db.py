@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     DateTime,
     MetaData,
     Numeric,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    any_,
     bindparam,
     func,
     insert,
@@ -26,9 +28,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as cast_as
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, mapped_column, registry
 from sqlalchemy.sql.selectable import TableValuedAlias
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -166,6 +171,19 @@ def update_rows(session: Session, model: type[Base], rows: Sequence[dict[str, An
     session.execute(update(table).where(table.c.id == records.c.id).values({name: records.c[name] for name in changed}))
 
 
+def in_values(session: Session, column: QueryableAttribute[T], values: Iterable[T]) -> ColumnElement[bool]:
+    """`column IN values` that stays one short statement however many values.
+
+    On PostgreSQL `column = ANY(:array)`, with the values as a single array parameter; SQLite gets
+    an ordinary IN. Rendering and parsing a statement with a thousand placeholders, anew on every
+    call because its text changes with the count, cost more than running it.
+    """
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def _table_of(model: type[Base], rows: Sequence[dict[str, Any]]) -> Table:
     """The model's table, once every key of the rows is known to be one of its columns."""
     table = cast(Table, model.__table__)
@@ -177,7 +195,14 @@ def _table_of(model: type[Base], rows: Sequence[dict[str, Any]]) -> Table:
 
 def _records(table: Table, rows: Sequence[dict[str, Any]]) -> TableValuedAlias:
     """The rows as a FROM source: PostgreSQL's json_populate_recordset(NULL::table, :rows)."""
-    document = cast_as(literal(json.dumps(rows, default=_json_value)), JSON)
+    converted: dict[object, str] = {}  # a batch repeats its timestamps: convert each value once
+
+    def convert(value: object) -> str:
+        if value not in converted:
+            converted[value] = _json_value(value)
+        return converted[value]
+
+    document = cast_as(literal(json.dumps(rows, default=convert)), JSON)
     records = func.json_populate_recordset(literal_column(f"NULL::{table.name}"), document)
     return records.table_valued(*(table.c[name] for name in rows[0]), name="records")
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import CompileError, StatementError
 
-from app.db import insert_rows, update_rows
+from app.db import in_values, insert_rows, update_rows
 from app.payments.models import LedgerEntry
 from tests import factories
 
@@ -72,3 +72,13 @@ def test_a_naive_datetime_or_an_unknown_column_is_refused(session, now):
         insert_rows(session, LedgerEntry, [{**row, "created_at": datetime(2026, 1, 1, tzinfo=UTC), "colour": "red"}])
     session.rollback()
     assert session.scalars(select(LedgerEntry)).all() == []
+
+
+@pytest.mark.parametrize("wanted", [[], [2], [0, 2, 4], list(range(5))])
+def test_in_values_selects_exactly_the_given_values(session, now, wanted):
+    pool = factories.open_pool(session, now=now)
+    base = {"pool_id": pool.id, "account": "escrow", "currency": "GBP", "memo": "m", "created_at": now}
+    insert_rows(session, LedgerEntry, [{**base, "posting_key": f"k-{i}", "amount_minor": i} for i in range(5)])
+    keys = [f"k-{i}" for i in wanted]
+    found = session.scalars(select(LedgerEntry.amount_minor).where(in_values(session, LedgerEntry.posting_key, keys)))
+    assert sorted(found) == wanted

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import insert_rows
+from app.db import in_values, insert_rows
 from app.payments.models import LedgerEntry
 
 MEMBER_PAYMENTS, ESCROW, VENDOR_PAYABLE = "member_payments", "escrow", "vendor_payable"
@@ -66,7 +66,9 @@ def post_many(session: Session, postings: Sequence[Posting], *, now: datetime) -
     posted = set[str]()
     for i in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[i : i + KEYS_PER_QUERY]
-        posted.update(session.scalars(select(LedgerEntry.posting_key).where(LedgerEntry.posting_key.in_(chunk))))
+        posted.update(
+            session.scalars(select(LedgerEntry.posting_key).where(in_values(session, LedgerEntry.posting_key, chunk)))
+        )
     fresh = [posting for posting in postings if posting.key not in posted]
     fresh = list({posting.key: posting for posting in fresh}.values())  # a key twice in one call posts once
     rows = [

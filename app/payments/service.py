@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.bids.models import Award, AwardLine
-from app.db import insert_rows, update_rows
+from app.db import in_values, insert_rows, update_rows
 from app.payments import ledger
 from app.payments.gateway import ChargeResult
 from app.payments.models import Payment, PaymentStatus, Payout, PayoutStatus
@@ -204,7 +204,7 @@ def begin_charges(session: Session, payment_ids: Sequence[int], *, now: datetime
             )
             .join(Commitment, Commitment.id == Payment.commitment_id)
             .join(User, User.id == Payment.member_id)
-            .where(Payment.id.in_(chunk))
+            .where(in_values(session, Payment.id, chunk))
             .order_by(Payment.id)
             .with_for_update(of=Payment)
         ).all()
@@ -254,7 +254,7 @@ def record_charges(session: Session, outcomes: Sequence[tuple[int, ChargeResult 
     postings: list[ledger.Posting] = []
     for chunk in _in_id_order(results):
         rows = session.execute(
-            _OUTCOME_COLUMNS.where(Payment.id.in_(chunk)).order_by(Payment.id).with_for_update()
+            _OUTCOME_COLUMNS.where(in_values(session, Payment.id, chunk)).order_by(Payment.id).with_for_update()
         ).all()
         changes = [(row, values) for row in rows if (values := _outcome(row, results[row.id], now)) is not None]
         update_rows(session, Payment, [values for _, values in changes])
