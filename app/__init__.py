@@ -33,11 +33,14 @@ def _ensure_instance_dir(app: Flask) -> None:
 def _init_extensions(app: Flask) -> None:
     from app import models  # noqa: F401 - every model registered before mappers configure
     from app.auth import init_auth
-    from app.extensions import api, csrf, db, limiter, migrate
+    from app.extensions import api, csrf, db, limiter, migrate, ping_idle_connections
     from app.http import register_error_handlers
     from app.templating import init_templating
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            ping_idle_connections(engine, app.config["DATABASE_PING_AFTER_IDLE"])
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -87,21 +87,29 @@ def create_token(session: Session, *, user: User, name: str, now: datetime) -> t
 
 
 # Built once: every API call runs it, and building it (with its loader options) costs more than running it.
-_TOKEN_WITH_USER = (
-    select(ApiToken)
+# The token's own columns come back as plain values: only its user is an ORM object, which is what
+# the request needs (with the vendor profile, which vendor endpoints check).
+_USER_BY_TOKEN = (
+    select(User, ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at)
+    .join(ApiToken, ApiToken.user_id == User.id)
     .where(ApiToken.token_hash == bindparam("token_hash"))
-    .options(joinedload(ApiToken.user).joinedload(User.vendor_profile))
+    .options(joinedload(User.vendor_profile))
 )
+_TOKEN_USED = update(ApiToken).where(ApiToken.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
 
 
 def user_for_token(session: Session, plain: str, *, now: datetime) -> User | None:
     """Return the active user owning this unrevoked token, or None."""
-    token = session.scalar(_TOKEN_WITH_USER, {"token_hash": _hash_token(plain)})
-    if token is None or not token.is_active or not token.user.is_active:
+    row = session.execute(_USER_BY_TOKEN, {"token_hash": _hash_token(plain)}).first()
+    if row is None:
         return None
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
-        token.last_used_at = now  # not on every call: a write per request would cost every API call
-    return token.user
+    user, token_id, revoked_at, last_used_at = row
+    if revoked_at is not None or not user.is_active:
+        return None
+    if last_used_at is None or now - last_used_at > LAST_USED_PRECISION:
+        # Not on every call: a write per request would cost every API call.
+        session.connection().execute(_TOKEN_USED, {"token_id": token_id, "now": now})
+    return user
 
 
 def list_tokens(session: Session, user: User) -> list[ApiToken]:

@@ -12,7 +12,7 @@ from app.auth import caller, require_user, require_vendor
 from app.bids import service
 from app.bids.schemas import AwardOut, BidIn, BidOut
 from app.clock import utcnow
-from app.extensions import db, limiter
+from app.extensions import db, rate_limit
 from app.pools import lifecycle
 from app.pools import service as pools
 from app.pools.api import priced
@@ -27,7 +27,7 @@ def bidding_rate() -> str:
 
 @blp.route("/pools/<int:pool_id>/bids")
 class Bids(MethodView):
-    decorators = [limiter.limit(bidding_rate, methods=["POST"])]
+    decorators = [rate_limit(bidding_rate, methods=["POST"])]
 
     @blp.arguments(BidIn())  # an instance: given the class, webargs would build a schema per request
     @blp.response(201, BidOut)

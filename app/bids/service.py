@@ -8,19 +8,34 @@ Placing a bid is the hottest path of an auction, and its locked section is kept 
 validated before the lock; one lean statement takes the lock and reads the bidder's commitment;
 one reads the active bids; the lead and the soft close are computed in plain code; one statement
 (on PostgreSQL) retires the previous bid and writes the new one with its audit event. Statements
-are built once, in Core, so neither the unit of work nor statement building runs under the lock.
+are built once, in Core, and run on the session's connection, so neither the unit of work nor
+statement building runs under the lock. The active bids' curves come back as JSON text, parsed
+once per process and text (a bid's curve never changes): every bid on a hot pool reads them all.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import ColumnClause, Select, Table, bindparam, exists, insert, literal_column, select, update
+from sqlalchemy import (
+    ColumnClause,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    exists,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -81,7 +96,7 @@ _LOCK_FOR_BID = (
     .with_for_update(of=_POOLS)
 )
 _ACTIVE_OFFERS = (
-    select(_BIDS.c.id, _BIDS.c.vendor_id, _BIDS.c.tiers, _BIDS.c.capacity, _BIDS.c.created_at)
+    select(_BIDS.c.id, _BIDS.c.vendor_id, _BIDS.c.tiers.cast(Text), _BIDS.c.capacity, _BIDS.c.created_at)
     .where(_BIDS.c.pool_id == bindparam("pool_id"), _BIDS.c.status == BidStatus.ACTIVE)
     .order_by(_BIDS.c.id)
 )
@@ -207,7 +222,7 @@ def lock_pool_for_bid(session: Session, pool_id: int, vendor_id: int) -> PoolTer
     The commitment comes from the statement's snapshot, taken just before the lock is granted:
     the same as checking it before locking, and it is the bidder's own row.
     """
-    row = session.execute(_LOCK_FOR_BID, {"pool_id": pool_id, "vendor_id": vendor_id}).first()
+    row = session.connection().execute(_LOCK_FOR_BID, {"pool_id": pool_id, "vendor_id": vendor_id}).first()
     if row is None:
         raise NotFound("No such pool.")
     return PoolTerms(**row._mapping)
@@ -241,10 +256,17 @@ def _validated(tiers: list[Tier], capacity: int) -> tuple[Tier, ...]:
 
 def active_offers(session: Session, pool_id: int) -> list[Offer]:
     """The pool's active bids as offers, read column by column (no ORM objects), oldest first."""
+    rows = session.connection().execute(_ACTIVE_OFFERS, {"pool_id": pool_id}).all()
     return [
-        Offer(bid_id, vendor_id, tiers_from_json(tiers), capacity, (created_at, bid_id))
-        for bid_id, vendor_id, tiers, capacity, created_at in session.execute(_ACTIVE_OFFERS, {"pool_id": pool_id})
+        Offer(bid_id, vendor_id, _curve(tiers), capacity, (created_at, bid_id))
+        for bid_id, vendor_id, tiers, capacity, created_at in rows
     ]
+
+
+@lru_cache(maxsize=4096)
+def _curve(stored: str) -> tuple[Tier, ...]:
+    """A stored curve's JSON text as tiers (immutable, so one parse can serve every request)."""
+    return tiers_from_json(json.loads(stored))
 
 
 @dataclass(frozen=True)
@@ -297,6 +319,7 @@ def place(
     no database runs before it: the curve's validation here, the request's parsing in the views.
     """
     curve = _validated(tiers, capacity)
+    session.flush()  # the Core statements below skip autoflush: write pending changes before the lock
     pool = lock_pool_for_bid(session, pool_id, vendor.id)
     _check_bidder(session, pool, vendor, now)
     active = active_offers(session, pool.id)
@@ -345,14 +368,15 @@ def _insert_bid(session: Session, **values: Any) -> Bid:
     values |= {"status": BidStatus.ACTIVE, "withdrawn_at": None}
     audit_before = {"bid_id": replaces_id} if replaces_id else None
     audit_after = {"tiers": values["tiers"], "capacity": values["capacity"], "took_lead": values["took_lead"]}
-    if session.connection().dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         params = {f"new_{name}": value for name, value in values.items()}
         params |= {"retired_id": replaces_id, "audit_before": audit_before, "audit_after": audit_after}
-        bid_id = session.execute(_WRITE_BID, params).scalar_one()
+        bid_id = connection.execute(_WRITE_BID, params).scalar_one()
     else:
         if replaces_id is not None:
-            session.execute(_RETIRE_BID, {"retired_id": replaces_id})
-        bid_id = session.execute(_INSERT_BID, values).scalar_one()
+            connection.execute(_RETIRE_BID, {"retired_id": replaces_id})
+        bid_id = connection.execute(_INSERT_BID, values).scalar_one()
         event = dict(zip(_AUDIT_COLUMNS[:2], (values["pool_id"], values["vendor_id"]), strict=True))
         event |= {
             "subject_id": bid_id,
@@ -360,7 +384,7 @@ def _insert_bid(session: Session, **values: Any) -> Bid:
             "after": audit_after,
             "created_at": values["created_at"],
         }
-        session.execute(_INSERT_BID_AUDIT, event)
+        connection.execute(_INSERT_BID_AUDIT, event)
     if replaces_id is not None and (replaced := session.identity_map.get(identity_key(Bid, replaces_id))):
         set_committed_value(replaced, "status", BidStatus.REPLACED)
     bid = Bid(id=bid_id, **values)

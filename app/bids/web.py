@@ -12,7 +12,7 @@ from app.bids import service
 from app.bids.schemas import BidIn
 from app.clock import utcnow
 from app.errors import Conflict, Forbidden, ValidationFailed
-from app.extensions import db, limiter
+from app.extensions import db, rate_limit
 from app.http import restored_values, validate
 from app.payments.service import payouts_of
 from app.pools import service as pools
@@ -50,7 +50,7 @@ def _tier_form() -> Any:
 
 @bp.route("/pools/<int:pool_id>/bid", methods=["GET", "POST"])
 @login_required
-@limiter.limit(_bidding_rate, methods=["POST"])
+@rate_limit(_bidding_rate, methods=["POST"])
 def edit(pool_id: int) -> Any:
     """Place or revise the vendor's bid on a pool."""
     vendor = require_user()

@@ -176,3 +176,41 @@ def test_a_sealed_auction_announces_no_leader(client, session, vendor_auth, now)
     response = client.post(f"/api/v1/pools/{sealed.id}/bids", json=bid_body((1, "9")), headers=vendor_auth[1])
     assert response.status_code == 201 and response.get_json()["took_lead"]
     assert _told(session) == []
+
+
+def test_a_bearer_token_bid_leaves_no_cookie(client, pool, vendor_auth):
+    _, auth = vendor_auth
+    created = client.post(f"/api/v1/pools/{pool.id}/bids", json=bid_body((1, "12")), headers=auth)
+    assert created.status_code == 201
+    assert "Set-Cookie" not in created.headers
+    assert client.get_cookie("session") is None
+
+
+def test_bidding_is_rate_limited(database_url, session, pool, vendor_auth):
+    from app import create_app
+    from app.extensions import limiter
+
+    limited = create_app(
+        {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_BIDDING": "2 per minute"}
+    )
+    limiter.reset()
+    client = limited.test_client()
+    _, auth = vendor_auth
+    statuses = [
+        client.post(f"/api/v1/pools/{pool.id}/bids", json=bid_body((1, price)), headers=auth).status_code
+        for price in ("12", "11", "10")
+    ]
+    assert statuses == [201, 201, 429]
+    limiter.reset()
+
+
+def test_with_rate_limits_off_a_bid_costs_the_limiter_nothing(client, pool, vendor_auth, monkeypatch):
+    from app.extensions import limiter
+
+    def consulted(*args, **kwargs):
+        raise AssertionError("the limiter was consulted")
+
+    monkeypatch.setattr(limiter, "enabled", False)
+    monkeypatch.setattr(limiter, "_check_request_limit", consulted)
+    _, auth = vendor_auth
+    assert client.post(f"/api/v1/pools/{pool.id}/bids", json=bid_body((1, "12")), headers=auth).status_code == 201
