@@ -61,13 +61,13 @@ def edit(pool_id: int) -> Any:
         data, errors = validate(BidIn(), _tier_form())
         if not errors:
             try:
-                bid = service.place_bid(db.session(), pool_id=pool_id, vendor=vendor, now=utcnow(), **data)
+                placed = service.place(db.session(), pool_id=pool_id, vendor=vendor, now=utcnow(), **data)
             except (ValidationFailed, Conflict, Forbidden) as exc:
                 db.session.rollback()
                 errors = exc.errors or {"_schema": [exc.message]}
             else:
                 db.session.commit()
-                if bid.took_lead:
+                if placed.announce:
                     service.announce_new_leader(db.session(), pool_id=pool_id, now=utcnow())
                     db.session.commit()
                 flash("Your bid is in.", "success")
