@@ -268,9 +268,7 @@ def _bid(
         first = (low + (high - low) * Decimal("0.55") - n).quantize(Decimal("0.01"))
         second = (low + (high - low) * Decimal("0.42") - n).quantize(Decimal("0.01"))
         tiers = [Tier(1, first), Tier(minimum, second)]
-        bids.place_bid(
-            session, pool_id=pool_id, vendor=vendor, tiers=tiers, capacity=(maximum or minimum * 3) * 2, now=now
-        )
+        bids.place(session, pool_id=pool_id, vendor=vendor, tiers=tiers, capacity=(maximum or minimum * 3) * 2, now=now)
 
 
 def _run_to(session: Session, pool_id: int, organiser: User, status: str, now: datetime) -> None:

@@ -50,6 +50,7 @@ from sqlalchemy import Delete, Insert, select, text  # noqa: E402
 from sqlalchemy.dialects import postgresql  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from bench._pg import copy_rows, psycopg_url  # noqa: E402
 from tests import pg_server  # noqa: E402
 
 TARGET_SECONDS = 60.0
@@ -63,11 +64,6 @@ CRITERIA = {
     "member_to_organiser": ("clarity", "fairness", "responsiveness"),
 }
 COPY_CHUNK = 50_000  # feedback lines per COPY write
-
-
-def psycopg_url(url: str) -> str:
-    """The libpq form of the server's SQLAlchemy URL."""
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def load_average() -> str:
@@ -123,7 +119,7 @@ def seed(url: str, *, rows: int, users: int, vendors: int, pools: int, seed_valu
             rng.uniform(400, ACCOUNT_DAYS) if n < vendors else ACCOUNT_DAYS * rng.random() ** 1.5 for n in range(users)
         ]
         with conn.transaction():
-            _copy(
+            copy_rows(
                 cur,
                 "users (email, password_hash, display_name, created_at, is_admin, is_active_account)",
                 (
@@ -139,7 +135,7 @@ def seed(url: str, *, rows: int, users: int, vendors: int, pools: int, seed_valu
         zipf_cum = list(itertools.accumulate(1.0 / (k + 1) for k in range(vendors)))
         winners = vendor_ids + rng.choices(vendor_ids, cum_weights=zipf_cum, k=max(pools - vendors, 0))
         with conn.transaction():
-            _copy(cur, _POOL_COLUMNS, (_pool_row(p, rng.choice(buyer_ids), rng) for p in range(len(winners))))
+            copy_rows(cur, _POOL_COLUMNS, (_pool_row(p, rng.choice(buyer_ids), rng) for p in range(len(winners))))
         pool_ids = [row[0] for row in cur.execute("SELECT id FROM pools ORDER BY id")]
         organiser = dict(cur.execute("SELECT id, organiser_id FROM pools").fetchall())
         pools_of: dict[int, list[int]] = {}
@@ -273,12 +269,6 @@ def _pool_row(p: int, organiser: int, rng: random.Random) -> tuple[Any, ...]:
         "lowest_price", "public", "completed", organiser, members * 2, members, opened, closed, opened, closed,
         closed + timedelta(days=1), closed + timedelta(days=15),
     )  # fmt: skip
-
-
-def _copy(cur: psycopg.Cursor[Any], target: str, rows: Any) -> None:
-    with cur.copy(f"COPY {target} FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 # The timed part ----------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 import psycopg  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402
 
+from bench._pg import copy_rows, psycopg_url  # noqa: E402
 from tests import pg_server  # noqa: E402
 
 TARGET_RATIO = 1 / 3
@@ -65,11 +66,6 @@ UPDATE_PAYMENT = (
 )
 
 
-def psycopg_url(url: str) -> str:
-    """The libpq form of the server's SQLAlchemy URL."""
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
 # Setup (not measured) -----------------------------------------------------------------------------
 
 
@@ -87,22 +83,22 @@ def seed(url: str, pools: int, members: int) -> int:
     people = max(members, pools * members // 5)  # each member is in about five pools
     vendors = 20
     with psycopg.connect(psycopg_url(url)) as conn, conn.cursor() as cur:
-        _copy(
+        copy_rows(
             cur,
             "users (email, password_hash, display_name, created_at, is_admin, is_active_account)",
             ((f"user{n}@bench.example", "x", f"User {n}", START, False, True) for n in range(1 + vendors + people)),
         )
         ids = [row[0] for row in cur.execute("SELECT id FROM users ORDER BY id")]
         organiser, vendor_ids, member_ids = ids[0], ids[1 : 1 + vendors], ids[1 + vendors :]
-        _copy(
+        copy_rows(
             cur,
             "vendor_profiles (user_id, legal_name, categories, description, created_at)",
             ((v, f"Vendor {v} Ltd", '["solar"]', "", START) for v in vendor_ids),
         )
         quantities = [[1 + (p + j) % 3 for j in range(members)] for p in range(pools)]
-        _copy(cur, _POOL_COLUMNS, (_pool_row(p, organiser, members, sum(quantities[p])) for p in range(pools)))
+        copy_rows(cur, _POOL_COLUMNS, (_pool_row(p, organiser, members, sum(quantities[p])) for p in range(pools)))
         pool_ids = [row[0] for row in cur.execute("SELECT id FROM pools ORDER BY id")]
-        _copy(
+        copy_rows(
             cur,
             "commitments (pool_id, member_id, quantity, max_unit_price, status, created_at, joined_at, updated_at)",
             (
@@ -112,7 +108,7 @@ def seed(url: str, pools: int, members: int) -> int:
             ),
         )
         tiers, bid_at = f'[{{"min_quantity": 1, "unit_price": "{BID_PRICE}"}}]', START - timedelta(days=1)
-        _copy(
+        copy_rows(
             cur,
             "bids (pool_id, vendor_id, tiers, capacity, delivery_window, notes, status, demand_at_bid,"
             " took_lead, extended_close, created_at)",
@@ -176,12 +172,6 @@ def _pool_row(p: int, organiser: int, members: int, committed: int) -> tuple[Any
 def _times(j: int) -> tuple[datetime, datetime, datetime]:
     joined = START - timedelta(days=7) + timedelta(seconds=j)
     return joined, joined, joined
-
-
-def _copy(cur: psycopg.Cursor[Any], target: str, rows: Any) -> None:
-    with cur.copy(f"COPY {target} FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 # The app path -----------------------------------------------------------------------------------

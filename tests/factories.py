@@ -128,7 +128,7 @@ def bid(
     from app.bids import service as bids
 
     vendor = vendor or globals()["vendor"](session, now=now, categories=[pool.category])
-    placed = bids.place_bid(session, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now)
+    placed = bids.place(session, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now).bid
     session.commit()
     return placed
 

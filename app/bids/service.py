@@ -277,31 +277,6 @@ class Placed:
     announce: bool  # it took the lead in an open auction whose members have not been told yet
 
 
-def place_bid(
-    session: Session,
-    *,
-    pool_id: int,
-    vendor: User,
-    tiers: list[Tier],
-    capacity: int,
-    now: datetime,
-    delivery_window: str = "",
-    notes: str = "",
-) -> Bid:
-    """Place or revise a vendor's bid; raise when the auction rules refuse it."""
-    placed = place(
-        session,
-        pool_id=pool_id,
-        vendor=vendor,
-        tiers=tiers,
-        capacity=capacity,
-        now=now,
-        delivery_window=delivery_window,
-        notes=notes,
-    )
-    return placed.bid
-
-
 def place(
     session: Session,
     *,

@@ -29,9 +29,9 @@ def vendor_bids(url: str, pool_id: int, vendor_id: int, rounds: int, seed: int, 
             price -= Decimal(rng.randrange(1, 80)) / Decimal(100)
             curve = [Tier(1, price), Tier(rng.randrange(20, 60), price - Decimal("0.50"))]
             try:
-                bid = bids.place_bid(
+                bid = bids.place(
                     session, pool_id=pool_id, vendor=vendor, tiers=curve, capacity=10_000, now=utcnow()
-                )
+                ).bid
                 session.commit()
                 accepted.append(bid.id)
             except DomainError:

@@ -24,7 +24,7 @@ def pool(session, now):
 
 
 def place(session, pool, vendor, curve, now, capacity=1000):
-    placed = service.place_bid(session, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now)
+    placed = service.place(session, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now).bid
     session.commit()
     return placed
 
