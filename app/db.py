@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar, cast
 
+from psycopg import sql as pgsql
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -127,14 +128,15 @@ def insert_rows(
 ) -> list[Row[Any]]:
     """Insert many plain rows (every row with the same keys): one statement on PostgreSQL.
 
-    On PostgreSQL the rows travel as one JSON document, `INSERT … SELECT … FROM
-    json_populate_recordset(NULL::table, :rows)`, typed by the table's own columns: one statement
-    and one parameter whatever the count. The obvious ways cost far more at a pool's size (an
-    award line, a payment, two ledger legs, notifications and emails per member): psycopg's
-    executemany sends a statement per row, SQLAlchemy's multi-row VALUES spends its time building
-    and parsing a statement with thousands of parameters, array parameters are escaped element by
-    element in Python, and ORM objects cost the most. SQLite runs in-process: an executemany is
-    already cheap there. `returning` names columns to return, one row per inserted row.
+    On PostgreSQL plain inserts are a `COPY … FROM STDIN` into the table, in the session's
+    transaction: psycopg writes the rows in C and the server skips the planner. With `returning`
+    (COPY cannot return), the rows travel as one JSON document, `INSERT … SELECT … FROM
+    json_populate_recordset(NULL::table, :rows)`, typed by the table's own columns. The obvious
+    ways cost far more at a pool's size (an award line, a payment, two ledger legs, notifications
+    and emails per member): psycopg's executemany sends a statement per row, SQLAlchemy's multi-row
+    VALUES spends its time building and parsing a statement with thousands of parameters, and ORM
+    objects cost the most. SQLite runs in-process: an executemany is already cheap there.
+    `returning` names columns to return, one row per inserted row.
     """
     if not rows:
         return []
@@ -145,12 +147,48 @@ def insert_rows(
             session.execute(statement, list(rows))
             return []
         return list(session.execute(statement.returning(*(table.c[name] for name in returning)), list(rows)))
+    if not returning:
+        _copy_rows(session, table, rows)
+        return []
     records = _records(table, rows)
     statement = insert(table).from_select(list(rows[0]), select(*(records.c[name] for name in rows[0])))
-    if not returning:
-        session.execute(statement)
-        return []
     return list(session.execute(statement.returning(*(table.c[name] for name in returning))))
+
+
+def _copy_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY the rows into the table on the session's own connection and transaction."""
+    keys = list(rows[0])
+    columns = [table.c[key] for key in keys]
+    converters = [_copy_converter(column.type) for column in columns]
+    target = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+        pgsql.Identifier(table.name), pgsql.SQL(", ").join(pgsql.Identifier(column.name) for column in columns)
+    )
+    session.flush()  # objects the rows refer to are in the database first
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    with connection.cursor() as cursor, cursor.copy(target) as copy:
+        if not any(converters):
+            for row in rows:
+                copy.write_row([row[key] for key in keys])
+            return
+        pairs = list(zip(keys, converters, strict=True))
+        for row in rows:
+            copy.write_row([row[key] if convert is None else convert(row[key]) for key, convert in pairs])
+
+
+def _copy_converter(column_type: Any) -> Callable[[Any], Any] | None:
+    """What a column's values go through on their way into COPY (None: written as they are)."""
+    if isinstance(column_type, UtcDateTimeType | DateTime):
+        return _aware
+    if isinstance(column_type, JSON):
+        return lambda value: None if value is None else json.dumps(value)
+    return None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime given where an aware UTC datetime is required")
+    return value
 
 
 def update_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:

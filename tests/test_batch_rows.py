@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import CompileError, StatementError
 
+from app.audit import AuditEvent
 from app.db import in_values, insert_rows, update_rows
 from app.payments.models import LedgerEntry
 from tests import factories
@@ -82,3 +83,29 @@ def test_in_values_selects_exactly_the_given_values(session, now, wanted):
     keys = [f"k-{i}" for i in wanted]
     found = session.scalars(select(LedgerEntry.amount_minor).where(in_values(session, LedgerEntry.posting_key, keys)))
     assert sorted(found) == wanted
+
+
+def test_json_columns_and_nulls_round_trip(session, now):
+    pool = factories.open_pool(session, now=now)
+    after = {"status": "settled", "paid": 3, "note": "“quoted” \\ text", "nested": [1, {"a": None}]}
+    rows = [
+        {
+            "pool_id": pool.id,
+            "actor_id": None,
+            "action": "pool.settle",
+            "subject_type": "pool",
+            "subject_id": pool.id,
+            "before": None,
+            "after": {**after, "i": i},
+            "created_at": now,
+        }
+        for i in range(3)
+    ]
+    insert_rows(session, AuditEvent, rows)
+    session.commit()
+    stored = session.execute(
+        select(AuditEvent.actor_id, AuditEvent.before, AuditEvent.after)
+        .where(AuditEvent.action == "pool.settle")
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [tuple(row) for row in stored] == [(None, None, {**after, "i": i}) for i in range(3)]
