@@ -75,6 +75,10 @@ class PaymentGateway(Protocol):
     """A payment provider, as settlement uses it; amounts are integer minor units."""
 
     name: str
+    # True when a charge moves no money outside this database (the offline gateway): a charge is
+    # then made in the transaction that writes its payment, and atomicity alone makes it happen
+    # once. A provider across the network needs the lease written before and the outcome after.
+    in_database: bool
 
     def ensure_customer(self, *, user_id: int, email: str, idempotency_key: str) -> str:
         """Create the provider's customer for a user and return its reference."""

@@ -68,7 +68,11 @@ def settle_pools(session: Session, gateway: PaymentGateway, pool_ids: list[int],
     """Open the pools' charges and attempt them, retry earlier attempts that are due, then settle
     the pools whose payments are all final."""
     cards = _default_cards(session, gateway, pool_ids)
-    leases = settlement.start_settlement(session, pool_ids=pool_ids, gateway=gateway.name, cards=cards, now=now)
+    # A gateway inside this database charges as the payments are written: no leases come back.
+    charge_now = partial(_call_charge, gateway) if gateway.in_database else None
+    leases = settlement.start_settlement(
+        session, pool_ids=pool_ids, gateway=gateway.name, cards=cards, now=now, charge_now=charge_now
+    )
     session.commit()
     _charge_leased(session, gateway, leases, now=now)
     charge_batch(session, gateway, service.pending_payment_ids(session, pool_ids), now=now)
@@ -128,7 +132,7 @@ def _default_cards(session: Session, gateway: PaymentGateway, pool_ids: list[int
     return {commitment_id: card for commitment_id, customer in wanted if (card := defaults[customer])}
 
 
-def _call_charge(gateway: PaymentGateway, lease: service.ChargeLease) -> ChargeResult | None:
+def _call_charge(gateway: PaymentGateway, lease: service.ChargeRequest) -> ChargeResult | None:
     """The gateway's answer to one charge; None when it is not final (retry later with the same key)."""
     try:
         return gateway.charge(
@@ -141,14 +145,14 @@ def _call_charge(gateway: PaymentGateway, lease: service.ChargeLease) -> ChargeR
             metadata={"pool_id": str(lease.pool_id), "commitment_id": str(lease.commitment_id)},
         )
     except GatewayUnavailable:
-        log.warning("gateway unavailable charging payment %s; retrying later with the same key", lease.payment_id)
+        log.warning("gateway unavailable for charge %s; retrying later with the same key", lease.idempotency_key)
     except GatewayError as exc:
         if exc.code != "idempotency_error":
             return ChargeResult("failed", None, exc.code or "gateway_error", exc.message)
         # Our request changed between attempts: a bug, not a decline; keep it pending and loud.
-        log.error("payment %s: the provider refused a reused key (%s); left pending", lease.payment_id, exc.message)
+        log.error("charge %s: the provider refused a reused key (%s); left pending", lease.idempotency_key, exc.message)
     except Exception:  # a bug for this one payment must not hold back the others of the batch
-        log.exception("charging payment %s failed unexpectedly; retrying later with the same key", lease.payment_id)
+        log.exception("charge %s failed unexpectedly; retrying later with the same key", lease.idempotency_key)
     return None
 
 

@@ -36,6 +36,7 @@ class OfflineGateway(PaymentGateway):
     """A gateway that always succeeds and leaves the money to the ledger."""
 
     name = "offline"
+    in_database = True
 
     def ensure_customer(self, *, user_id: int, email: str, idempotency_key: str) -> str:
         """Return a customer reference for the user."""

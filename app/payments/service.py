@@ -8,13 +8,17 @@ the call). A crash anywhere leaves a row that the next sweep retries with the sa
 provider replays instead of charging twice. A charge's first attempt needs no separate lease:
 open_charges writes the payment already leased. Charges go in batches (a sweep settles many
 pools, each with many members): one locking read and one write per chunk of payments.
+
+The exception is a gateway inside this database (the offline one): its first charges are made
+as open_charges writes the payments, in one transaction with their ledger postings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -38,10 +42,9 @@ def charge_key(pool_id: int, commitment_id: int) -> str:
 
 
 @dataclass(frozen=True)
-class ChargeLease:
-    """What one leased charge attempt sends: fixed when the lease is committed, the same on every retry."""
+class ChargeRequest:
+    """What one charge attempt sends: fixed when its payment is written, the same on every retry."""
 
-    payment_id: int
     pool_id: int
     commitment_id: int
     customer_ref: str
@@ -49,6 +52,13 @@ class ChargeLease:
     amount_minor: int
     currency: str
     idempotency_key: str
+
+
+@dataclass(frozen=True)
+class ChargeLease(ChargeRequest):
+    """A charge attempt whose lease is committed: the call may go out."""
+
+    payment_id: int
 
 
 # Payments are leased and recorded in chunks: one locking read and one batched write per chunk.
@@ -63,7 +73,13 @@ def _in_id_order(ids: Iterable[int]) -> Iterator[list[int]]:
 
 
 def open_charges(
-    session: Session, *, pools: Sequence[Pool], gateway: str, cards: Mapping[int, str], now: datetime
+    session: Session,
+    *,
+    pools: Sequence[Pool],
+    gateway: str,
+    cards: Mapping[int, str],
+    now: datetime,
+    charge_now: Callable[[ChargeRequest], ChargeResult | None] | None = None,
 ) -> list[ChargeLease]:
     """Write a payment for every award line of the pools that has none yet, leased for its first attempt.
 
@@ -71,6 +87,12 @@ def open_charges(
     with its attempt counted, its card pinned (the commitment's, else `cards[commitment_id]`, the
     customer's default card the caller looked up) and its lease set, exactly as begin_charges
     would leave it, without a second write. One read of the lines and one batched insert.
+
+    `charge_now` is for a gateway that moves no money outside this database (the offline one):
+    each charge is made before its payment is written, and the payment is born with its outcome,
+    its capture posted to the ledger in the same transaction. Atomicity gives exactly-once there,
+    so nothing is leased and no lease is returned; a charge that got no answer is born pending and
+    leased, and is retried like any other.
     """
     by_id = {pool.id: pool for pool in pools}
     if not by_id:
@@ -110,10 +132,8 @@ def open_charges(
         }
         for line in fresh
     ]
-    ids = dict(tuple(row) for row in insert_rows(session, Payment, rows, returning=("commitment_id", "id")))
-    return [
-        ChargeLease(
-            payment_id=ids[line.commitment_id],
+    requests = [
+        ChargeRequest(
             pool_id=row["pool_id"],
             commitment_id=line.commitment_id,
             customer_ref=line.payment_customer_ref or f"member-{line.member_id}",
@@ -124,6 +144,24 @@ def open_charges(
         )
         for line, row in zip(fresh, rows, strict=True)
     ]
+    if charge_now is not None:
+        for row, request in zip(rows, requests, strict=True):
+            row.update(_born_with(row, charge_now(request), now))
+    ids = dict(tuple(row) for row in insert_rows(session, Payment, rows, returning=("commitment_id", "id")))
+    if charge_now is not None:
+        paid = [SimpleNamespace(id=ids[row["commitment_id"]], **row) for row in rows if row["status"] == "succeeded"]
+        ledger.post_many(session, [_captured(payment) for payment in paid], now=now)
+        return []
+    return [ChargeLease(payment_id=ids[request.commitment_id], **vars(request)) for request in requests]
+
+
+def _born_with(row: dict[str, Any], result: ChargeResult | None, now: datetime) -> dict[str, Any]:
+    """The columns of a payment not yet written after its first charge's outcome (see _outcome)."""
+    unwritten = {"id": None, "gateway_ref": None, "action_url": None, "action_expires_at": None}
+    values = _outcome(SimpleNamespace(**unwritten, failure_code=None, failure_message=None, **row), result, now)
+    assert values is not None, "a payment not yet written is pending"
+    del values["id"]
+    return values
 
 
 def cards_to_choose(session: Session, pool_ids: Sequence[int]) -> list[tuple[int, str]]:

@@ -58,6 +58,7 @@ class StripeGateway(PaymentGateway):
     """Stripe, through the official SDK with explicit retries and idempotency keys."""
 
     name = "stripe"
+    in_database = False
 
     def __init__(
         self,

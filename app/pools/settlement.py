@@ -7,7 +7,7 @@ the calls to the payment provider happen outside these functions (see app.paymen
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from app.bids.service import award_of
 from app.errors import InvalidTransition, NotFound
 from app.notifications.service import notify
 from app.payments import service as payments
+from app.payments.gateway import ChargeResult
 from app.payments.models import Payment, PaymentStatus, PayoutStatus
 from app.pools.commitments import find_commitment
 from app.pools.lifecycle import transition
@@ -29,11 +30,21 @@ from app.social.fanout import notify_members_of_pools
 
 
 def start_settlement(
-    session: Session, *, pool_ids: Sequence[int], gateway: str, cards: Mapping[int, str], now: datetime
+    session: Session,
+    *,
+    pool_ids: Sequence[int],
+    gateway: str,
+    cards: Mapping[int, str],
+    now: datetime,
+    charge_now: Callable[[payments.ChargeRequest], ChargeResult | None] | None = None,
 ) -> list[payments.ChargeLease]:
-    """Open a payment per served member of the awarded pools, leased for its first attempt; return the leases."""
+    """Open a payment per served member of the awarded pools, leased for its first attempt; return the leases.
+
+    With `charge_now` (a gateway inside this database), the payments are charged as they are
+    written instead (see payments.open_charges).
+    """
     awarded = [pool for pool in _lock(session, pool_ids) if pool.status == PoolStatus.AWARDED]
-    return payments.open_charges(session, pools=awarded, gateway=gateway, cards=cards, now=now)
+    return payments.open_charges(session, pools=awarded, gateway=gateway, cards=cards, now=now, charge_now=charge_now)
 
 
 def _lock(session: Session, pool_ids: Sequence[int]) -> Sequence[Pool]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -276,3 +277,54 @@ def test_the_sweeper_settles_pools_in_batches_and_one_bad_payment_holds_back_onl
     }
     told = session.scalars(select(Notification.pool_id).where(Notification.kind == "charged")).all()
     assert sorted(told) == sorted(p.id for p in pools if p.id != bad.id for _ in range(2))  # each member once
+
+
+def test_an_offline_charge_is_written_with_its_payment_and_posting_in_one_transaction(session, now):
+    pool, made = awarded_pool(session, now)
+    charge_now = partial(jobs._call_charge, OfflineGateway())
+    assert (
+        settlement.start_settlement(
+            session, pool_ids=[pool.id], gateway="offline", cards={}, now=now, charge_now=charge_now
+        )
+        == []
+    )
+    assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 4  # two captures, two legs each
+    session.rollback()  # a crash before the commit: neither the charges nor their records happened
+    assert session.scalars(select(Payment)).all() == [] and ledger_total(session, pool.id) is None
+
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+
+    payments = session.scalars(select(Payment)).all()
+    assert sorted(p.commitment_id for p in payments) == sorted(c.id for c in made)
+    # Born final: succeeded at the first attempt, written once, no lease left behind.
+    assert all(
+        (p.status, p.attempts, p.next_attempt_at, p.updated_at) == (PaymentStatus.SUCCEEDED, 1, None, p.created_at)
+        for p in payments
+    )
+    assert ledger.balance(session, pool.id, ledger.ESCROW) == 4002 + 3002
+
+
+def test_an_offline_charge_without_an_answer_is_leased_and_retried_with_the_same_key(session, now):
+    pool, _ = awarded_pool(session, now)
+    asked: list[str] = []
+
+    def no_answer(request):
+        asked.append(request.idempotency_key)
+        return None
+
+    settlement.start_settlement(session, pool_ids=[pool.id], gateway="offline", cards={}, now=now, charge_now=no_answer)
+    session.commit()
+    pending = session.scalars(select(Payment)).all()
+    assert {(p.status, p.attempts) for p in pending} == {(PaymentStatus.PENDING, 1)}
+    assert all(p.next_attempt_at > now for p in pending) and ledger_total(session, pool.id) is None
+
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)  # the lease still holds
+    assert session.get(Pool, pool.id).status == PoolStatus.AWARDED
+
+    later = now + timedelta(minutes=5)
+    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=later)
+    payments = session.scalars(select(Payment).execution_options(populate_existing=True)).all()
+    assert sorted(p.idempotency_key for p in payments) == sorted(asked)
+    assert {(p.status, p.attempts) for p in payments} == {(PaymentStatus.SUCCEEDED, 2)}
+    assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
+    assert ledger.balance(session, pool.id, ledger.ESCROW) == 4002 + 3002 and ledger_total(session, pool.id) == 0
