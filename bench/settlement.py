@@ -37,7 +37,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,7 +196,7 @@ class Tally:
 
 @dataclass
 class Meter:
-    """Every SQL statement and commit one engine runs, by phase and statement shape, with wall time."""
+    """Every SQL statement, COPY and commit one engine runs, by phase and statement shape, with wall time."""
 
     phase: str = "close"
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall time of the phase
@@ -214,6 +215,24 @@ class Meter:
             self._tally("COMMIT").add(time.perf_counter() - started)
 
         dialect.do_commit = timed_commit  # type: ignore[method-assign]
+
+    @contextmanager
+    def copies(self) -> Iterator[None]:
+        """Count and time the COPYs of app.db.insert_rows too (they bypass SQLAlchemy's events)."""
+        import app.db
+
+        copy_rows = app.db._copy_rows
+
+        def timed_copy(session: Any, table: Any, rows: Any) -> None:
+            started = time.perf_counter()
+            copy_rows(session, table, rows)
+            self._tally(f"COPY {table.name}").add(time.perf_counter() - started)
+
+        app.db._copy_rows = timed_copy
+        try:
+            yield
+        finally:
+            app.db._copy_rows = copy_rows
 
     def _after(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         self._tally(shape(statement)).add(time.perf_counter() - self._started.pop())
@@ -327,24 +346,25 @@ def sweep(app: Any, *, pools: int, budget: float, profile: bool = False) -> AppR
 
 
 def warm_up(url: str) -> tuple[int, Meter]:
-    """Close, then settle, the first pools with every statement and commit counted and timed."""
+    """Close, then settle, the first pools with every statement, COPY and commit counted and timed."""
     from app.clock import utcnow
     from app.extensions import db
     from app.payments.jobs import settle_awarded_pools
     from app.payments.offline import OfflineGateway
     from app.pools.jobs import close_due_pools
 
-    app, meter = make_app(url), Meter()
+    app, meter, pools = make_app(url), Meter(), 0
     with app.app_context():
         meter.attach(db.engine)
         session = db.session()
-        for phase in ("close", "settle"):
-            meter.phase, started = phase, time.perf_counter()
-            if phase == "close":
-                pools = close_due_pools(session, now=utcnow(), limit=WARMUP_POOLS)
-            else:
-                settle_awarded_pools(session, OfflineGateway(), now=utcnow(), limit=WARMUP_POOLS)
-            meter.seconds[phase] = time.perf_counter() - started
+        with meter.copies():
+            for phase in ("close", "settle"):
+                meter.phase, started = phase, time.perf_counter()
+                if phase == "close":
+                    pools = close_due_pools(session, now=utcnow(), limit=WARMUP_POOLS)
+                else:
+                    settle_awarded_pools(session, OfflineGateway(), now=utcnow(), limit=WARMUP_POOLS)
+                meter.seconds[phase] = time.perf_counter() - started
         db.session.remove()
         db.engine.dispose()
     return pools, meter
