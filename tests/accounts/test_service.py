@@ -29,6 +29,17 @@ def test_a_token_finds_its_user_with_the_vendor_profile_loaded(engine, session, 
     assert count_queries.count == 2  # the lookup, and the first use written once
 
 
+def test_a_token_of_a_member_who_is_no_vendor_knows_it_without_another_query(engine, session, now, count_queries):
+    member = factories.user(session, now=now)
+    plain = _token(session, member, now)
+    with Session(engine) as fresh:
+        found = accounts.user_for_token(fresh, plain, now=now)
+        count_queries.statements.clear()
+        assert found is not None and found.id == member.id
+        assert found.vendor_profile is None and not found.is_vendor
+    assert count_queries.count == 0
+
+
 def test_an_unknown_token_finds_nobody(session, now):
     factories.user(session, now=now)
     assert accounts.user_for_token(session, "bsw_not-a-token", now=now) is None
