@@ -15,7 +15,6 @@ from sqlalchemy import (
     DateTime,
     MetaData,
     Numeric,
-    Row,
     String,
     Table,
     TypeDecorator,
@@ -25,7 +24,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
-    select,
+    text,
     update,
 )
 from sqlalchemy import cast as cast_as
@@ -125,34 +124,39 @@ def include_in_migrations(obj: Any, name: str | None, type_: str, reflected: boo
 
 def insert_rows(
     session: Session, model: type[Base], rows: Sequence[dict[str, Any]], returning: Sequence[str] = ()
-) -> list[Row[Any]]:
+) -> list[tuple[Any, ...]]:
     """Insert many plain rows (every row with the same keys): one statement on PostgreSQL.
 
-    On PostgreSQL plain inserts are a `COPY … FROM STDIN` into the table, in the session's
-    transaction: psycopg writes the rows in C and the server skips the planner. With `returning`
-    (COPY cannot return), the rows travel as one JSON document, `INSERT … SELECT … FROM
-    json_populate_recordset(NULL::table, :rows)`, typed by the table's own columns. The obvious
-    ways cost far more at a pool's size (an award line, a payment, two ledger legs, notifications
+    On PostgreSQL the rows are a `COPY … FROM STDIN` into the table, in the session's transaction:
+    psycopg writes them in C and the server skips the planner. COPY returns nothing, so when new
+    ids are to be returned they are first taken from the table's sequence (one more short query).
+    The obvious ways cost far more at a pool's size (an award line, a payment, two ledger legs, notifications
     and emails per member): psycopg's executemany sends a statement per row, SQLAlchemy's multi-row
     VALUES spends its time building and parsing a statement with thousands of parameters, and ORM
     objects cost the most. SQLite runs in-process: an executemany is already cheap there.
-    `returning` names columns to return, one row per inserted row.
+    `returning` names columns to return (the rows' own, and `id`), one tuple per row, in order.
     """
     if not rows:
         return []
     table = _table_of(model, rows)
+    if not set(returning) <= {*rows[0], "id"}:
+        raise ValueError(f"insert_rows returns the rows' own columns and their new ids, not {sorted(returning)}")
     if session.get_bind().dialect.name != "postgresql":
         statement = insert(table)
         if not returning:
             session.execute(statement, list(rows))
             return []
-        return list(session.execute(statement.returning(*(table.c[name] for name in returning)), list(rows)))
-    if not returning:
-        _copy_rows(session, table, rows)
-        return []
-    records = _records(table, rows)
-    statement = insert(table).from_select(list(rows[0]), select(*(records.c[name] for name in rows[0])))
-    return list(session.execute(statement.returning(*(table.c[name] for name in returning))))
+        returned = session.execute(statement.returning(*(table.c[name] for name in returning)), list(rows))
+        return [tuple(row) for row in returned]
+    if "id" in returning and "id" not in rows[0]:
+        # COPY returns nothing: the new ids are taken from the table's sequence first.
+        ids = session.scalars(_NEW_IDS, {"table": table.name, "count": len(rows)}).all()
+        rows = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
+    _copy_rows(session, table, rows)
+    return [tuple(row[name] for name in returning) for row in rows] if returning else []
+
+
+_NEW_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count) ORDER BY 1")
 
 
 def _copy_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -109,3 +109,19 @@ def test_json_columns_and_nulls_round_trip(session, now):
         .order_by(AuditEvent.id)
     ).all()
     assert [tuple(row) for row in stored] == [(None, None, {**after, "i": i}) for i in range(3)]
+
+
+def test_new_ids_come_back_in_row_order_and_match_what_was_stored(session, now):
+    pool = factories.open_pool(session, now=now)
+    base = {"pool_id": pool.id, "account": "escrow", "currency": "GBP", "memo": "m", "created_at": now}
+    insert_rows(session, LedgerEntry, [{**base, "posting_key": "before", "amount_minor": 0}])
+    rows = [{**base, "posting_key": f"k-{i}", "amount_minor": i} for i in range(700)]
+    returned = insert_rows(session, LedgerEntry, rows, returning=("posting_key", "id"))
+    session.commit()
+    stored = dict(session.execute(select(LedgerEntry.posting_key, LedgerEntry.id)).all())
+    assert [key for key, _ in returned] == [row["posting_key"] for row in rows]
+    assert all(stored[key] == new_id for key, new_id in returned)
+    ids = [new_id for _, new_id in returned]
+    assert ids == sorted(ids) and len(set(ids)) == 700 and ids[0] > stored["before"]
+    with pytest.raises(ValueError, match="own columns"):
+        insert_rows(session, LedgerEntry, rows[:1], returning=("id", "colour"))

@@ -53,16 +53,18 @@ def post(
     return post_many(session, [Posting(pool_id, key, currency, memo, legs)], now=now) == 1
 
 
-def post_many(session: Session, postings: Sequence[Posting], *, now: datetime) -> int:
+def post_many(session: Session, postings: Sequence[Posting], *, now: datetime, keys_are_new: bool = False) -> int:
     """Record balanced postings, skipping keys already posted; return how many were new.
 
     One lookup of the keys and one batched insert, however many postings: settling a pool posts
     one per member, and a statement per posting would cost more than the postings themselves.
+    `keys_are_new` skips the lookup when the keys name rows the caller has just inserted (a
+    repeat would still be refused by the unique (posting_key, account) constraint).
     """
     for posting in postings:
         if sum(amount for _, amount in posting.legs) != 0:
             raise UnbalancedPosting(f"posting {posting.key} does not balance: {posting.legs}")
-    keys = [posting.key for posting in postings]
+    keys = [] if keys_are_new else [posting.key for posting in postings]
     posted = set[str]()
     for i in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[i : i + KEYS_PER_QUERY]

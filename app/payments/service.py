@@ -150,7 +150,7 @@ def open_charges(
     ids = dict(tuple(row) for row in insert_rows(session, Payment, rows, returning=("commitment_id", "id")))
     if charge_now is not None:
         paid = [SimpleNamespace(id=ids[row["commitment_id"]], **row) for row in rows if row["status"] == "succeeded"]
-        ledger.post_many(session, [_captured(payment) for payment in paid], now=now)
+        ledger.post_many(session, [_captured(payment) for payment in paid], now=now, keys_are_new=True)
         return []
     return [ChargeLease(payment_id=ids[request.commitment_id], **vars(request)) for request in requests]
 
