@@ -126,7 +126,12 @@ class Pool(Base):
 
 class Commitment(Base):
     __tablename__ = "commitments"
-    __table_args__ = (UniqueConstraint("pool_id", "member_id"),)
+    __table_args__ = (
+        UniqueConstraint("pool_id", "member_id"),
+        # Pages keep room for a row's next version: a status change (served, charged, ...) is then a
+        # heap-only update that writes no index entry (migration 0011).
+        {"postgresql_with": {"fillfactor": 70}},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), index=True)
