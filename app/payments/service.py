@@ -149,7 +149,11 @@ def open_charges(
             row.update(_born_with(row, charge_now(request), now))
     ids = dict(tuple(row) for row in insert_rows(session, Payment, rows, returning=("commitment_id", "id")))
     if charge_now is not None:
-        paid = [SimpleNamespace(id=ids[row["commitment_id"]], **row) for row in rows if row["status"] == "succeeded"]
+        paid = [
+            SimpleNamespace(id=ids[row["commitment_id"]], **row)
+            for row in rows
+            if row["status"] == PaymentStatus.SUCCEEDED
+        ]
         ledger.post_many(session, [_captured(payment) for payment in paid], now=now, keys_are_new=True)
         return []
     return [ChargeLease(payment_id=ids[request.commitment_id], **vars(request)) for request in requests]
