@@ -7,7 +7,7 @@ from app.notifications.models import Notification
 from app.payments.models import LedgerEntry, Payment, Payout, WebhookReceipt
 from app.pools.models import Commitment, Pool
 from app.reputation.models import Feedback, ReputationScore
-from app.social.models import CategoryFollow, Club, ClubMember, ClubPool, EmailMessage, Invite, InviteJoin, Post
+from app.social.models import CategoryFollow, Club, ClubMember, ClubPool, Invite, InviteJoin, Post
 
 __all__ = [
     "ApiToken",
@@ -20,7 +20,6 @@ __all__ = [
     "ClubMember",
     "ClubPool",
     "Commitment",
-    "EmailMessage",
     "Feedback",
     "Invite",
     "InviteJoin",

@@ -10,16 +10,29 @@ from sqlalchemy.orm import Session
 from app.notifications.models import Notification
 
 
-def notify(session: Session, *, user_id: int, pool_id: int | None, kind: str, message: str, now: datetime) -> bool:
-    """Add a notification unless the same one exists; return whether it was added."""
+def notify(
+    session: Session, *, user_id: int, pool_id: int | None, kind: str, message: str, now: datetime, email: bool = False
+) -> bool:
+    """Add a notification unless the same one exists (and, with `email`, queue it as an email too);
+    return whether it was added."""
     exists = session.scalar(
         select(Notification.id).where(
-            Notification.user_id == user_id, Notification.pool_id == pool_id, Notification.kind == kind
+            Notification.pool_id == pool_id, Notification.kind == kind, Notification.user_id == user_id
         )
     )
     if exists is not None:
         return False
-    session.add(Notification(user_id=user_id, pool_id=pool_id, kind=kind, message=message, created_at=now))
+    session.add(
+        Notification(
+            user_id=user_id,
+            pool_id=pool_id,
+            kind=kind,
+            message=message,
+            created_at=now,
+            email_due=email,
+            email_attempts=0,
+        )
+    )
     session.flush()
     return True
 

@@ -90,6 +90,7 @@ def finish_settlement(session: Session, *, pool_ids: Sequence[int], now: datetim
                     pool_id=pool.id,
                     kind="payment_failed",
                     now=now,
+                    email=True,
                     message=f"Your payment for “{pool.title}” did not go through, so you were dropped from the "
                     "pool and not charged. The price holds for the other members.",
                 )

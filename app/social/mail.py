@@ -1,5 +1,8 @@
 """Send the email outbox through a backend: the console (default) or an SMTP server.
 
+The outbox is the notifications whose email is due (app.notifications.models); each is rendered
+for its recipient (app.social.fanout.email_of) as it goes out.
+
 Settings come from the app config mapping passed in (MAIL_BACKEND, MAIL_HOST, MAIL_PORT,
 MAIL_USERNAME, MAIL_PASSWORD, MAIL_USE_TLS, MAIL_FROM), never from the environment.
 A failed message is retried later with a growing delay, up to MAX_ATTEMPTS times.
@@ -11,6 +14,7 @@ import logging
 import smtplib
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, make_msgid
@@ -19,7 +23,10 @@ from typing import Any, Protocol, TextIO
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.social.models import EmailMessage
+from app.accounts.models import User
+from app.notifications.models import Notification
+from app.pools.models import Pool
+from app.social.fanout import email_of
 
 log = logging.getLogger(__name__)
 
@@ -98,30 +105,58 @@ def make_backend(config: Mapping[str, Any]) -> MailBackend:
     raise ValueError(f"MAIL_BACKEND must be 'console' or 'smtp', not {name!r}")
 
 
-def to_mime(message: EmailMessage, sender: str) -> MimeMessage:
-    """Build the RFC 5322 message for an outbox row."""
+@dataclass(frozen=True)
+class Outgoing:
+    """One email as it goes out: a notification rendered for its recipient."""
+
+    notification_id: int
+    to_email: str
+    subject: str
+    body: str
+    created_at: datetime
+
+
+def to_mime(message: Outgoing, sender: str) -> MimeMessage:
+    """Build the RFC 5322 message for an outgoing email."""
     mime = MimeMessage()
     mime["From"], mime["To"], mime["Subject"] = sender, message.to_email, message.subject
     mime["Date"] = format_datetime(message.created_at)
-    mime["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="buyswarm.local")
+    mime["Message-ID"] = make_msgid(idstring=f"notification-{message.notification_id}", domain="buyswarm.local")
     mime.set_content(message.body, cte="quoted-printable")  # 7-bit clean for any server
     return mime
 
 
-def pending(session: Session, *, now: datetime, limit: int) -> list[EmailMessage]:
-    """Claim unsent messages that are due; other senders skip the claimed rows (PostgreSQL)."""
+def pending(session: Session, *, now: datetime, limit: int) -> list[tuple[Notification, Outgoing | None]]:
+    """Claim the notifications whose email is due, each with its email (None: nobody to send it to).
+
+    Other senders skip the claimed rows (PostgreSQL). A user deactivated since is not written to.
+    """
     query = (
-        select(EmailMessage)
+        select(Notification, User.email, User.display_name, User.is_active_account, Pool.title)
+        .join(User, User.id == Notification.user_id)
+        .outerjoin(Pool, Pool.id == Notification.pool_id)
         .where(
-            EmailMessage.sent_at.is_(None),
-            EmailMessage.attempts < MAX_ATTEMPTS,
-            or_(EmailMessage.next_attempt_at.is_(None), EmailMessage.next_attempt_at <= now),
+            Notification.email_due.is_(True),
+            or_(Notification.email_next_attempt_at.is_(None), Notification.email_next_attempt_at <= now),
         )
-        .order_by(EmailMessage.id)
+        .order_by(Notification.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Notification, skip_locked=True)
     )
-    return list(session.scalars(query))
+    claimed: list[tuple[Notification, Outgoing | None]] = []
+    for notification, email, name, active, title in session.execute(query):
+        if not active:
+            claimed.append((notification, None))
+            continue
+        subject, body = email_of(
+            kind=notification.kind,
+            name=name,
+            pool_id=notification.pool_id or 0,
+            pool_title=title or "Buyswarm",
+            message=notification.message,
+        )
+        claimed.append((notification, Outgoing(notification.id, email, subject, body, notification.created_at)))
+    return claimed
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -132,21 +167,26 @@ def retry_delay(attempts: int) -> timedelta:
 def send_pending(
     session: Session, config: Mapping[str, Any], now: datetime, limit: int = 100, backend: MailBackend | None = None
 ) -> int:
-    """Send due outbox messages; mark sent ones, record failures for a later retry; return how many were sent."""
+    """Send due notification emails; mark sent ones, record failures for a later retry; return how many were sent."""
     backend = backend or make_backend(config)
+    sender = str(config.get("MAIL_FROM", "Buyswarm <no-reply@buyswarm.local>"))
     sent = 0
     try:
-        for message in pending(session, now=now, limit=limit):
-            message.attempts += 1
+        for notification, message in pending(session, now=now, limit=limit):
+            if message is None:
+                notification.email_due = False
+                continue
+            notification.email_attempts += 1
             try:
-                backend.send(to_mime(message, str(config.get("MAIL_FROM", "Buyswarm <no-reply@buyswarm.local>"))))
+                backend.send(to_mime(message, sender))
             except (OSError, smtplib.SMTPException) as exc:
-                _failed(message, exc, now)
+                _failed(notification, message, exc, now)
                 backend.close()  # a half-finished SMTP dialogue cannot be reused
                 if isinstance(exc, CONNECTION_ERRORS) or not isinstance(exc, smtplib.SMTPException):
                     break
             else:
-                message.sent_at, message.last_error, message.next_attempt_at = now, None, None
+                notification.email_due, notification.emailed_at = False, now
+                notification.email_error, notification.email_next_attempt_at = None, None
                 sent += 1
     finally:
         backend.close()
@@ -154,7 +194,12 @@ def send_pending(
     return sent
 
 
-def _failed(message: EmailMessage, exc: BaseException, now: datetime) -> None:
-    log.warning("email %s to %s failed (attempt %s): %s", message.id, message.to_email, message.attempts, exc)
-    message.last_error = f"{type(exc).__name__}: {exc}"[:500]
-    message.next_attempt_at = now + retry_delay(message.attempts)
+def _failed(notification: Notification, message: Outgoing, exc: BaseException, now: datetime) -> None:
+    attempts = notification.email_attempts
+    log.warning(
+        "email of notification %s to %s failed (attempt %s): %s", notification.id, message.to_email, attempts, exc
+    )
+    notification.email_error = f"{type(exc).__name__}: {exc}"[:500]
+    notification.email_next_attempt_at = now + retry_delay(attempts)
+    if attempts >= MAX_ATTEMPTS:
+        notification.email_due = False  # given up: it stays in the inbox, with the last error

@@ -117,20 +117,3 @@ class ClubPool(Base):
     club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id"), index=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), unique=True)
     created_at: Mapped[datetime]
-
-
-class EmailMessage(Base):
-    """The outbox: written in the same transaction as the event, sent later by a job."""
-
-    __tablename__ = "email_messages"
-    __table_args__ = (Index("ix_email_messages_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    to_email: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime | None]  # after a failure: not retried before this moment
-    last_error: Mapped[str | None] = mapped_column(String(500))

@@ -35,13 +35,12 @@ from app.social.clubs import (
     lock_user,
     membership,
 )
-from app.social.fanout import KINDS, notify_pool_members, notify_user, queue_email
+from app.social.fanout import KINDS, notify_pool_members, notify_user
 from app.social.models import POST_MAX_LENGTH, AuthorRole, CategoryFollow, Invite, InviteJoin, Post
 
 __all__ = [
     "KINDS", "attach_pool", "attachable_pools", "club_admins", "club_members", "club_pools", "clubs_overview",
     "create_club", "get_club", "join_club", "leave_club", "membership", "notify_pool_members", "notify_user",
-    "queue_email",
 ]  # fmt: skip
 
 

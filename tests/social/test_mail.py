@@ -1,4 +1,5 @@
-"""The email outbox: the console backend prints, the SMTP backend really sends, failures are retried."""
+"""The email outbox (notifications whose email is due): the console backend prints, the SMTP backend
+really sends, failures are retried."""
 
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from app.accounts.models import User
+from app.notifications.models import Notification
 from app.social import jobs, mail
-from app.social.fanout import queue_email
-from app.social.models import EmailMessage
+from app.social.fanout import notify_user
+from tests import factories
 
 
-def queued(session, now, *addresses, subject="“Heat pumps” has tipped", body="It tipped — well done.\n"):
-    ids = [queue_email(session, to_email=a, subject=subject, body=body, now=now) for a in addresses]
+def queued(session, now, *addresses, message="It tipped — well done."):
+    """Tell a user of each address that “Heat pumps” tipped; return the notifications' ids, in order."""
+    pool = factories.open_pool(session, now=now, title="Heat pumps")
+    ids = []
+    for address in addresses:
+        user = factories.user(session, now=now, email=address, display_name=address.split("@")[0].title())
+        assert notify_user(session, user.id, pool, "pool_tipped", message, now)
+        ids.append(session.scalar(select(Notification.id).where(Notification.user_id == user.id)))
     session.commit()
-    return [m.id for m in ids]
+    return ids
 
 
 def parsed(raw):
@@ -30,9 +39,10 @@ def test_the_console_backend_prints_each_message_and_marks_it_sent(session, now,
     assert mail.send_pending(session, {"MAIL_BACKEND": "console"}, now, 10) == 1
     out = capsys.readouterr().out
     assert "To: amira@example.com" in out and "Subject: “Heat pumps” has tipped" in out
-    assert "It tipped — well done." in out
-    stored = session.get(EmailMessage, message_id)
-    assert stored.sent_at == now and stored.attempts == 1 and stored.last_error is None
+    assert "Hello Amira,\n\nIt tipped — well done.\n\nPool: Heat pumps" in out
+    stored = session.get(Notification, message_id)
+    assert stored.emailed_at == now and stored.email_attempts == 1 and stored.email_error is None
+    assert not stored.email_due
 
 
 def test_sent_messages_are_not_sent_again(session, now, capsys):
@@ -42,13 +52,14 @@ def test_sent_messages_are_not_sent_again(session, now, capsys):
 
 
 def test_the_smtp_backend_delivers_to_a_real_smtp_server(session, now, smtp_sink):
-    queued(session, now, "amira@example.com", "ben@example.com")
+    first_id, _ = queued(session, now, "amira@example.com", "ben@example.com")
     assert mail.send_pending(session, smtp_sink.config(), now, 10) == 2
     assert [m["to"] for m in smtp_sink.messages] == [["amira@example.com"], ["ben@example.com"]]
     first = parsed(smtp_sink.messages[0]["data"])
     assert first["Subject"] == "“Heat pumps” has tipped"
     assert first["From"] == "Buyswarm <no-reply@buyswarm.local>"
-    assert first.get_content().replace("\r\n", "\n") == "It tipped — well done.\n"
+    assert first.get_content().replace("\r\n", "\n").startswith("Hello Amira,\n\nIt tipped — well done.\n")
+    assert f".notification-{first_id}@buyswarm.local>" in first["Message-ID"]
     assert max(smtp_sink.messages[0]["data"]) < 128  # 7-bit clean
     assert smtp_sink.messages[0]["from"] == "no-reply@buyswarm.local"
 
@@ -63,10 +74,11 @@ def test_a_refused_recipient_is_recorded_and_the_rest_still_go(session, now, smt
     smtp_sink.refuse.add("gone@example.com")
     bad, good = queued(session, now, "gone@example.com", "ben@example.com")
     assert mail.send_pending(session, smtp_sink.config(), now, 10) == 1
-    refused = session.get(EmailMessage, bad)
-    assert refused.sent_at is None and refused.attempts == 1 and "SMTPRecipientsRefused" in refused.last_error
-    assert refused.next_attempt_at == now + timedelta(minutes=1)
-    assert session.get(EmailMessage, good).sent_at == now
+    refused = session.get(Notification, bad)
+    assert refused.emailed_at is None and refused.email_attempts == 1
+    assert "SMTPRecipientsRefused" in refused.email_error and refused.email_due
+    assert refused.email_next_attempt_at == now + timedelta(minutes=1)
+    assert session.get(Notification, good).emailed_at == now
 
 
 def _closed_port():
@@ -78,20 +90,34 @@ def _closed_port():
 def test_an_unreachable_server_stops_the_batch_and_the_message_is_retried_later(session, now, smtp_sink):
     first, second = queued(session, now, "amira@example.com", "ben@example.com")
     assert mail.send_pending(session, smtp_sink.config(MAIL_PORT=_closed_port()), now, 10) == 0
-    failed = session.get(EmailMessage, first)
-    assert failed.attempts == 1 and failed.last_error and failed.sent_at is None
-    assert session.get(EmailMessage, second).attempts == 0  # not tried: the server was down
+    failed = session.get(Notification, first)
+    assert failed.email_attempts == 1 and failed.email_error and failed.emailed_at is None
+    assert session.get(Notification, second).email_attempts == 0  # not tried: the server was down
     assert mail.send_pending(session, smtp_sink.config(), now, 10) == 1  # the failed one waits its turn
     assert mail.send_pending(session, smtp_sink.config(), now + timedelta(minutes=1), 10) == 1
-    assert session.get(EmailMessage, first).sent_at == now + timedelta(minutes=1)
-    assert session.get(EmailMessage, first).last_error is None
+    assert session.get(Notification, first).emailed_at == now + timedelta(minutes=1)
+    assert session.get(Notification, first).email_error is None
 
 
-def test_a_message_is_given_up_after_the_last_attempt(session, now):
+def test_a_message_is_given_up_after_the_last_attempt(session, now, smtp_sink):
+    smtp_sink.refuse.add("gone@example.com")
+    (message_id,) = queued(session, now, "gone@example.com")
+    session.get(Notification, message_id).email_attempts = mail.MAX_ATTEMPTS - 1
+    session.commit()
+    assert mail.send_pending(session, smtp_sink.config(), now, 10) == 0
+    given_up = session.get(Notification, message_id)
+    assert given_up.email_attempts == mail.MAX_ATTEMPTS and not given_up.email_due and given_up.email_error
+    smtp_sink.refuse.clear()
+    assert mail.send_pending(session, smtp_sink.config(), now + timedelta(days=1), 10) == 0
+    assert smtp_sink.messages == []
+
+
+def test_a_user_deactivated_before_the_email_went_out_is_not_written_to(session, now, capsys):
     (message_id,) = queued(session, now, "amira@example.com")
-    session.get(EmailMessage, message_id).attempts = mail.MAX_ATTEMPTS
+    session.get(User, session.get(Notification, message_id).user_id).is_active_account = False
     session.commit()
     assert mail.send_pending(session, {"MAIL_BACKEND": "console"}, now, 10) == 0
+    assert capsys.readouterr().out == "" and not session.get(Notification, message_id).email_due
 
 
 def test_retries_wait_longer_each_time_up_to_six_hours():
@@ -105,11 +131,11 @@ def test_an_unknown_backend_is_refused():
 
 
 def test_the_outbox_job_sends_with_the_apps_settings_and_commits(app, session, now, smtp_sink):
-    queued(session, now, "amira@example.com")
+    (message_id,) = queued(session, now, "amira@example.com")
     config = {**app.config, "MAIL_BACKEND": "smtp", "MAIL_HOST": smtp_sink.host, "MAIL_PORT": smtp_sink.port}
     assert jobs.send_outbox(session, config, now=now) == 1
     session.rollback()  # nothing left uncommitted: the sent mark survives
-    assert session.scalar(select(EmailMessage.sent_at)) == now
+    assert session.get(Notification, message_id).emailed_at == now
 
 
 def test_the_default_settings_print_to_the_console(app):

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.notifications.models import Notification
 from app.pools import commitments
-from app.social import jobs, service
-from app.social.models import ClubMember, EmailMessage, InviteJoin, Post
+from app.social import jobs, mail, service
+from app.social.models import ClubMember, InviteJoin, Post
 from tests import factories
 from tests.social.conftest import actor, club, post
 
@@ -310,19 +310,20 @@ def test_pool_members_and_the_organiser_are_notified_and_emailed_once(session, n
     gone = actor(session, pool=pool, role="withdrawn", now=now)
     assert service.notify_pool_members(session, pool, "pool_tipped", "It tipped!", now) == 3
     assert service.notify_pool_members(session, pool, "pool_tipped", "It tipped!", now) == 0
-    emails = session.scalars(select(EmailMessage.to_email)).all()
-    assert sorted(emails) == sorted([m.email for m in members] + [pool.organiser.email])
-    assert gone.email not in emails
+    emailed = session.scalars(select(Notification.user_id).where(Notification.email_due)).all()
+    assert sorted(emailed) == sorted([m.id for m in members] + [pool.organiser.id])
+    assert gone.id not in emailed
     assert count(session, Notification.id) == 3
 
 
 def test_a_notification_email_names_the_pool_in_its_subject(session, now):
     pool = factories.open_pool(session, now=now, title="Heat pumps")
-    factories.commitment(session, pool=pool, now=now)
+    member = factories.commitment(session, pool=pool, now=now).member
     service.notify_pool_members(session, pool, "awarded", "Awarded at £3.10.", now, include_organiser=False)
-    message = session.scalar(select(EmailMessage))
-    assert message.subject == "“Heat pumps” was awarded"
-    assert "Awarded at £3.10." in message.body and message.sent_at is None
+    session.commit()
+    ((notification, message),) = mail.pending(session, now=now, limit=10)
+    assert message.subject == "“Heat pumps” was awarded" and message.to_email == member.email
+    assert "Awarded at £3.10." in message.body and notification.emailed_at is None
 
 
 def test_fan_out_can_target_members_in_given_states(session, now):
@@ -330,7 +331,7 @@ def test_fan_out_can_target_members_in_given_states(session, now):
     factories.commitment(session, pool=pool, now=now)
     sent = service.notify_pool_members(session, pool, "charged", "Paid.", now, statuses=["charged"],
                                        include_organiser=False)  # fmt: skip
-    assert sent == 0 and count(session, EmailMessage.id) == 0
+    assert sent == 0 and count(session, Notification.id) == 0
 
 
 def test_one_user_can_be_told_about_feedback(session, now):
@@ -338,7 +339,7 @@ def test_one_user_can_be_told_about_feedback(session, now):
     ratee = factories.user(session, now=now)
     assert service.notify_user(session, ratee.id, pool, "feedback_received", "You got feedback.", now)
     assert not service.notify_user(session, ratee.id, pool, "feedback_received", "You got feedback.", now)
-    assert session.scalars(select(EmailMessage.to_email)).all() == [ratee.email]
+    assert session.scalars(select(Notification.user_id).where(Notification.email_due)).all() == [ratee.id]
 
 
 def test_an_unknown_notification_kind_is_a_programming_error(session, now):
@@ -354,7 +355,7 @@ def test_the_closing_soon_job_reminds_active_members_by_email(session, now):
     factories.commitment(session, pool=later, now=now)
     assert jobs.remind_closing_soon(session, {}, now=now) == 1
     assert jobs.remind_closing_soon(session, {}, now=now) == 0
-    assert session.scalars(select(EmailMessage.to_email)).all() == [reminded.email]
+    assert session.scalars(select(Notification.user_id).where(Notification.email_due)).all() == [reminded.id]
 
 
 def test_marking_read_touches_only_the_callers_notifications(session, now):
