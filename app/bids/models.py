@@ -84,7 +84,7 @@ class AwardLine(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     award_id: Mapped[int] = mapped_column(ForeignKey("awards.id"), index=True)
     commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id"), unique=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # read through the award: no index
+    member_id: Mapped[int]  # the commitment's, which vouches for it (migration 0013); read through the award
     quantity: Mapped[int]
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # quantity × unit price, half-even, in minor units
 

@@ -25,9 +25,10 @@ class Payment(Base):
     __tablename__ = "payments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), index=True)
     commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id"), unique=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # found by pool or commitment: no index
+    # Copies of the commitment's: its foreign keys already vouch for them (see migration 0013).
+    pool_id: Mapped[int] = mapped_column(index=True)
+    member_id: Mapped[int]  # found by pool or commitment: no index
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # exactly the award line's amount
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20), default=PaymentStatus.PENDING)
