@@ -47,7 +47,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--db") == "postgresql":
         # Tests that never touch a database (pure rules, gateways) ran in the SQLite pass already.
-        pure = [item for item in items if not {"app", "engine"} & set(getattr(item, "fixturenames", ()))]
+        pure = [item for item in items if "database_url" not in getattr(item, "fixturenames", ())]
         if pure:
             config.hook.pytest_deselected(items=pure)
             items[:] = [item for item in items if item not in pure]

@@ -52,3 +52,42 @@ def test_upgrade_downgrade_upgrade_round_trip(fresh_url):
         upgrade()
         assert "pools" in inspect(db.engine).get_table_names()
         db.engine.dispose()
+
+
+def test_emails_still_queued_at_migration_0012_stay_due_on_their_notification(fresh_url):
+    """0012 drops the email_messages outbox: an unsent email's notification becomes due, a sent one's not."""
+    fresh = create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": fresh_url})
+    with fresh.app_context():
+        from app.extensions import db
+
+        upgrade(revision="0011")
+        at, later = "2026-11-20 10:00:00+00:00", "2026-11-21 10:00:00+00:00"
+        with db.engine.begin() as conn:
+            for n in (1, 2):
+                conn.execute(
+                    text(
+                        "INSERT INTO users (id, email, password_hash, display_name, created_at, is_admin,"
+                        " is_active_account) VALUES (:n, :email, 'x', 'U', :at, false, true)"
+                    ),
+                    {"n": n, "email": f"u{n}@example.com", "at": at},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO notifications (id, user_id, pool_id, kind, message, created_at)"
+                        " VALUES (:n, :n, NULL, 'awarded', 'Awarded.', :at)"
+                    ),
+                    {"n": n, "at": later},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO email_messages (to_email, subject, body, created_at, sent_at, attempts)"
+                        " VALUES (:email, 's', 'b', :at, :sent, 0)"
+                    ),
+                    {"email": f"u{n}@example.com", "at": later, "sent": None if n == 1 else later},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            due = dict(conn.execute(text("SELECT id, email_due FROM notifications ORDER BY id")).all())
+        assert {n: bool(flag) for n, flag in due.items()} == {1: True, 2: False}
+        assert "email_messages" not in inspect(db.engine).get_table_names()
+        db.engine.dispose()
