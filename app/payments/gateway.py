@@ -79,6 +79,9 @@ class PaymentGateway(Protocol):
     # then made in the transaction that writes its payment, and atomicity alone makes it happen
     # once. A provider across the network needs the lease written before and the outcome after.
     in_database: bool
+    # True when the provider keeps the members' cards (Stripe): a charge of a commitment that has no
+    # card of its own goes to the customer's default card, looked up and pinned before the first attempt.
+    stores_cards: bool
 
     def ensure_customer(self, *, user_id: int, email: str, idempotency_key: str) -> str:
         """Create the provider's customer for a user and return its reference."""

@@ -96,7 +96,7 @@ def charge_batch(session: Session, gateway: PaymentGateway, payment_ids: list[in
     """
     if not payment_ids:
         return
-    if gateway.name != "offline":  # only a provider that stores cards needs one chosen
+    if gateway.stores_cards:  # only a provider that stores cards needs one chosen
         for payment_id in payment_ids:
             _choose_card(session, gateway, payment_id)
     leases = service.begin_charges(session, payment_ids, now=now)
@@ -121,7 +121,7 @@ def _default_cards(session: Session, gateway: PaymentGateway, pool_ids: list[int
     Asked before the payments are opened and outside any lock; the answer is pinned on the payment,
     because every retry must send the same card under the same key.
     """
-    if gateway.name == "offline":  # only a provider that stores cards needs one chosen
+    if not gateway.stores_cards:  # only a provider that stores cards needs one chosen
         return {}
     wanted = service.cards_to_choose(session, pool_ids)
     session.rollback()
@@ -231,7 +231,7 @@ def pay_out(session: Session, gateway: PaymentGateway, *, pool_id: int, now: dat
     vendor = session.get(User, payout.vendor_id)
     assert vendor is not None and vendor.vendor_profile is not None
     destination = vendor.vendor_profile.payout_account_id
-    if destination is None and gateway.name != "offline":
+    if destination is None and not gateway.in_database:  # money leaving for a real account needs one
         session.rollback()
         log.info("pool %s: vendor %s has no payout account yet; the payout waits", pool_id, vendor.id)
         return 0

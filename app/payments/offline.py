@@ -37,6 +37,7 @@ class OfflineGateway(PaymentGateway):
 
     name = "offline"
     in_database = True
+    stores_cards = False
 
     def ensure_customer(self, *, user_id: int, email: str, idempotency_key: str) -> str:
         """Return a customer reference for the user."""

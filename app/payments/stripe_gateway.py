@@ -59,6 +59,7 @@ class StripeGateway(PaymentGateway):
 
     name = "stripe"
     in_database = False
+    stores_cards = True
 
     def __init__(
         self,
