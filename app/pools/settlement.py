@@ -48,8 +48,13 @@ def start_settlement(
 
 
 def _lock(session: Session, pool_ids: Sequence[int]) -> Sequence[Pool]:
-    """The pools, locked in id order (one order for every worker: no deadlocks)."""
-    query = select(Pool).where(Pool.id.in_(pool_ids)).order_by(Pool.id).with_for_update()
+    """The pools no other worker holds, locked in id order (one order for every worker: no deadlocks).
+
+    A pool another scheduler is settling right now is skipped, not waited for (SKIP LOCKED on
+    PostgreSQL): that worker finishes it, or the next sweep does. Two schedulers sweeping the same
+    list then settle different pools at once instead of queueing behind each other.
+    """
+    query = select(Pool).where(Pool.id.in_(pool_ids)).order_by(Pool.id).with_for_update(skip_locked=True)
     return session.scalars(query.execution_options(populate_existing=True)).all()
 
 

@@ -5,12 +5,14 @@ The Stripe cases run the real stripe SDK against the local fake (tests/fakes/fak
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.bids.models import Award, AwardLine
@@ -345,3 +347,23 @@ def test_an_offline_charge_without_an_answer_is_leased_and_retried_with_the_same
     assert {(p.status, p.attempts) for p in payments} == {(PaymentStatus.SUCCEEDED, 2)}
     assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
     assert ledger.balance(session, pool.id, ledger.ESCROW) == 4002 + 3002 and ledger_total(session, pool.id) == 0
+
+
+@pytest.mark.postgres
+def test_a_pool_another_worker_is_settling_is_skipped_not_waited_for(session, engine, now):
+    """Two schedulers sweeping the same list settle different pools at once (SKIP LOCKED)."""
+    busy, free = (awarded_pool(session, now)[0] for _ in range(2))
+    with Session(engine) as other, other.begin():
+        other.execute(select(Pool).where(Pool.id == busy.id).with_for_update())  # another worker holds it
+        session.execute(text("SET lock_timeout = '3s'"))  # a wait would fail the test, not hang it
+        try:
+            started = time.monotonic()
+            assert jobs.settle_pools(session, OfflineGateway(), [busy.id, free.id], now=now) == 1
+            assert time.monotonic() - started < 2  # no wait for the held pool
+        finally:
+            session.execute(text("RESET lock_timeout"))
+        statuses = dict(session.execute(select(Pool.id, Pool.status).where(Pool.id.in_([busy.id, free.id]))).all())
+        assert statuses == {busy.id: PoolStatus.AWARDED, free.id: PoolStatus.SETTLED}
+        assert session.scalar(select(func.count(Payment.id)).where(Payment.pool_id == busy.id)) == 0
+    assert jobs.settle_pools(session, OfflineGateway(), [busy.id], now=now) == 1  # released: the next sweep
+    assert session.get(Pool, busy.id).status == PoolStatus.SETTLED
