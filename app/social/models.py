@@ -1,4 +1,4 @@
-"""Discussions, invite links, followed categories, clubs and the email outbox."""
+"""Discussions, invite links, followed categories and clubs (the email outbox is app.notifications)."""
 
 from __future__ import annotations
 
