@@ -31,15 +31,15 @@ KINDS: dict[str, str] = {
 }
 
 
-def email_of(*, kind: str, name: str, pool_id: int, pool_title: str, message: str) -> tuple[str, str]:
-    """The subject and body of a notification's email."""
-    subject = KINDS.get(kind, "News about “{title}”").format(title=pool_title)[:200]
-    body = (
-        f"Hello {name},\n\n{message}\n\n"
-        f"Pool: {pool_title} (#{pool_id})\n\n"
-        "You can read all your notifications in your Buyswarm inbox.\n"
-    )
-    return subject, body
+def email_of(*, kind: str, name: str, pool_id: int | None, pool_title: str | None, message: str) -> tuple[str, str]:
+    """The subject and body of a notification's email (one about no pool names none)."""
+    if pool_id is None or pool_title is None:
+        subject, about = "News from Buyswarm", ""
+    else:
+        subject = KINDS.get(kind, "News about “{title}”").format(title=pool_title)
+        about = f"Pool: {pool_title} (#{pool_id})\n\n"
+    body = f"Hello {name},\n\n{message}\n\n{about}You can read all your notifications in your Buyswarm inbox.\n"
+    return subject[:200], body
 
 
 def notify_user(session: Session, user_id: int, pool: Pool, kind: str, message: str, now: datetime) -> bool:

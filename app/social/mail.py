@@ -151,8 +151,8 @@ def pending(session: Session, *, now: datetime, limit: int) -> list[tuple[Notifi
         subject, body = email_of(
             kind=notification.kind,
             name=name,
-            pool_id=notification.pool_id or 0,
-            pool_title=title or "Buyswarm",
+            pool_id=notification.pool_id,
+            pool_title=title,
             message=notification.message,
         )
         claimed.append((notification, Outgoing(notification.id, email, subject, body, notification.created_at)))

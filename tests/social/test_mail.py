@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app.accounts.models import User
 from app.notifications.models import Notification
+from app.notifications.service import notify
 from app.social import jobs, mail
 from app.social.fanout import notify_user
 from tests import factories
@@ -141,3 +142,13 @@ def test_the_outbox_job_sends_with_the_apps_settings_and_commits(app, session, n
 def test_the_default_settings_print_to_the_console(app):
     assert app.config["MAIL_BACKEND"] == "console" and app.config["MAIL_PORT"] == 25
     assert isinstance(mail.make_backend(app.config), mail.ConsoleBackend)
+
+
+def test_a_notification_about_no_pool_is_emailed_without_a_pool_line(session, now, capsys):
+    user = factories.user(session, now=now, email="amira@example.com", display_name="Amira")
+    assert notify(session, user_id=user.id, pool_id=None, kind="welcome", message="Welcome aboard.", now=now,
+                  email=True)  # fmt: skip
+    session.commit()
+    assert mail.send_pending(session, {"MAIL_BACKEND": "console"}, now, 10) == 1
+    out = capsys.readouterr().out
+    assert "Subject: News from Buyswarm" in out and "Welcome aboard." in out and "Pool:" not in out
