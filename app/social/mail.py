@@ -136,7 +136,7 @@ def pending(session: Session, *, now: datetime, limit: int) -> list[tuple[Notifi
         .join(User, User.id == Notification.user_id)
         .outerjoin(Pool, Pool.id == Notification.pool_id)
         .where(
-            Notification.email_due.is_(True),
+            Notification.email_due,  # exactly the partial index's predicate, so the index serves it
             or_(Notification.email_next_attempt_at.is_(None), Notification.email_next_attempt_at <= now),
         )
         .order_by(Notification.id)
