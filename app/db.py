@@ -130,8 +130,8 @@ def insert_rows(
     On PostgreSQL the rows are a `COPY … FROM STDIN` into the table, in the session's transaction:
     psycopg writes them in C and the server skips the planner. COPY returns nothing, so when new
     ids are to be returned they are first taken from the table's sequence (one more short query).
-    The obvious ways cost far more at a pool's size (an award line, a payment, two ledger legs,
-    notifications and emails per member): psycopg's executemany sends a statement per row,
+    The obvious ways cost far more at a pool's size (an award line, a payment, two ledger legs
+    and a notification or two per member): psycopg's executemany sends a statement per row,
     SQLAlchemy's multi-row VALUES spends its time building and parsing a statement with thousands
     of parameters, and ORM objects cost the most. SQLite runs in-process: an executemany is
     already cheap there.
