@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any, TypeVar, cast
 
 from psycopg import sql as pgsql
@@ -15,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     MetaData,
     Numeric,
+    Select,
     String,
     Table,
     TypeDecorator,
@@ -30,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as cast_as
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, mapped_column, registry
 from sqlalchemy.sql.selectable import TableValuedAlias
 
@@ -194,6 +197,56 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError("naive datetime given where an aware UTC datetime is required")
     return value
+
+
+def select_in_one_round_trip(
+    session: Session, *queries: tuple[Select[Any], dict[str, Any]]
+) -> list[list[tuple[Any, ...]]]:
+    """Run SELECTs one after another on the session's connection; on PostgreSQL in one round trip.
+
+    PostgreSQL runs them in order, each with its own snapshot as READ COMMITTED gives every
+    statement: a query sent after a `FOR UPDATE` in the same batch sees what was committed before
+    that lock was granted. psycopg's pipeline mode sends them together and reads the results back,
+    which saves a round trip per query where it counts: inside a hot row lock. Columns come back
+    through their types' result processors, as SQLAlchemy returns them; rows are plain tuples.
+    Elsewhere (SQLite runs in-process) the queries run one by one.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        return [[tuple(row) for row in connection.execute(query, params)] for query, params in queries]
+    compiled = [_compiled(query, dialect) for query, _ in queries]
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    bound = [{**defaults, **params} for (_, params), (_, defaults, _) in zip(queries, compiled, strict=True)]
+    try:
+        with driver.pipeline():
+            cursors = [driver.execute(sql, values) for (sql, _, _), values in zip(compiled, bound, strict=True)]
+        fetched = [cursor.fetchall() for cursor in cursors]
+    except dialect.loaded_dbapi.Error as exc:
+        if driver.closed:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(compiled[0][0], bound[0], exc, dialect.loaded_dbapi.Error) from exc
+    return [_processed(rows, processors) for rows, (_, _, processors) in zip(fetched, compiled, strict=True)]
+
+
+@lru_cache(maxsize=64)
+def _compiled(
+    query: Select[Any], dialect: Dialect
+) -> tuple[str, dict[str, Any], tuple[Callable[[Any], Any] | None, ...]]:
+    """A query's SQL for the driver, its literal parameters and its columns' result processors."""
+    compiled = query.compile(dialect=dialect)
+    processors = tuple(column.type.result_processor(dialect, None) for column in query.selected_columns)
+    return compiled.string, dict(compiled.params), processors
+
+
+def _processed(rows: Sequence[Any], processors: tuple[Callable[[Any], Any] | None, ...]) -> list[tuple[Any, ...]]:
+    if not any(processors):
+        return [tuple(row) for row in rows]
+    return [
+        tuple(value if process is None else process(value) for value, process in zip(row, processors, strict=True))
+        for row in rows
+    ]
 
 
 def update_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:

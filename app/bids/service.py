@@ -5,12 +5,13 @@ lock) are serialised in commit order: the leader, the demand a bid saw and any s
 extension are decided on a consistent state and can be replayed from the bid rows.
 
 Placing a bid is the hottest path of an auction, and its locked section is kept short: the curve is
-validated before the lock; one lean statement takes the lock and reads the bidder's commitment;
-one reads the active bids; the lead and the soft close are computed in plain code; one statement
-(on PostgreSQL) retires the previous bid and writes the new one with its audit event. Statements
-are built once, in Core, and run on the session's connection, so neither the unit of work nor
-statement building runs under the lock. The active bids' curves come back as JSON text, parsed
-once per process and text (a bid's curve never changes): every bid on a hot pool reads them all.
+validated before the lock; one lean statement takes the lock and reads the bidder's commitment,
+and the next reads the active bids, both sent in one round trip (on PostgreSQL); the lead and the
+soft close are computed in plain code; one statement (on PostgreSQL) retires the previous bid and
+writes the new one with its audit event. Statements are built once, in Core, and run on the
+session's connection, so neither the unit of work nor statement building runs under the lock. The
+active bids' curves come back as JSON text, parsed once per process and text (a bid's curve never
+changes): every bid on a hot pool reads them all.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from app.bids import rules
 from app.bids.charts import Chart, build_chart
 from app.bids.models import Award, AwardLine, Bid, BidStatus, tiers_to_json
 from app.bids.rules import Offer, Tier
+from app.db import select_in_one_round_trip
 from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from app.notifications.models import Notification
 from app.pools.models import AuctionKind, Commitment, CommitmentStatus, Pool, PoolStatus
@@ -95,6 +97,7 @@ _LOCK_FOR_BID = (
     .where(_POOLS.c.id == bindparam("pool_id"))
     .with_for_update(of=_POOLS)
 )
+_LOCK_FOR_BID_KEYS = tuple(_LOCK_FOR_BID.selected_columns.keys())
 _ACTIVE_OFFERS = (
     select(_BIDS.c.id, _BIDS.c.vendor_id, _BIDS.c.tiers.cast(Text), _BIDS.c.capacity, _BIDS.c.created_at)
     .where(_BIDS.c.pool_id == bindparam("pool_id"), _BIDS.c.status == BidStatus.ACTIVE)
@@ -216,16 +219,26 @@ class PoolTerms:
     organiser_told: bool  # the organiser has had the "new best price" notice, so everyone was told
 
 
-def lock_pool_for_bid(session: Session, pool_id: int, vendor_id: int) -> PoolTerms:
-    """Take the pool's row lock in one lean statement that also reads the bidder's commitment.
+def lock_pool_and_read_offers(session: Session, pool_id: int, vendor_id: int) -> tuple[PoolTerms, list[Offer]]:
+    """Take the pool's row lock and read its active bids, in one round trip on PostgreSQL.
 
-    The commitment comes from the statement's snapshot, taken just before the lock is granted:
-    the same as checking it before locking, and it is the bidder's own row.
+    The lock statement also reads the bidder's commitment, from the snapshot taken just before the
+    lock is granted: the same as checking it before locking, and it is the bidder's own row. The
+    bids are read by the next statement, whose snapshot is taken after the lock is granted, so it
+    sees every bid committed by whoever held the lock before.
     """
-    row = session.connection().execute(_LOCK_FOR_BID, {"pool_id": pool_id, "vendor_id": vendor_id}).first()
-    if row is None:
+    locked, bids = select_in_one_round_trip(
+        session,
+        (_LOCK_FOR_BID, {"pool_id": pool_id, "vendor_id": vendor_id}),
+        (_ACTIVE_OFFERS, {"pool_id": pool_id}),
+    )
+    if not locked:
         raise NotFound("No such pool.")
-    return PoolTerms(**row._mapping)
+    offers = [
+        Offer(bid_id, vendor_id, _curve(tiers), capacity, (created_at, bid_id))
+        for bid_id, vendor_id, tiers, capacity, created_at in bids
+    ]
+    return PoolTerms(**dict(zip(_LOCK_FOR_BID_KEYS, locked[0], strict=True))), offers
 
 
 def _check_bidder(session: Session, pool: PoolTerms, vendor: User, now: datetime) -> None:
@@ -252,15 +265,6 @@ def _validated(tiers: list[Tier], capacity: int) -> tuple[Tier, ...]:
     except rules.InvalidBid as exc:
         raise ValidationFailed("The bid's tiers or capacity are invalid.", exc.errors) from exc
     return tuple(tiers)
-
-
-def active_offers(session: Session, pool_id: int) -> list[Offer]:
-    """The pool's active bids as offers, read column by column (no ORM objects), oldest first."""
-    rows = session.connection().execute(_ACTIVE_OFFERS, {"pool_id": pool_id}).all()
-    return [
-        Offer(bid_id, vendor_id, _curve(tiers), capacity, (created_at, bid_id))
-        for bid_id, vendor_id, tiers, capacity, created_at in rows
-    ]
 
 
 @lru_cache(maxsize=4096)
@@ -295,9 +299,8 @@ def place(
     """
     curve = _validated(tiers, capacity)
     session.flush()  # the Core statements below skip autoflush: write pending changes before the lock
-    pool = lock_pool_for_bid(session, pool_id, vendor.id)
+    pool, active = lock_pool_and_read_offers(session, pool_id, vendor.id)
     _check_bidder(session, pool, vendor, now)
-    active = active_offers(session, pool.id)
     previous = next((offer for offer in active if offer.vendor_id == vendor.id), None)
     demand = pool.committed_quantity
     if previous is not None and not rules.improves_on(previous.tiers, curve, demand):
