@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -207,46 +208,64 @@ def select_in_one_round_trip(
     PostgreSQL runs them in order, each with its own snapshot as READ COMMITTED gives every
     statement: a query sent after a `FOR UPDATE` in the same batch sees what was committed before
     that lock was granted. psycopg's pipeline mode sends them together and reads the results back,
-    which saves a round trip per query where it counts: inside a hot row lock. Columns come back
-    through their types' result processors, as SQLAlchemy returns them; rows are plain tuples.
-    Elsewhere (SQLite runs in-process) the queries run one by one.
+    which saves a round trip per query where it counts: inside a hot row lock. Parameters and
+    columns go through their types' processors, as with SQLAlchemy; rows are plain tuples. The
+    queries bypass SQLAlchemy's execution events and echo. Elsewhere (SQLite runs in-process) the
+    queries run one by one through SQLAlchemy.
     """
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql":
         return [[tuple(row) for row in connection.execute(query, params)] for query, params in queries]
-    compiled = [_compiled(query, dialect) for query, _ in queries]
+    prepared = [(_driven(query, dialect), params) for query, params in queries]
     driver = connection.connection.driver_connection
     assert driver is not None
-    bound = [{**defaults, **params} for (_, params), (_, defaults, _) in zip(queries, compiled, strict=True)]
     try:
         with driver.pipeline():
-            cursors = [driver.execute(sql, values) for (sql, _, _), values in zip(compiled, bound, strict=True)]
+            cursors = [driver.execute(driven.sql, driven.bind(params)) for driven, params in prepared]
         fetched = [cursor.fetchall() for cursor in cursors]
     except dialect.loaded_dbapi.Error as exc:
         if driver.closed:
             connection.invalidate(exc)
-        raise DBAPIError.instance(compiled[0][0], bound[0], exc, dialect.loaded_dbapi.Error) from exc
-    return [_processed(rows, processors) for rows, (_, _, processors) in zip(fetched, compiled, strict=True)]
+        statements = ";\n".join(driven.sql for driven, _ in prepared)
+        error = DBAPIError.instance(statements, [params for _, params in prepared], exc, dialect.loaded_dbapi.Error)
+        raise error from exc
+    return [driven.rows(rows) for (driven, _), rows in zip(prepared, fetched, strict=True)]
+
+
+@dataclass(frozen=True)
+class _Driven:
+    """A query compiled for the driver: its SQL, its constant parameters and its types' processors."""
+
+    sql: str
+    constants: dict[str, Any]
+    binders: dict[str, Callable[[Any], Any]]
+    columns: tuple[Callable[[Any], Any] | None, ...]
+
+    def bind(self, params: dict[str, Any]) -> dict[str, Any]:
+        values = self.constants | params
+        for name, process in self.binders.items():
+            values[name] = process(values[name])
+        return values
+
+    def rows(self, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if not any(self.columns):
+            return [tuple(row) for row in rows]
+        columns = self.columns
+        return [tuple(v if do is None else do(v) for v, do in zip(row, columns, strict=True)) for row in rows]
 
 
 @lru_cache(maxsize=64)
-def _compiled(
-    query: Select[Any], dialect: Dialect
-) -> tuple[str, dict[str, Any], tuple[Callable[[Any], Any] | None, ...]]:
-    """A query's SQL for the driver, its literal parameters and its columns' result processors."""
+def _driven(query: Select[Any], dialect: Dialect) -> _Driven:
+    """Compile a query for the driver once per process (the bid path's queries are module constants)."""
     compiled = query.compile(dialect=dialect)
-    processors = tuple(column.type.result_processor(dialect, None) for column in query.selected_columns)
-    return compiled.string, dict(compiled.params), processors
-
-
-def _processed(rows: Sequence[Any], processors: tuple[Callable[[Any], Any] | None, ...]) -> list[tuple[Any, ...]]:
-    if not any(processors):
-        return [tuple(row) for row in rows]
-    return [
-        tuple(value if process is None else process(value) for value, process in zip(row, processors, strict=True))
-        for row in rows
-    ]
+    binders = {name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()}
+    return _Driven(
+        compiled.string,
+        dict(compiled.params),
+        {name: process for name, process in binders.items() if process is not None},
+        tuple(column.type.result_processor(dialect, None) for column in query.selected_columns),
+    )
 
 
 def update_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:

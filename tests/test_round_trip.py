@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Text, func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Text, bindparam, func, select, text
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
 from app.audit import AuditEvent
@@ -34,6 +35,19 @@ def test_rows_come_back_as_sqlalchemy_returns_them(session, now):
     (_, closes_at, decrement, trust) = got[0][0]
     assert closes_at == pool.closes_at and closes_at.utcoffset() is not None  # aware UTC, as the model's type gives
     assert (decrement, trust) == (Decimal("2.50"), None) and str(decrement) == "2.50"
+
+
+def test_parameters_go_through_their_columns_types(session, now):
+    pool = factories.open_pool(session, now=now, min_decrement_pct=Decimal("2.5"))
+    query = select(Pool.id).where(
+        Pool.closes_at == bindparam("closes_at", type_=Pool.closes_at.type),
+        Pool.min_decrement_pct == bindparam("decrement", type_=Pool.min_decrement_pct.type),
+    )
+    elsewhere = pool.closes_at.astimezone(timezone(timedelta(hours=-5)))  # the same instant, another zone
+    got = select_in_one_round_trip(session, (query, {"closes_at": elsewhere, "decrement": Decimal("2.5")}))
+    assert got == [[(pool.id,)]]
+    with pytest.raises((ValueError, StatementError), match="naive datetime"):
+        select_in_one_round_trip(session, (query, {"closes_at": pool.closes_at.replace(tzinfo=None), "decrement": 1}))
 
 
 @pytest.mark.postgres
