@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +52,32 @@ def record(
     return event
 
 
-def trail(session: Session, pool_id: int) -> list[AuditEvent]:
-    """The pool's audit events, oldest first."""
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.pool_id == pool_id).order_by(AuditEvent.id)))
+SEALED = {"sealed": "shown after the close"}  # what a sealed bid's details read as before the close
+SEALED_ACTIONS = frozenset({"bid.place"})  # events whose details carry a bid's prices
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """An audit event as the trail shows it: a sealed bid's details are withheld until the close."""
+
+    event: AuditEvent
+    before: Any
+    after: Any
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.event, name)
+
+
+def trail(session: Session, pool_id: int, *, bids_sealed: bool) -> list[TrailEntry]:
+    """The pool's audit events, oldest first; with `bids_sealed`, bid events show no tiers or prices.
+
+    The organiser and operators read the trail while the auction runs; in a sealed auction they must
+    learn nothing of the bids before the close, any more than the vendors do.
+    """
+    events = session.scalars(select(AuditEvent).where(AuditEvent.pool_id == pool_id).order_by(AuditEvent.id))
+    return [
+        TrailEntry(event, SEALED, SEALED)
+        if bids_sealed and event.action in SEALED_ACTIONS
+        else TrailEntry(event, event.before, event.after)
+        for event in events
+    ]

@@ -38,7 +38,7 @@ class Bids(MethodView):
         if placed.announce:
             service.announce_new_leader(db.session(), pool_id=pool_id, now=utcnow())
             db.session.commit()
-        return service.BidView(placed.bid, None, None)
+        return placed.view()
 
     @blp.response(200, BidOut(many=True))
     def get(self, pool_id: int) -> Any:

@@ -29,6 +29,7 @@ from app.money import minor_amount as line_amount_minor  # one implementation: a
 
 __all__ = [
     "MAX_TIERS",
+    "MAX_WITHDRAWALS",
     "PRICE_PLACES",
     "Demand",
     "InvalidBid",
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 MAX_TIERS = 20
+MAX_WITHDRAWALS = 3  # withdrawals a vendor may make on one pool (withdraw-and-rebid probes the leader)
 PRICE_PLACES = 4  # unit prices carry at most this many decimal places
 _PRICE_STEP = Decimal(1).scaleb(-PRICE_PLACES)  # 0.0001
 _ROUNDING = Context(prec=100)  # for deliberate roundings, whatever the thread's context

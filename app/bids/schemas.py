@@ -45,7 +45,9 @@ class BidOut(Schema):
     notes = fields.String(attribute="bid.notes")
     status = fields.String(attribute="bid.status")
     replaces_id = fields.Integer(attribute="bid.replaces_id", allow_none=True)
-    took_lead = fields.Boolean(attribute="bid.took_lead")
+    took_lead = fields.Boolean(
+        allow_none=True, metadata={"description": "whether it took the lead; null while a sealed auction is open"}
+    )
     created_at = fields.DateTime(attribute="bid.created_at")
     rank = fields.Integer(allow_none=True, metadata={"description": "1 = leading; null when not disclosed"})
     price_now = UnitPriceField(allow_none=True, metadata={"description": "the bid's price at the current demand"})

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     exists,
+    func,
     insert,
     literal_column,
     select,
@@ -50,8 +51,8 @@ from app.bids.rules import Offer, Tier
 from app.db import select_in_one_round_trip
 from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from app.notifications.models import Notification
-from app.pools.models import AuctionKind, Commitment, CommitmentStatus, Pool, PoolStatus
-from app.pools.service import get_pool_for_update
+from app.pools.models import AuctionKind, Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
+from app.pools.service import ensure_visible, get_pool_for_update
 from app.reputation.scores import trust_of
 from app.social.fanout import notify_pool_members
 
@@ -75,6 +76,7 @@ _TERMS = (
     "extensions_used",
     "min_vendor_trust",
     "unit",
+    "visibility",
 )
 _LOCK_FOR_BID = (
     select(
@@ -146,6 +148,10 @@ class InsufficientDecrement(Conflict):
     code = "insufficient_decrement"
 
 
+class TooManyWithdrawals(Conflict):
+    code = "too_many_withdrawals"
+
+
 @dataclass(frozen=True)
 class Leader:
     bid_id: int
@@ -215,6 +221,7 @@ class PoolTerms:
     extensions_used: int
     min_vendor_trust: Decimal | None
     unit: str
+    visibility: str
     membership: str | None  # the bidder's commitment status, None when it never joined
     organiser_told: bool  # the organiser has had the "new best price" notice, so everyone was told
 
@@ -245,7 +252,9 @@ def _check_bidder(session: Session, pool: PoolTerms, vendor: User, now: datetime
     if vendor.vendor_profile is None:
         raise Forbidden("Only vendors can bid; create a vendor profile first.")
     if pool.status == PoolStatus.DRAFT:
-        raise PoolNotOpen("This pool is not open for bids.")
+        raise NotFound("No such pool.")  # a draft is its organiser's alone, as on every other path
+    if pool.visibility == Visibility.CLUB:  # the one visibility check, as for reading the pool
+        ensure_visible(session, session.get_one(Pool, pool.id), vendor)
     if not (pool.status == PoolStatus.OPEN and now < pool.closes_at):
         raise PoolNotOpen("This pool is closed; bids are no longer accepted.")
     if pool.organiser_id == vendor.id:
@@ -279,6 +288,11 @@ class Placed:
 
     bid: Bid
     announce: bool  # it took the lead in an open auction whose members have not been told yet
+    sealed: bool  # placed in a sealed auction: the answer must not depend on other bids
+
+    def view(self) -> BidView:
+        """The bid as its vendor sees it in the answer to placing it."""
+        return BidView(self.bid, None, None, self.sealed)
 
 
 def place(
@@ -313,7 +327,9 @@ def place(
     after = leader([*others, provisional], demand)
     took_lead = after is not None and after.bid_id == 0 and (before is None or before.vendor_id != vendor.id)
     closes_at, extensions_used = pool.closes_at, pool.extensions_used
-    if took_lead:  # anti-sniping: a lead taken in the last minutes moves the close out (soft close)
+    # Anti-sniping: a lead taken in the last minutes moves the close out (soft close). Open auctions
+    # only: in a sealed one a moved close would tell everyone that the ranking changed.
+    if took_lead and pool.auction_kind == AuctionKind.OPEN:
         closes_at, extensions_used = rules.soft_close(
             pool.closes_at, now, pool.soft_close_minutes, pool.extensions_used, pool.max_extensions
         )
@@ -333,7 +349,8 @@ def place(
     )
     if bid.extended_close:
         _extend_close(session, pool.id, closes_at, extensions_used)
-    return Placed(bid, took_lead and pool.auction_kind == AuctionKind.OPEN and not pool.organiser_told)
+    is_open = pool.auction_kind == AuctionKind.OPEN
+    return Placed(bid, took_lead and is_open and not pool.organiser_told, sealed=not is_open)
 
 
 def _insert_bid(session: Session, **values: Any) -> Bid:
@@ -406,7 +423,11 @@ def _check_decrement(
 
 
 def withdraw_bid(session: Session, *, pool_id: int, bid_id: int, vendor: User, now: datetime) -> Bid:
-    """Withdraw the vendor's active bid while the pool is open."""
+    """Withdraw the vendor's active bid while the pool is open, at most MAX_WITHDRAWALS times a pool.
+
+    Withdrawing and bidding again is how a vendor would probe for a leader's price, so it is
+    limited, and each withdrawal's audit event counts the vendor's withdrawals so far.
+    """
     pool = get_pool_for_update(session, pool_id)
     bid = session.get(Bid, bid_id)
     if bid is None or bid.pool_id != pool.id or bid.vendor_id != vendor.id:
@@ -417,6 +438,12 @@ def withdraw_bid(session: Session, *, pool_id: int, bid_id: int, vendor: User, n
         return bid
     if not bid.is_active:
         raise Conflict("Only your current bid can be withdrawn.")
+    withdrawals = _withdrawals(session, pool.id, vendor.id)
+    if withdrawals >= rules.MAX_WITHDRAWALS:
+        raise TooManyWithdrawals(
+            f"You have withdrawn a bid on this pool {withdrawals} times, the most allowed; "
+            "you can still revise your bid to a lower price."
+        )
     bid.status, bid.withdrawn_at = BidStatus.WITHDRAWN, now
     audit.record(
         session,
@@ -425,10 +452,17 @@ def withdraw_bid(session: Session, *, pool_id: int, bid_id: int, vendor: User, n
         actor_id=vendor.id,
         now=now,
         pool_id=pool.id,
-        before={"status": "active"},
-        after={"status": "withdrawn"},
+        before={"status": BidStatus.ACTIVE},
+        after={"status": BidStatus.WITHDRAWN, "withdrawals": withdrawals + 1},
     )
     return bid
+
+
+def _withdrawals(session: Session, pool_id: int, vendor_id: int) -> int:
+    query = select(func.count(Bid.id)).where(
+        Bid.pool_id == pool_id, Bid.vendor_id == vendor_id, Bid.status == BidStatus.WITHDRAWN
+    )
+    return session.scalar(query) or 0
 
 
 def award_of(session: Session, pool_id: int) -> Award | None:
@@ -471,6 +505,12 @@ class BidView:
     bid: Bid
     rank: int | None
     price_now: Decimal | None  # the bid's price at the current demand
+    sealed: bool = False  # the pool's bids are sealed: nothing that depends on other bids is shown
+
+    @property
+    def took_lead(self) -> bool | None:
+        """Whether the bid took the lead when placed; not disclosed while bids are sealed."""
+        return None if self.sealed else self.bid.took_lead
 
 
 def ranks(pool: Pool, bids: Sequence[Bid]) -> dict[int, int]:
@@ -501,7 +541,8 @@ def bids_visible_to(session: Session, pool: Pool, viewer: User) -> list[BidView]
     rank_known = pool.status == PoolStatus.OPEN and (pool.auction_kind == AuctionKind.OPEN or sees_all)
     ranking = ranks(pool, active_bids(session, pool.id)) if rank_known else {}
     demand = pool.committed_quantity
-    return [BidView(bid, ranking.get(bid.id), price_at_demand(offer_of(bid), demand)) for bid in shown]
+    sealed = pool.bids_sealed
+    return [BidView(bid, ranking.get(bid.id), price_at_demand(offer_of(bid), demand), sealed) for bid in shown]
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,8 @@ class Audit(MethodView):
     @blp.response(200, AuditEventOut(many=True))
     def get(self, pool_id: int) -> Any:
         """The pool's audit trail, oldest first (organiser or operator)."""
-        return trail(db.session(), _organised(pool_id).id)
+        pool = _organised(pool_id)
+        return trail(db.session(), pool.id, bids_sealed=pool.bids_sealed)
 
 
 @blp.route("/webhooks/stripe")

@@ -56,7 +56,7 @@ def console(pool_id: int) -> Any:
         payments=service.payments_of(db.session(), pool.id),
         statement=ledger.statement(db.session(), pool.id),
         payout=service.payout_of(db.session(), pool.id),
-        events=trail(db.session(), pool.id),
+        events=trail(db.session(), pool.id, bids_sealed=pool.bids_sealed),
     )
 
 

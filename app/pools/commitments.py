@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.accounts.models import User
-from app.errors import NotFound, PoolNotOpen, ValidationFailed
+from app.errors import Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from app.pools import rules
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
-from app.pools.service import get_pool_for_update
+from app.pools.service import ensure_visible, get_pool_for_update
 from app.social.fanout import notify_pool_members
 
 
@@ -28,8 +28,7 @@ def find_commitment(session: Session, *, pool_id: int, member_id: int) -> Commit
 
 def _open_pool_for_update(session: Session, pool_id: int, member: User, now: datetime) -> Pool:
     pool = get_pool_for_update(session, pool_id)
-    if not pool.is_visible_to(member):
-        raise NotFound("No such pool.")
+    ensure_visible(session, pool, member)
     if not pool.is_open_at(now):
         state = "closed" if pool.status == PoolStatus.OPEN else pool.status
         raise PoolNotOpen(f"This pool is {state}; commitments can only change while it is open.")
@@ -41,6 +40,8 @@ def commit(
 ) -> tuple[Commitment, bool]:
     """Join (or rejoin) the pool, or change the commitment; return it and whether this was a join."""
     pool = _open_pool_for_update(session, pool_id, member, now)
+    if _has_active_bid(session, pool.id, member.id):
+        raise Forbidden("You bid on this pool, so you cannot join it; withdraw your bid first.")
     existing = find_commitment(session, pool_id=pool.id, member_id=member.id)
     own = existing.quantity if existing is not None and existing.is_active else 0
     problems = rules.quantity_errors(
@@ -81,6 +82,14 @@ def commit(
         after=_snapshot(existing),
     )
     return existing, before is None
+
+
+def _has_active_bid(session: Session, pool_id: int, user_id: int) -> bool:
+    """Whether the user bids on the pool: a vendor may not be served by its own bid."""
+    from app.bids.models import Bid, BidStatus  # bids build on pools: import late, no cycle
+
+    query = select(Bid.id).where(Bid.pool_id == pool_id, Bid.vendor_id == user_id, Bid.status == BidStatus.ACTIVE)
+    return session.scalar(query.limit(1)) is not None
 
 
 def withdraw(session: Session, *, pool_id: int, member: User, now: datetime) -> Commitment:

@@ -101,6 +101,11 @@ class Pool(Base):
     def is_organised_by(self, user: User | None) -> bool:
         return user is not None and user.id == self.organiser_id
 
+    @property
+    def bids_sealed(self) -> bool:
+        """A sealed auction before its close: nobody may learn anything that depends on the bids."""
+        return self.auction_kind == AuctionKind.SEALED and self.status in (PoolStatus.DRAFT, PoolStatus.OPEN)
+
     def is_visible_to(self, user: User | None) -> bool:
         """Drafts are seen by their organiser only; everything else by anyone with the link."""
         return self.status != PoolStatus.DRAFT or self.is_organised_by(user)

@@ -54,12 +54,19 @@ class Page:
 
 def get_pool(session: Session, pool_id: int, viewer: User | None = None) -> Pool:
     """Return the pool if the viewer may see it (drafts: the organiser; club pools: the club); else NotFound."""
+    pool = session.get(Pool, pool_id)
+    if pool is None:
+        raise NotFound("No such pool.")
+    ensure_visible(session, pool, viewer)
+    return pool
+
+
+def ensure_visible(session: Session, pool: Pool, viewer: User | None) -> None:
+    """Raise NotFound unless the viewer may see the pool: the one check for every path that reads or acts on one."""
     from app.social.service import pool_visible_to  # social builds on pools: import late, no cycle
 
-    pool = session.get(Pool, pool_id)
-    if pool is None or not pool_visible_to(session, pool, viewer):
+    if not pool_visible_to(session, pool, viewer):
         raise NotFound("No such pool.")
-    return pool
 
 
 def get_organised_pool(session: Session, pool_id: int, actor: User) -> Pool:

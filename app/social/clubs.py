@@ -131,10 +131,12 @@ def club_admins(session: Session, club: Club) -> list[User]:
 
 
 def attach_pool(session: Session, *, club: Club, pool: Pool, actor: User, now: datetime) -> ClubPool:
-    """Make the pool one of the club's: by a club admin, or by its organiser if a club member."""
-    member = membership(session, club.id, actor.id)
-    allowed = member is not None and (member.is_admin or pool.is_organised_by(actor))
-    if not allowed or not pool.is_visible_to(actor):
+    """Make the pool one of the club's: only its organiser may, and only as a member of the club.
+
+    Attaching decides who may see and join a pool, so a club admin cannot take someone else's.
+    """
+    allowed = pool.is_organised_by(actor) and membership(session, club.id, actor.id) is not None
+    if not allowed:
         raise NotFound("No such pool.")
     if session.scalar(select(ClubPool.id).where(ClubPool.pool_id == pool.id)) is not None:
         raise Conflict("This pool already belongs to a club.")

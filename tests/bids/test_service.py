@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.audit import AuditEvent
 from app.bids import service
 from app.bids.models import Bid, BidStatus
-from app.errors import Forbidden, PoolNotOpen, ValidationFailed
+from app.errors import Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from tests import factories
 from tests.factories import tiers
 
@@ -111,9 +111,9 @@ def test_a_member_cannot_bid_on_their_pool(session, pool, now):
         place(session, pool, member, [(1, "5")], now)
 
 
-def test_bids_need_an_open_pool(session, now):
+def test_a_draft_is_not_found_by_bidders(session, now):
     draft = factories.draft_pool(session, now=now)
-    with pytest.raises(PoolNotOpen):
+    with pytest.raises(NotFound):
         place(session, draft, factories.vendor(session, now=now), [(1, "5")], now)
 
 
