@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.money import CURRENCIES
+from app.text import control_characters
 
 
 class UnitPriceField(fields.Field):
@@ -44,20 +45,42 @@ class UnitPriceField(fields.Field):
         return price.quantize(Decimal("0.0001"))
 
 
-def text(max_length: int, *, required: bool = True, min_length: int = 1, **kwargs: Any) -> fields.String:
-    """A trimmed string field with a length limit."""
+def text(
+    max_length: int, *, required: bool = True, min_length: int = 1, multiline: bool = False, **kwargs: Any
+) -> fields.String:
+    """A trimmed string field with a length limit: one line unless `multiline` (descriptions, notes)."""
     return TrimmedString(
         required=required,
+        multiline=multiline,
         validate=validate.Length(min=min_length, max=max_length),
         **kwargs,
     )
 
 
-class TrimmedString(fields.String):
+class SafeString(fields.String):
+    """A string with no control characters (a single line unless `multiline`)."""
+
+    default_error_messages = {
+        "control": "Remove the line breaks and control characters; this field is a single line.",
+        "control_multiline": "Remove the control characters (such as NUL); line breaks and tabs are fine.",
+    }
+
+    def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.multiline = multiline
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        loaded = str(super()._deserialize(value, attr, data, **kwargs))
+        if control_characters(loaded, multiline=self.multiline):
+            raise self.make_error("control_multiline" if self.multiline else "control")
+        return loaded
+
+
+class TrimmedString(SafeString):
     """A string with surrounding whitespace removed before validation."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return str(super()._deserialize(value, attr, data, **kwargs)).strip()
+        return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
 def currency_field(**kwargs: Any) -> fields.String:

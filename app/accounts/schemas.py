@@ -5,20 +5,20 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.pools.rules import CATEGORIES
-from app.schemas import text
+from app.schemas import SafeString, TrimmedString, text
 
 PASSWORD_RULE = validate.Length(min=10, max=200, error="Password must be 10 to 200 characters long.")
 
 
 class RegisterIn(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=PASSWORD_RULE)
+    password = SafeString(required=True, validate=PASSWORD_RULE)
     display_name = text(80)
 
 
 class LoginIn(Schema):
-    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = TrimmedString(required=True, validate=validate.Length(min=1, max=254))
+    password = SafeString(required=True, validate=validate.Length(min=1, max=200))
 
 
 class TokenIn(LoginIn):

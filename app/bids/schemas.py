@@ -27,7 +27,7 @@ class BidIn(Schema):
     )
     capacity = positive_int()
     delivery_window = text(120, required=False, min_length=0)
-    notes = text(2000, required=False, min_length=0)
+    notes = text(2000, required=False, min_length=0, multiline=True)
 
 
 class TierOut(Schema):

@@ -46,7 +46,7 @@ class PaymentOut(Schema):
 
 
 class DisputeIn(Schema):
-    reason = text(500, min_length=5)
+    reason = text(500, min_length=5, multiline=True)
 
 
 class ResolveIn(Schema):

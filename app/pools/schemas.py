@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from app.pools.models import AuctionKind, AwardRule, PoolStatus, Visibility
 from app.pools.rules import CATEGORIES
-from app.schemas import UnitPriceField, currency_field, positive_int, text
+from app.schemas import TrimmedString, UnitPriceField, currency_field, positive_int, text
 
 
 def _choice(enum: type, **kwargs: object) -> fields.String:
@@ -18,7 +18,7 @@ class PoolIn(Schema):
     """A new pool's settings; fields left out take the model's defaults."""
 
     title = text(200, min_length=3)
-    description = text(5000, required=False, min_length=0)
+    description = text(5000, required=False, min_length=0, multiline=True)
     category = fields.String(required=True, validate=validate.OneOf(sorted(CATEGORIES), error="Unknown category."))
     unit = text(40)
     currency = currency_field(required=True)
@@ -48,7 +48,7 @@ class PoolEditIn(PoolIn):
 class PoolQuery(Schema):
     status = _choice(PoolStatus, load_default=None)
     category = fields.String(load_default=None, validate=validate.OneOf(sorted(CATEGORIES), error="Unknown category."))
-    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    q = TrimmedString(load_default=None, validate=validate.Length(max=200))
     closing_soon = fields.Boolean(load_default=False)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.reputation.trust import Rating
+from app.text import control_characters
 
 
 class Direction(StrEnum):
@@ -66,7 +67,7 @@ def _text_problems(text: object, limit: int) -> list[str]:
         return ["Must be text."]
     if len(text) > limit:
         return [f"At most {limit:,} characters (this one has {len(text):,})."]
-    if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in text):
+    if control_characters(text, multiline=True):
         return ["Remove control characters."]
     return []
 

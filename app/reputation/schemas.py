@@ -15,17 +15,17 @@ class FeedbackIn(Schema):
         validate=validate.OneOf([1, 0, -1], error="Rating must be 1 (positive), 0 (neutral) or -1 (negative)."),
     )
     scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=False), load_default=dict)
-    comment = TrimmedString(load_default="")  # length and content are checked by the feedback rules
+    comment = TrimmedString(multiline=True, load_default="")  # length and content are checked by the feedback rules
 
 
 class FeedbackReviseIn(Schema):
     rating = FeedbackIn._declared_fields["rating"]
     scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=False), load_default=dict)
-    comment = TrimmedString(load_default="")
+    comment = TrimmedString(multiline=True, load_default="")
 
 
 class ReplyIn(Schema):
-    reply = TrimmedString(required=True)
+    reply = TrimmedString(multiline=True, required=True)
 
 
 class FeedbackOut(Schema):

@@ -27,6 +27,7 @@ from app.accounts.models import User
 from app.notifications.models import Notification
 from app.pools.models import Pool
 from app.social.fanout import email_of
+from app.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +118,35 @@ class Outgoing:
 
 
 def to_mime(message: Outgoing, sender: str) -> MimeMessage:
-    """Build the RFC 5322 message for an outgoing email."""
+    """Build the RFC 5322 message for an outgoing email (the subject on one line, whatever it was given)."""
     mime = MimeMessage()
-    mime["From"], mime["To"], mime["Subject"] = sender, message.to_email, message.subject
+    mime["From"], mime["To"], mime["Subject"] = sender, message.to_email, one_line(message.subject)
     mime["Date"] = format_datetime(message.created_at)
     mime["Message-ID"] = make_msgid(idstring=f"notification-{message.notification_id}", domain="buyswarm.local")
     mime.set_content(message.body, cte="quoted-printable")  # 7-bit clean for any server
     return mime
 
 
-def pending(session: Session, *, now: datetime, limit: int) -> list[tuple[Notification, Outgoing | None]]:
-    """Claim the notifications whose email is due, each with its email (None: nobody to send it to).
+@dataclass(frozen=True)
+class Claimed:
+    """A notification whose email is due, with what rendering it needs (email None: nobody to send it to)."""
+
+    notification: Notification
+    email: str | None
+    name: str
+    pool_title: str | None
+
+    def render(self) -> Outgoing:
+        """The email as it goes out."""
+        note = self.notification
+        subject, body = email_of(
+            kind=note.kind, name=self.name, pool_id=note.pool_id, pool_title=self.pool_title, message=note.message
+        )
+        return Outgoing(note.id, str(self.email), subject, body, note.created_at)
+
+
+def pending(session: Session, *, now: datetime, limit: int) -> list[Claimed]:
+    """Claim the notifications whose email is due, oldest first.
 
     Other senders skip the claimed rows (PostgreSQL). A user deactivated since is not written to.
     """
@@ -143,20 +162,10 @@ def pending(session: Session, *, now: datetime, limit: int) -> list[tuple[Notifi
         .limit(limit)
         .with_for_update(of=Notification, skip_locked=True)
     )
-    claimed: list[tuple[Notification, Outgoing | None]] = []
-    for notification, email, name, active, title in session.execute(query):
-        if not active:
-            claimed.append((notification, None))
-            continue
-        subject, body = email_of(
-            kind=notification.kind,
-            name=name,
-            pool_id=notification.pool_id,
-            pool_title=title,
-            message=notification.message,
-        )
-        claimed.append((notification, Outgoing(notification.id, email, subject, body, notification.created_at)))
-    return claimed
+    return [
+        Claimed(notification, email if active else None, name, title)
+        for notification, email, name, active, title in session.execute(query)
+    ]
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -167,22 +176,33 @@ def retry_delay(attempts: int) -> timedelta:
 def send_pending(
     session: Session, config: Mapping[str, Any], now: datetime, limit: int = 100, backend: MailBackend | None = None
 ) -> int:
-    """Send due notification emails; mark sent ones, record failures for a later retry; return how many were sent."""
+    """Send due notification emails; mark sent ones, record failures for a later retry; return how many were sent.
+
+    Each message is handled on its own: one that cannot be built or is refused is marked failed with
+    its error and retried later with back-off, and the rest still go out. Only a dead server or a
+    refused login (which would fail every message alike) ends the batch early.
+    """
     backend = backend or make_backend(config)
     sender = str(config.get("MAIL_FROM", "Buyswarm <no-reply@buyswarm.local>"))
     sent = 0
     try:
-        for notification, message in pending(session, now=now, limit=limit):
-            if message is None:
+        for claimed in pending(session, now=now, limit=limit):
+            notification = claimed.notification
+            if claimed.email is None:
                 notification.email_due = False
                 continue
             notification.email_attempts += 1
             try:
-                backend.send(to_mime(message, sender))
-            except (OSError, smtplib.SMTPException) as exc:
-                _failed(notification, message, exc, now)
+                mime = to_mime(claimed.render(), sender)
+            except Exception as exc:
+                _failed(notification, claimed.email, exc, now)
+                continue
+            try:
+                backend.send(mime)
+            except Exception as exc:
+                _failed(notification, claimed.email, exc, now)
                 backend.close()  # a half-finished SMTP dialogue cannot be reused
-                if isinstance(exc, CONNECTION_ERRORS) or not isinstance(exc, smtplib.SMTPException):
+                if _server_is_down(exc):
                     break
             else:
                 notification.email_due, notification.emailed_at = False, now
@@ -194,11 +214,16 @@ def send_pending(
     return sent
 
 
-def _failed(notification: Notification, message: Outgoing, exc: BaseException, now: datetime) -> None:
-    attempts = notification.email_attempts
-    log.warning(
-        "email of notification %s to %s failed (attempt %s): %s", notification.id, message.to_email, attempts, exc
+def _server_is_down(exc: Exception) -> bool:
+    """A failure every later message would share: a dead server, a refused login, a network error."""
+    return isinstance(exc, CONNECTION_ERRORS) or (
+        isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
     )
+
+
+def _failed(notification: Notification, to_email: str, exc: BaseException, now: datetime) -> None:
+    attempts = notification.email_attempts
+    log.warning("email of notification %s to %s failed (attempt %s): %s", notification.id, to_email, attempts, exc)
     notification.email_error = f"{type(exc).__name__}: {exc}"[:500]
     notification.email_next_attempt_at = now + retry_delay(attempts)
     if attempts >= MAX_ATTEMPTS:

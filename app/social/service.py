@@ -37,6 +37,7 @@ from app.social.clubs import (
 )
 from app.social.fanout import KINDS, notify_pool_members, notify_user
 from app.social.models import POST_MAX_LENGTH, AuthorRole, CategoryFollow, Invite, InviteJoin, Post
+from app.text import control_characters
 
 __all__ = [
     "KINDS", "attach_pool", "attachable_pools", "club_admins", "club_members", "club_pools", "clubs_overview",
@@ -101,6 +102,8 @@ def body_errors(body: str) -> list[str]:
         return ["Write something before posting."]
     if len(body) > POST_MAX_LENGTH:
         return [f"Keep posts to {POST_MAX_LENGTH:,} characters; this one has {len(body):,}."]
+    if control_characters(body, multiline=True):
+        return ["Remove the control characters (such as NUL); line breaks and tabs are fine."]
     return []
 
 

@@ -152,3 +152,30 @@ def test_a_notification_about_no_pool_is_emailed_without_a_pool_line(session, no
     assert mail.send_pending(session, {"MAIL_BACKEND": "console"}, now, 10) == 1
     out = capsys.readouterr().out
     assert "Subject: News from Buyswarm" in out and "Welcome aboard." in out and "Pool:" not in out
+
+
+def test_a_title_with_a_line_break_goes_out_on_one_line_and_holds_back_nothing(session, now, smtp_sink):
+    first, second = queued(session, now, "amira@example.com", "ben@example.com")
+    pool = factories.open_pool(session, now=now, title="Broken\r\ntitle")  # written before titles were checked
+    third = factories.user(session, now=now, email="cleo@example.com")
+    assert notify_user(session, third.id, pool, "pool_tipped", "It tipped.", now)
+    session.commit()
+    assert mail.send_pending(session, smtp_sink.config(), now, 10) == 3
+    subjects = [parsed(m["data"])["Subject"] for m in smtp_sink.messages]
+    assert subjects == ["“Heat pumps” has tipped", "“Heat pumps” has tipped", "“Broken title” has tipped"]
+    assert session.get(Notification, first).emailed_at == session.get(Notification, second).emailed_at == now
+
+
+def test_a_message_that_cannot_be_built_fails_alone_and_is_retried_with_back_off(session, now, smtp_sink):
+    bad_user = factories.user(session, now=now, email="eve@example.com")
+    bad_user.email = "eve@example.com\r\nBcc: everyone@example.com"  # a header injection from an old row
+    pool = factories.open_pool(session, now=now, title="Heat pumps")
+    assert notify_user(session, bad_user.id, pool, "pool_tipped", "It tipped.", now)
+    session.commit()
+    (after,) = queued(session, now, "ben@example.com")
+    assert mail.send_pending(session, smtp_sink.config(), now, 10) == 1
+    failed = session.scalar(select(Notification).where(Notification.user_id == bad_user.id))
+    assert failed.email_due and failed.email_attempts == 1 and "ValueError" in failed.email_error
+    assert failed.email_next_attempt_at == now + timedelta(minutes=1)
+    assert session.get(Notification, after).emailed_at == now
+    assert [m["to"] for m in smtp_sink.messages] == [["ben@example.com"]]

@@ -321,7 +321,8 @@ def test_a_notification_email_names_the_pool_in_its_subject(session, now):
     member = factories.commitment(session, pool=pool, now=now).member
     service.notify_pool_members(session, pool, "awarded", "Awarded at £3.10.", now, include_organiser=False)
     session.commit()
-    ((notification, message),) = mail.pending(session, now=now, limit=10)
+    (claimed,) = mail.pending(session, now=now, limit=10)
+    notification, message = claimed.notification, claimed.render()
     assert message.subject == "“Heat pumps” was awarded" and message.to_email == member.email
     assert "Awarded at £3.10." in message.body and notification.emailed_at is None
 
