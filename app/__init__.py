@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import load_config
 
@@ -20,6 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     _ensure_instance_dir(app)
+    _trust_proxies(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
@@ -28,6 +30,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _ensure_instance_dir(app: Flask) -> None:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Believe X-Forwarded-For/Proto/Host/Port from exactly TRUSTED_PROXIES proxies, and nobody else."""
+    hops = int(app.config["TRUSTED_PROXIES"])
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
 
 
 def _init_extensions(app: Flask) -> None:
@@ -58,7 +67,7 @@ def _migrations_dir() -> Path:
 def _register_blueprints(app: Flask) -> None:
     from app.accounts import api as accounts_api
     from app.accounts import web as accounts_web
-    from app.auth import check_api_csrf
+    from app.auth import authenticate_api_request
     from app.bids import api as bids_api
     from app.bids import web as bids_web
     from app.extensions import api, csrf
@@ -71,9 +80,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.social import web as social_web
 
     for blueprint in (accounts_api.blp, pools_api.blp, bids_api.blp, payments_api.blp, reputation_api.blp):
-        csrf.exempt(blueprint)  # API writes are checked by check_api_csrf instead
+        csrf.exempt(blueprint)  # API writes are checked by authenticate_api_request instead
         api.register_blueprint(blueprint)
-    app.before_request(check_api_csrf)
+    app.before_request(authenticate_api_request)
     app.register_blueprint(accounts_web.bp)
     app.register_blueprint(pools_web.bp)
     app.register_blueprint(bids_web.bp)

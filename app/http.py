@@ -6,7 +6,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, flash, jsonify, redirect, render_template, request, session
+from flask import Flask, Response, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -15,8 +15,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from app.errors import DomainError
 from app.extensions import db
 from app.schemas import flatten_errors
+from app.text import control_characters
 
 log = logging.getLogger(__name__)
+CSRF_MESSAGE = "Your form expired or came from another site. Please check it and submit again."
 RESTORED_FORM = "restored_form"  # session key: a refused form's values, shown again on its page
 
 HTTP_CODES = {
@@ -42,7 +44,7 @@ def _handle_domain_error(error: DomainError) -> Any:
     if is_api_request():
         return api_error(error.status, error.code, error.message, error.errors)
     if error.status == 401:
-        return redirect("/login?next=" + request.full_path.rstrip("?"))
+        return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
     if error.status == 409 and request.method == "POST":
         flash(error.message, "error")
         return redirect(request.referrer or "/")
@@ -67,11 +69,15 @@ def _handle_csrf_error(error: CSRFError) -> Any:
     db.session.rollback()
     if is_api_request():
         return api_error(400, "csrf_failed", error.description)
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        # A post that came without our cookie (a cross-site form, say): answering it with a new
+        # session cookie would replace the visitor's own and log them out. Leave the session alone.
+        return render_template("error.html", status=400, message=CSRF_MESSAGE), 400
     # Keep what the user typed (never passwords) so the form they return to shows it again.
     kept = {k: v for k, v in request.form.items() if k != "csrf_token" and "password" not in k}
     if kept:
         session[RESTORED_FORM] = {"path": _same_site_path(request.referrer) or request.path, "values": kept}
-    flash("Your form expired or came from another site. Please check it and submit again.", "error")
+    flash(CSRF_MESSAGE, "error")
     return redirect(request.referrer or "/")
 
 
@@ -137,6 +143,17 @@ def _is_list(field: Any) -> bool:
 def back_to(default: str) -> BaseResponse:
     """Redirect to a same-site `next` parameter, or to `default`."""
     target = request.args.get("next") or request.form.get("next") or ""
-    if not target.startswith("/") or target.startswith("//"):
-        target = default
-    return redirect(target)
+    return redirect(target if is_local_path(target) else default)
+
+
+def is_local_path(target: str) -> bool:
+    """Whether `target` is a path on this site, as a browser would read it.
+
+    Browsers drop tabs and line breaks from URLs and read a backslash as a slash, so a slash, a tab
+    and a slash, or a slash and a backslash, lead to another host like "//evil" does; and a line
+    break in a Location header is refused outright.
+    """
+    if not target.startswith("/") or "\\" in target or control_characters(target, multiline=False):
+        return False
+    parts = urlsplit(target)
+    return not (parts.scheme or parts.netloc or target.startswith("//") or parts.path.startswith("//"))

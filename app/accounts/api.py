@@ -80,8 +80,8 @@ class NewToken(MethodView):
     @blp.arguments(NewTokenIn)
     @blp.response(201, TokenOut)
     def post(self, data: dict[str, Any]) -> Any:
-        """Create another token for the authenticated caller."""
-        token, plain = service.create_token(db.session(), user=require_user(), name=data["name"], now=utcnow())
+        """Create another token for the authenticated caller, who gives the password again."""
+        token, plain = service.create_token_confirmed(db.session(), user=require_user(), now=utcnow(), **data)
         db.session.commit()
         return _shown_once(token, plain)
 

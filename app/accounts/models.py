@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Json, Str200
+
+
+def new_session_token() -> str:
+    """A fresh alternative id: 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
 
 
 class User(Base):
@@ -21,6 +27,9 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(default=False)
     is_active_account: Mapped[bool] = mapped_column(default=True)
     payment_customer_ref: Mapped[str | None] = mapped_column(String(120))  # the gateway's customer
+    # The alternative id sessions and remember-me cookies carry: a new one ends every session.
+    session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
+    email_verified_at: Mapped[datetime | None]  # the user opened the link sent to the address
 
     vendor_profile: Mapped[VendorProfile | None] = relationship(back_populates="user")
 
@@ -38,7 +47,12 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session and the remember-me cookie carry: the id and the current session token."""
+        return f"{self.id}-{self.session_token}"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @property
     def is_vendor(self) -> bool:

@@ -30,7 +30,10 @@ class ProfileIn(Schema):
 
 
 class NewTokenIn(Schema):
+    """Another token for a signed-in caller: the password again, so a leaked token cannot mint more."""
+
     name = text(80)
+    password = SafeString(required=True, validate=validate.Length(min=1, max=200))
 
 
 class VendorIn(Schema):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.accounts.models import ApiToken, User, VendorProfile
+from app.accounts.models import ApiToken, User, VendorProfile, new_session_token
 from app.errors import Conflict, NotFound, ValidationFailed
 
 LAST_USED_PRECISION = timedelta(minutes=5)
@@ -61,6 +61,11 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
     return user
 
 
+def end_all_sessions(user: User) -> None:
+    """Give the user a new session token: every session and remember-me cookie stops working."""
+    user.session_token = new_session_token()
+
+
 def update_profile(user: User, *, display_name: str) -> User:
     """Change what others see of the user."""
     user.display_name = display_name.strip()
@@ -85,6 +90,19 @@ def create_token(session: Session, *, user: User, name: str, now: datetime) -> t
     session.add(token)
     session.flush()
     return token, plain
+
+
+def create_token_confirmed(
+    session: Session, *, user: User, password: str, name: str, now: datetime
+) -> tuple[ApiToken, str]:
+    """Create another token for a signed-in user who gave the password again.
+
+    Neither a session nor a token is enough on its own: revoking a leaked token must end the
+    access it gave, so it must not have been able to mint a successor.
+    """
+    if not check_password_hash(user.password_hash, password):
+        raise ValidationFailed("Enter your password to create a token.", {"password": ["Wrong password."]})
+    return create_token(session, user=user, name=name, now=now)
 
 
 # Built once: every API call runs it. The user and its vendor profile (which vendor endpoints

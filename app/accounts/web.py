@@ -9,9 +9,9 @@ from flask_login import login_required, login_user, logout_user
 
 from app.accounts import service
 from app.accounts.schemas import LoginIn, NewTokenIn, ProfileIn, RegisterIn, VendorIn
-from app.auth import require_user
+from app.auth import caller, require_user
 from app.clock import utcnow
-from app.errors import DomainError
+from app.errors import DomainError, ValidationFailed
 from app.extensions import db, limiter
 from app.http import back_to, load_form, restored_values
 
@@ -63,10 +63,14 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    """Log out."""
+    """Log out everywhere: this session, the account's other sessions and every remember-me cookie."""
+    user = caller()
+    if user is not None:
+        service.end_all_sessions(user)
+        db.session.commit()
     logout_user()
     session.clear()
-    flash("You are logged out.", "success")
+    flash("You are logged out on every device.", "success")
     return redirect(url_for("pools.home"))
 
 
@@ -118,9 +122,13 @@ def create_token() -> Any:
     """Create an API token and show it once."""
     user = require_user()
     data, errors = load_form(NewTokenIn(), request.form)
+    if not errors:
+        try:
+            _, plain = service.create_token_confirmed(db.session(), user=user, now=utcnow(), **data)
+        except ValidationFailed as exc:
+            errors = exc.errors
     if errors:
         return _profile_page(user, errors={"token_" + k: v for k, v in errors.items()})
-    _, plain = service.create_token(db.session(), user=user, name=data["name"], now=utcnow())
     db.session.commit()
     flash("Copy your new token now: it will not be shown again.", "success")
     return _profile_page(user, new_token=plain)

@@ -35,11 +35,18 @@ def test_sign_up_errors_keep_what_was_typed_but_not_the_password(client, session
 
 
 def test_a_form_without_the_csrf_token_changes_nothing(client, session):
+    client.get("/register")  # the visitor has a session cookie
     response = client.post(
         "/register", data={"email": "a@example.com", "display_name": "A", "password": "long enough pw"}
     )
     assert response.status_code == 302
     assert session.scalar(select(func.count(User.id))) == 0
+
+
+def test_a_cookieless_cross_site_post_is_answered_without_a_session_cookie(client, session):
+    response = client.post("/logout", data={})  # what a cross-site form sends when SameSite keeps the cookie back
+    assert response.status_code == 400
+    assert "Set-Cookie" not in response.headers
 
 
 def test_wrong_password_is_explained(client, session, now):
@@ -68,7 +75,10 @@ def test_login_redirects_only_to_this_site(client, session, now):
 def test_tokens_are_created_shown_once_and_revoked(client, session, now):
     factories.user(session, now=now, email="m@example.com")
     log_in(client, "m@example.com")
-    page = submit(client, "/account", "/account/tokens", {"name": "robot"}).get_data(as_text=True)
+    refused = submit(client, "/account", "/account/tokens", {"name": "robot", "password": "not my password"})
+    assert refused.status_code == 400 and "Wrong password." in refused.get_data(as_text=True)
+    page = submit(client, "/account", "/account/tokens", {"name": "robot", "password": factories.PASSWORD})
+    page = page.get_data(as_text=True)
     token = session.scalar(select(ApiToken))
     assert token.prefix in page and "will not be shown again" in page
     assert "bsw_" in client.get("/account").get_data(as_text=True)  # the prefix only
