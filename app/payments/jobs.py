@@ -222,7 +222,8 @@ def pay_out_pending(session: Session, gateway: PaymentGateway, *, now: datetime,
 def pay_out(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> int:
     """One payout attempt: lease (commit), transfer, record and complete the pool (commit).
 
-    A vendor without a payout account is skipped until it finishes onboarding (offline needs none).
+    A vendor without a payout account, or whose account the provider has not enabled for payouts, is
+    skipped until it finishes onboarding (offline needs neither).
     """
     payout = service.begin_payout(session, pool_id=pool_id, now=now)
     if payout is None:
@@ -230,10 +231,12 @@ def pay_out(session: Session, gateway: PaymentGateway, *, pool_id: int, now: dat
         return 0
     vendor = session.get(User, payout.vendor_id)
     assert vendor is not None and vendor.vendor_profile is not None
-    destination = vendor.vendor_profile.payout_account_id
-    if destination is None and not gateway.in_database:  # money leaving for a real account needs one
+    profile = vendor.vendor_profile
+    destination = profile.payout_account_id
+    # Money leaving for a real account needs one the provider says can receive payouts.
+    if not gateway.in_database and (destination is None or not profile.payouts_enabled):
         session.rollback()
-        log.info("pool %s: vendor %s has no payout account yet; the payout waits", pool_id, vendor.id)
+        log.info("pool %s: vendor %s cannot receive payouts yet (onboarding); the payout waits", pool_id, vendor.id)
         return 0
     destination = destination or f"vendor-{vendor.id}"
     request = {
@@ -271,12 +274,18 @@ def refund_pool(session: Session, gateway: PaymentGateway, *, pool_id: int, now:
             continue
         request = {
             "payment_ref": payment.gateway_ref or payment.idempotency_key,
-            "amount_minor": payment.amount_minor,
+            "amount_minor": payment.amount_minor - payment.refunded_minor,  # what a partial refund left
             "idempotency_key": f"{payment.idempotency_key}-refund",
         }
         session.commit()
         refund = gateway.refund(**request)  # type: ignore[arg-type]
-        service.record_refund(session, payment_id=payment_id, refund_ref=refund.refund_ref, now=now)
+        service.record_refund(
+            session,
+            payment_id=payment_id,
+            refund_ref=refund.refund_ref,
+            refunded_total_minor=payment.amount_minor,
+            now=now,
+        )
         session.commit()
     settlement.complete_if_done(session, pool_id=pool_id, now=now)
     session.commit()

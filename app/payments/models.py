@@ -45,6 +45,7 @@ class Payment(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]  # when a transient failure may be retried
     refund_ref: Mapped[str | None] = mapped_column(String(120))
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # refunded so far, at most amount_minor
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

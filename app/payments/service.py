@@ -127,6 +127,7 @@ def open_charges(
             "payment_method_ref": line.payment_method_ref or cards.get(line.commitment_id),
             "attempts": 1,
             "next_attempt_at": now + LEASE,
+            "refunded_minor": 0,
             "created_at": now,
             "updated_at": now,
         }
@@ -476,20 +477,34 @@ def begin_refund(session: Session, *, payment_id: int, now: datetime) -> Payment
     return payment
 
 
-def record_refund(session: Session, *, payment_id: int, refund_ref: str, now: datetime) -> Payment | None:
-    """Mark a payment refunded (once) and post the refund out of escrow."""
+def record_refund(
+    session: Session, *, payment_id: int, refund_ref: str, refunded_total_minor: int, now: datetime
+) -> Payment | None:
+    """Record that `refunded_total_minor` of the payment is now refunded in all; post only what is new.
+
+    The provider reports the running total (a charge's `amount_refunded`), so a repeated or late
+    report posts nothing, a partial refund posts exactly its amount, and the payment is refunded
+    once the whole of it is.
+    """
     payment = _lock_payment(session, payment_id)
     if payment is None or payment.status != PaymentStatus.SUCCEEDED:
         return payment
-    payment.status, payment.refund_ref, payment.updated_at = PaymentStatus.REFUNDED, refund_ref, now
+    total = min(refunded_total_minor, payment.amount_minor)
+    new = total - payment.refunded_minor
+    if new <= 0:
+        return payment
+    whole = total == payment.amount_minor
+    payment.refunded_minor, payment.refund_ref, payment.updated_at = total, refund_ref, now
+    if whole:
+        payment.status = PaymentStatus.REFUNDED
     ledger.post(
         session,
         pool_id=payment.pool_id,
-        key=f"payment-{payment.id}-refunded",
+        key=f"payment-{payment.id}-refunded" if whole else f"payment-{payment.id}-refunded-to-{total}",
         currency=payment.currency,
-        memo=f"refunded member {payment.member_id}",
+        memo=f"refunded member {payment.member_id}" + ("" if whole else f" ({new} minor units, partly)"),
         now=now,
-        legs=[(ledger.ESCROW, -payment.amount_minor), (ledger.REFUNDS, payment.amount_minor)],
+        legs=[(ledger.ESCROW, -new), (ledger.REFUNDS, new)],
     )
     return payment
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import VendorProfile
 from app.payments import service
 from app.payments.gateway import GatewayError, PaymentGateway, WebhookEvent
-from app.payments.models import Payment, PaymentStatus, WebhookReceipt
+from app.payments.models import Payment, WebhookReceipt
 from app.pools.models import Commitment
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def handle(session: Session, gateway: PaymentGateway, event: WebhookEvent, *, no
         return "duplicate"
     if event.type in PAYMENT_EVENTS:
         outcome = _payment_event(session, gateway, event, now)
-    elif event.type in ("charge.refunded", "refund.updated", "refund.created"):
+    elif event.type == "charge.refunded":
         outcome = _refund_event(session, event, now)
     elif event.type == "setup_intent.succeeded":
         outcome = _card_saved(session, event)
@@ -64,13 +64,20 @@ def _payment_event(session: Session, gateway: PaymentGateway, event: WebhookEven
 
 
 def _refund_event(session: Session, event: WebhookEvent, now: datetime) -> str:
+    """A charge was refunded, wholly or in part: book what its running total adds.
+
+    Stripe sends `charge.refunded` for every refund, partial ones included, with the charge's
+    `amount_refunded` so far; refund.* events carry no running total, so they are not booked.
+    """
     intent = event.object.get("payment_intent")
     payment = session.scalar(select(Payment).where(Payment.gateway_ref == intent)) if intent else None
-    if payment is None:
+    refunded = event.object.get("amount_refunded")
+    if payment is None or isinstance(refunded, bool) or not isinstance(refunded, int) or refunded < 0:
         return "unknown refund: nothing changed"
-    if payment.status == PaymentStatus.SUCCEEDED and event.object.get("status", "succeeded") == "succeeded":
-        service.record_refund(session, payment_id=payment.id, refund_ref=str(event.object_id), now=now)
-    return f"payment {payment.id} is {payment.status}"
+    service.record_refund(
+        session, payment_id=payment.id, refund_ref=str(event.object_id), refunded_total_minor=refunded, now=now
+    )
+    return f"payment {payment.id} is {payment.status}, {payment.refunded_minor} refunded"
 
 
 def _card_saved(session: Session, event: WebhookEvent) -> str:

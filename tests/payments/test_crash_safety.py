@@ -60,6 +60,7 @@ def _build(session: Session, engine: Engine, now: datetime, gateway) -> World:
         vendor.vendor_profile.payout_account_id = gateway.create_connected_account(
             user_id=vendor.id, email=vendor.email, idempotency_key=f"user-{vendor.id}-account"
         )
+        vendor.vendor_profile.payouts_enabled = True
         session.commit()
     pool_ids, served, declined = [], set(), set()
     for p in range(POOLS):

@@ -246,6 +246,7 @@ def test_the_vendor_is_paid_by_one_transfer_in_the_pools_transfer_group(session,
     profile.payout_account_id = gateway.create_connected_account(
         user_id=award.vendor_id, email="v@example.com", idempotency_key="vendor-account"
     )
+    profile.payouts_enabled = True  # as account.updated reports once onboarding is done
     session.commit()
     jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
     settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=FEE_BPS, now=now)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -181,3 +183,68 @@ def test_members_cannot_resolve_disputes(client, session, now):
         headers=factories.token(session, made[0].member, now=now),
     )
     assert response.status_code == 404
+
+
+@pytest.fixture
+def captured_payment(session, now, gateway, fake_stripe):
+    """A member's payment, captured through the fake Stripe."""
+    pool, made = awarded_pool(session, now, members=((2, "12"),))
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa"])
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    payment = session.scalar(select(Payment))
+    assert payment.status == PaymentStatus.SUCCEEDED and payment.amount_minor > 1000
+    return payment
+
+
+def _refunded(payment, amount_refunded, event_id):
+    charge = {"id": f"ch_{event_id}", "object": "charge", "payment_intent": payment.gateway_ref,
+              "amount_refunded": amount_refunded}  # fmt: skip
+    return make_event("charge.refunded", charge, event_id)
+
+
+def _refunds_booked(session, pool_id):
+    from app.payments import ledger
+
+    return ledger.statement(session, pool_id).balances.get(ledger.REFUNDS, 0)
+
+
+def test_a_partial_refund_books_exactly_what_was_refunded(stripe_client, session, captured_payment):
+    assert post_event(stripe_client, _refunded(captured_payment, 500, "evt_r1")).status_code == 200
+    session.expire_all()
+    payment = session.get(Payment, captured_payment.id)
+    assert (payment.status, payment.refunded_minor) == (PaymentStatus.SUCCEEDED, 500)
+    assert _refunds_booked(session, payment.pool_id) == 500
+
+
+def test_later_refunds_book_only_what_they_add_and_the_last_refunds_the_payment(
+    stripe_client, session, captured_payment
+):
+    whole = captured_payment.amount_minor
+    for event_id, total in (("evt_a", 500), ("evt_b", 500), ("evt_c", 900), ("evt_d", whole), ("evt_e", whole + 99)):
+        post_event(stripe_client, _refunded(captured_payment, total, event_id))
+    session.expire_all()
+    payment = session.get(Payment, captured_payment.id)
+    assert (payment.status, payment.refunded_minor) == (PaymentStatus.REFUNDED, whole)
+    assert _refunds_booked(session, payment.pool_id) == whole
+    from app.payments import ledger
+
+    assert ledger.statement(session, payment.pool_id).total == 0
+
+
+def test_a_payout_waits_until_the_provider_enables_the_vendors_payouts(session, now, gateway, captured_payment):
+    from app.accounts.models import User
+    from app.bids.service import award_of
+    from app.payments.models import Payout, PayoutStatus
+    from app.pools.models import Pool
+
+    pool = session.get(Pool, captured_payment.pool_id)
+    vendor = session.get(User, award_of(session, pool.id).vendor_id)
+    account = gateway.create_connected_account(user_id=vendor.id, email=vendor.email, idempotency_key="acct-new")
+    vendor.vendor_profile.payout_account_id, vendor.vendor_profile.payouts_enabled = account, False
+    settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=500, now=now)
+    session.commit()
+    assert jobs.pay_out(session, gateway, pool_id=pool.id, now=now) == 0
+    assert session.scalar(select(Payout)).status == PayoutStatus.PENDING
+    vendor.vendor_profile.payouts_enabled = True  # what account.updated records
+    session.commit()
+    assert jobs.pay_out(session, gateway, pool_id=pool.id, now=now + timedelta(minutes=10)) == 1
