@@ -42,6 +42,7 @@ def _trust_proxies(app: Flask) -> None:
 def _init_extensions(app: Flask) -> None:
     from app import models  # noqa: F401 - every model registered before mappers configure
     from app.auth import init_auth
+    from app.db import serialize_sqlite_writers
     from app.extensions import api, csrf, db, limiter, migrate, ping_idle_connections
     from app.http import register_error_handlers
     from app.templating import init_templating
@@ -49,6 +50,7 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         for engine in db.engines.values():
+            serialize_sqlite_writers(engine)
             ping_idle_connections(engine, app.config["DATABASE_PING_AFTER_IDLE"])
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
     csrf.init_app(app)

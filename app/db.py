@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     any_,
     bindparam,
+    event,
     func,
     insert,
     literal,
@@ -32,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as cast_as
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, mapped_column, registry
 from sqlalchemy.sql.selectable import TableValuedAlias
@@ -331,3 +332,34 @@ def _json_value(value: object) -> str:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"cannot store {type(value).__name__} in a batch of rows")
+
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another to commit before giving up
+
+
+def serialize_sqlite_writers(engine: Engine) -> None:
+    """Make every SQLite transaction take the database's write lock at its start (BEGIN IMMEDIATE).
+
+    SQLite ignores `SELECT … FOR UPDATE`, and pysqlite begins a transaction only at its first write,
+    so without this two requests could read the same pool, decide on what they read and both write:
+    a withdrawn member still awarded, two closes of one pool, a vendor with several active bids.
+    With it, transactions on one database run one after another, which is what the row locks give on
+    PostgreSQL (at a coarser grain). This is SQLAlchemy's documented pysqlite recipe: pysqlite's own
+    transaction handling is turned off and SQLAlchemy's "begin" emits the BEGIN. WAL lets readers
+    outside a transaction go on while a writer works. Other dialects are left alone.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connected(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # pysqlite emits no BEGIN of its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

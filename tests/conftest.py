@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
 from app.clock import utcnow
@@ -110,10 +110,27 @@ def clean_db(engine: Engine) -> Iterator[None]:
     _empty_all_tables(engine)
 
 
+@pytest.fixture(scope="session")
+def harness_engine(engine: Engine, database_url: str) -> Iterator[Engine]:
+    """The engine the tests' own session reads and writes with.
+
+    On PostgreSQL it is the app's. On SQLite the app's engine begins every transaction with the
+    write lock (app.db.serialize_sqlite_writers), so a test session that merely read something
+    would hold the lock against the requests it then makes; the harness uses SQLite's ordinary
+    deferred transactions instead, which lock only while writing.
+    """
+    if engine.dialect.name != "sqlite":
+        yield engine
+        return
+    harness = create_engine(database_url, connect_args={"timeout": 30})
+    yield harness
+    harness.dispose()
+
+
 @pytest.fixture
-def session(engine: Engine, clean_db: None) -> Iterator[Session]:
+def session(harness_engine: Engine, clean_db: None) -> Iterator[Session]:
     """A plain session on the test database, separate from the sessions requests use."""
-    with Session(engine, expire_on_commit=False) as s:
+    with Session(harness_engine, expire_on_commit=False) as s:
         yield s
 
 
@@ -142,7 +159,8 @@ def count_queries(engine: Engine) -> Iterator[QueryCounter]:
     counter = QueryCounter()
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        counter.statements.append(statement)
+        if statement != "BEGIN IMMEDIATE":  # SQLite's transaction start (app.db.serialize_sqlite_writers)
+            counter.statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", before)
     yield counter

@@ -1,4 +1,4 @@
-"""16 vendor processes bid on one hot pool while members join (PostgreSQL, real connections).
+"""16 vendor processes bid on one hot pool while members join (real connections, on both databases).
 
 Afterwards the bid rows are replayed in commit order (bid id order: each bid takes the pool's row
 lock before it gets its id) and must agree with what the rules give: who took the lead, which
@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.bids import rules
-from app.bids.models import Bid
+from app.bids.models import Award, AwardLine, Bid
 from app.bids.service import leader, offer_of
 from app.pools.models import Commitment, CommitmentStatus, Pool
 from tests import factories
@@ -24,7 +24,6 @@ from tests.bids import contention
 VENDORS, ROUNDS, MEMBER_WORKERS, MEMBERS_EACH = 16, 12, 4, 6
 
 
-@pytest.mark.postgres
 @pytest.mark.slow
 def test_concurrent_bids_lose_nothing_and_replay_to_the_same_auction(session, database_url, now):
     pool = factories.open_pool(
@@ -58,6 +57,35 @@ def test_concurrent_bids_lose_nothing_and_replay_to_the_same_auction(session, da
         Commitment.pool_id == pool.id, Commitment.status == CommitmentStatus.ACTIVE
     )
     assert final.committed_quantity == session.scalar(active)
+    active_bids = select(Bid.vendor_id, func.count(Bid.id)).where(Bid.pool_id == pool.id, Bid.status == "active")
+    assert max(n for _, n in session.execute(active_bids.group_by(Bid.vendor_id))) == 1, "one active bid a vendor"
+
+
+@pytest.mark.slow
+def test_closes_racing_withdrawals_award_only_members_still_in(session, database_url, now):
+    pool = factories.open_pool(session, now=now, min_quantity=1)
+    members = [factories.commitment(session, pool=pool, now=now, quantity=2, max_unit_price="50").member
+               for _ in range(12)]  # fmt: skip
+    factories.bid(session, pool=pool, now=now, curve=((1, "10"),))
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=contention.withdraw_each, args=(database_url, pool.id,
+                                                                       [m.id for m in members], results))]  # fmt: skip
+    processes += [
+        context.Process(target=contention.close_at_once, args=(database_url, pool.id, pool.organiser.id, results))
+        for _ in range(4)
+    ]
+    for process in processes:
+        process.start()
+    collected = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    closers = [outcome for kind, outcome in collected if kind == "closer"]
+    (left,) = [ids for kind, ids in collected if kind == "withdrawer"]
+    assert len(set(closers)) == 1 and closers[0] in ("awarded", "failed"), closers  # one outcome, no errors
+    served = set(session.scalars(select(AwardLine.member_id).join(Award).where(Award.pool_id == pool.id)))
+    assert not served & set(left), "a member told they had left the pool was awarded"
+    assert session.scalar(select(func.count(Award.id)).where(Award.pool_id == pool.id)) <= 1
 
 
 def _run_workers(url, pool_id, vendors, members):
