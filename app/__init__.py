@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.http import IdConverter
 from config import load_config
 
 
@@ -22,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     _ensure_instance_dir(app)
     _trust_proxies(app)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     _init_extensions(app)
     _register_blueprints(app)
     _register_cli(app)

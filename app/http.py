@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+import flask_smorest
+from flask import (
+    Flask,
+    Request,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, ValidationError, fields
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.errors import DomainError
@@ -26,6 +42,32 @@ HTTP_CODES = {
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
     415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
 }  # fmt: skip
+
+
+MAX_ID = 2**31 - 1  # the largest id an integer column holds on PostgreSQL
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in routes: a positive id a column can hold; anything larger is a 404, not an overflow."""
+
+    def __init__(self, url_map: Any, fixed_digits: int = 0, min: int | None = None, max: int | None = None) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=MAX_ID if max is None else max)
+
+
+class JsonParser(FlaskParser):
+    """webargs' parser, but JSON nested too deeply for the parser is invalid JSON (400), not a crash."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError as exc:
+            raise json.JSONDecodeError("The JSON is nested too deeply.", "[…]", 0) from exc  # a doc: "" means no body
+
+
+class ApiBlueprint(flask_smorest.Blueprint):
+    """The API's blueprints: flask-smorest's, reading bodies with JsonParser."""
+
+    ARGUMENTS_PARSER = JsonParser()
 
 
 def is_api_request() -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -10,11 +11,73 @@ from marshmallow import Schema, ValidationError, fields, validate
 from app.money import CURRENCIES
 from app.text import control_characters
 
+MAX_UNIT_PRICE = Decimal("9999999999.9999")  # below 10^10, as the unit-price columns hold
 
-class UnitPriceField(fields.Field):
-    """A positive unit price with at most 4 decimal places, given as a string or number.
 
-    Dumped as a decimal string ("3.1000"); floats are refused on input because they are not exact.
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+
+
+class WholeNumber(fields.Integer):
+    """A whole number: a JSON integer, or a string of ASCII digits (what a form sends).
+
+    Nothing is rounded or reinterpreted: 2.5, "2.5", "1_000", full-width or Arabic-Indic digits and
+    true are refused, where int() would accept or truncate them.
+    """
+
+    default_error_messages = {"invalid": "Enter a whole number (digits only)."}
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+            return int(value.strip())
+        raise self.make_error("invalid")
+
+
+class DecimalText(fields.Field):
+    """An exact decimal given as a string of ASCII digits with an optional point ("3.10"), within bounds.
+
+    Dumped as a string with `places` decimals. Numbers in JSON are refused: a float is not exact,
+    and a string says what was meant. The bounds are checked here, not with a Range validator, so the
+    OpenAPI document describes the field as the string it is.
+    """
+
+    default_error_messages = {
+        "invalid": 'Enter a decimal number as text, like "3.10" (digits, optionally a point and decimals).',
+        "places": "At most {places} decimal places.",
+        "range": "Must be between {minimum} and {maximum}.",
+    }
+
+    def __init__(self, *, places: int, minimum: Decimal, maximum: Decimal, **kwargs: Any) -> None:
+        metadata = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "example": f"{minimum:.{places}f}"}
+        super().__init__(metadata=metadata | kwargs.pop("metadata", {}), **kwargs)
+        self.places, self.minimum, self.maximum = places, minimum, maximum
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else f"{Decimal(value):.{self.places}f}"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if not isinstance(value, str) or not _DECIMAL.fullmatch(value.strip()):
+            raise self.make_error("invalid")
+        number = Decimal(value.strip())
+        if number.as_tuple().exponent < -self.places:  # type: ignore[operator]
+            raise self.make_error("places", places=self.places)
+        self.check_range(number)
+        return number.quantize(Decimal(1).scaleb(-self.places))
+
+    def check_range(self, number: Decimal) -> None:
+        """Refuse a number outside [minimum, maximum]."""
+        if not self.minimum <= number <= self.maximum:
+            raise self.make_error("range", minimum=self.minimum, maximum=self.maximum)
+
+
+class UnitPriceField(DecimalText):
+    """A positive unit price with at most 4 decimal places, given as a decimal string ("3.10").
+
+    Dumped as a decimal string ("3.1000"); numbers are refused on input because a float is not exact.
     """
 
     default_error_messages = {
@@ -24,25 +87,14 @@ class UnitPriceField(fields.Field):
         "too_large": "Price must be below 10,000,000,000.",
     }
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        return None if value is None else f"{Decimal(value):.4f}"
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(places=4, minimum=Decimal("0.0001"), maximum=MAX_UNIT_PRICE, **kwargs)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self.make_error("invalid")
-        try:
-            price = Decimal(str(value).strip())
-        except InvalidOperation as exc:
-            raise self.make_error("invalid") from exc
-        if not price.is_finite():
-            raise self.make_error("invalid")
-        if price <= 0:
+    def check_range(self, number: Decimal) -> None:
+        if number <= 0:
             raise self.make_error("positive")
-        if price.as_tuple().exponent < -4:  # type: ignore[operator]
-            raise self.make_error("places")
-        if price >= Decimal("1e10"):
+        if number > self.maximum:
             raise self.make_error("too_large")
-        return price.quantize(Decimal("0.0001"))
 
 
 def text(
@@ -94,16 +146,15 @@ def currency_field(**kwargs: Any) -> fields.String:
 
 def positive_int(*, required: bool = True, maximum: int = 10_000_000, **kwargs: Any) -> fields.Integer:
     """A whole number from 1 to `maximum`."""
-    return fields.Integer(
+    return WholeNumber(
         required=required,
-        strict=False,
         validate=validate.Range(min=1, max=maximum, error=f"Must be a whole number from 1 to {maximum:,}."),
         **kwargs,
     )
 
 
 class PageQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    page = WholeNumber(load_default=1, validate=validate.Range(min=1, max=10_000))
 
 
 class ErrorOut(Schema):

@@ -59,6 +59,7 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
         # SQLAlchemy invalidates the pool on the first disconnect error (that request fails whole).
         "SQLALCHEMY_ENGINE_OPTIONS": {},
         "DATABASE_PING_AFTER_IDLE": _int(env, "DATABASE_PING_AFTER_IDLE", 10),  # seconds
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1_048_576),  # bytes; a larger body is 413 unread
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -75,3 +75,66 @@ def test_a_post_with_a_nul_byte_is_refused(client, session, now):
     log_in(client, member.email)
     response = submit(client, f"/pools/{pool.id}", f"/pools/{pool.id}/posts", {"body": "hi\x00there"}, follow=True)
     assert "control characters" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/pools/2147483648", "/api/v1/pools/99999999999999999999", "/pools/9223372036854775808",
+     "/users/2147483648", "/api/v1/users/99999999999"],
+)  # fmt: skip
+def test_ids_too_large_for_a_column_are_not_found(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+
+
+def test_an_id_too_large_is_not_found_on_writes_too(client, auth):
+    assert client.delete("/api/v1/pools/1/bids/99999999999999", headers=auth).status_code == 404
+
+
+def test_a_page_number_too_large_is_refused_by_the_api(client):
+    response = client.get("/api/v1/pools?page=99999999999999999999")
+    assert response.status_code == 422 and list(response.get_json()["errors"]) == ["page"]
+
+
+def test_a_page_number_too_large_shows_the_first_page_on_the_web(client):
+    response = client.get("/pools?page=99999999999999999999")
+    assert response.status_code == 200  # the first page, as for any page number it cannot read
+
+
+def test_deeply_nested_json_is_a_400(client, auth):
+    body = "[" * 100_000 + "]" * 100_000
+    response = client.post("/api/v1/pools", data=body, headers=auth | {"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.get_json()["code"] == "malformed_json"
+
+
+def test_a_body_over_the_limit_is_413_and_not_read(client, auth):
+    body = b'{"title": "' + b"x" * (20 * 1024 * 1024) + b'"}'
+    response = client.post("/api/v1/pools", data=body, headers=auth | {"Content-Type": "application/json"})
+    assert response.status_code == 413 and response.get_json()["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("quantity", [2.5, "2.5", "1_000", "１２", "١٢", True, "1e3", " -3"])
+def test_quantities_are_whole_numbers_written_plainly(client, session, auth, now, quantity):
+    pool = factories.open_pool(session, now=now)
+    response = client.put(
+        f"/api/v1/pools/{pool.id}/commitment", json={"quantity": quantity, "max_unit_price": "10"}, headers=auth
+    )
+    assert response.status_code == 422 and list(response.get_json()["errors"]) == ["quantity"]
+    assert session.get(Pool, pool.id).member_count == 0
+
+
+@pytest.mark.parametrize("price", [10, 10.5, "١٠", "1_0", "1e2", "NaN", "Infinity", "10,5", "0x10"])
+def test_prices_are_decimal_strings_of_plain_digits(client, session, auth, now, price):
+    pool = factories.open_pool(session, now=now)
+    response = client.put(
+        f"/api/v1/pools/{pool.id}/commitment", json={"quantity": 1, "max_unit_price": price}, headers=auth
+    )
+    assert response.status_code == 422 and list(response.get_json()["errors"]) == ["max_unit_price"]
+
+
+def test_a_plain_quantity_and_price_are_accepted(client, session, auth, now):
+    pool = factories.open_pool(session, now=now)
+    response = client.put(
+        f"/api/v1/pools/{pool.id}/commitment", json={"quantity": 12, "max_unit_price": "10.50"}, headers=auth
+    )
+    assert response.status_code == 201 and response.get_json()["max_unit_price"] == "10.5000"

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts import service
 from app.accounts.models import ApiToken
@@ -15,8 +14,9 @@ from app.auth import require_user
 from app.clock import utcnow
 from app.errors import Unauthenticated
 from app.extensions import db, limiter
+from app.http import ApiBlueprint
 
-blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1", description="Users, API tokens and vendors")
+blp = ApiBlueprint("accounts_api", __name__, url_prefix="/api/v1", description="Users, API tokens and vendors")
 
 
 def login_rate() -> str:

@@ -6,19 +6,19 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.auth import caller, require_user, require_vendor
 from app.bids import service
 from app.bids.schemas import AwardOut, BidIn, BidOut
 from app.clock import utcnow
 from app.extensions import db, rate_limit
+from app.http import ApiBlueprint
 from app.pools import lifecycle
 from app.pools import service as pools
 from app.pools.api import priced
 from app.pools.schemas import PoolOut
 
-blp = Blueprint("bids_api", __name__, url_prefix="/api/v1", description="Bids, closing and awards")
+blp = ApiBlueprint("bids_api", __name__, url_prefix="/api/v1", description="Bids, closing and awards")
 
 
 def bidding_rate() -> str:

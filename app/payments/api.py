@@ -6,14 +6,13 @@ from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
 from app.audit import trail
 from app.auth import require_user
 from app.clock import utcnow
 from app.extensions import db
-from app.http import api_error
+from app.http import ApiBlueprint, api_error
 from app.payments import jobs, ledger, service, webhooks
 from app.payments.gateway import InvalidWebhook
 from app.payments.gateways import current_gateway
@@ -24,7 +23,7 @@ from app.pools.api import priced
 from app.pools.models import Pool
 from app.pools.schemas import PoolOut
 
-blp = Blueprint("payments_api", __name__, url_prefix="/api/v1", description="Settlement, ledger and audit")
+blp = ApiBlueprint("payments_api", __name__, url_prefix="/api/v1", description="Settlement, ledger and audit")
 
 
 def _organised(pool_id: int) -> Pool:

@@ -8,19 +8,19 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.auth import caller, require_user
 from app.bids import service as bids
 from app.clock import utcnow
 from app.errors import NotFound
 from app.extensions import db
+from app.http import ApiBlueprint
 from app.payments.jobs import save_card
 from app.pools import commitments, lifecycle, service
 from app.pools.models import Pool
 from app.pools.schemas import CommitmentIn, CommitmentOut, PoolEditIn, PoolIn, PoolOut, PoolPageOut, PoolQuery
 
-blp = Blueprint("pools_api", __name__, url_prefix="/api/v1", description="Pools and commitments")
+blp = ApiBlueprint("pools_api", __name__, url_prefix="/api/v1", description="Pools and commitments")
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from marshmallow import Schema, fields, validate
 
 from app.pools.models import AuctionKind, AwardRule, PoolStatus, Visibility
 from app.pools.rules import CATEGORIES
-from app.schemas import TrimmedString, UnitPriceField, currency_field, positive_int, text
+from app.schemas import DecimalText, TrimmedString, UnitPriceField, WholeNumber, currency_field, positive_int, text
 
 
 def _choice(enum: type, **kwargs: object) -> fields.String:
@@ -26,18 +28,13 @@ class PoolIn(Schema):
     max_quantity = positive_int(required=False, allow_none=True)
     closes_at = fields.AwareDateTime(required=True, format="iso", default_timezone=None)
     auction_kind = _choice(AuctionKind)
-    min_decrement_pct = fields.Decimal(
-        places=2, as_string=True, validate=validate.Range(min=0, max=50, error="Must be between 0 and 50 percent.")
+    min_decrement_pct = DecimalText(
+        places=2, minimum=Decimal(0), maximum=Decimal(50), metadata={"description": 'percent, as text: "1.00"'}
     )
-    soft_close_minutes = fields.Integer(validate=validate.Range(min=0, max=120))
-    max_extensions = fields.Integer(validate=validate.Range(min=0, max=20))
+    soft_close_minutes = WholeNumber(validate=validate.Range(min=0, max=120))
+    max_extensions = WholeNumber(validate=validate.Range(min=0, max=20))
     award_rule = _choice(AwardRule)
-    min_vendor_trust = fields.Decimal(
-        places=3,
-        allow_none=True,
-        as_string=True,
-        validate=validate.Range(min=0, max=1, error="Must be between 0 and 1."),
-    )
+    min_vendor_trust = DecimalText(places=3, minimum=Decimal(0), maximum=Decimal(1), allow_none=True)
     visibility = _choice(Visibility)
 
 

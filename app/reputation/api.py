@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.service import get_user
 from app.auth import caller, require_user
 from app.clock import utcnow
 from app.extensions import db
+from app.http import ApiBlueprint
 from app.reputation import service
 from app.reputation.profile import reputation_view
 from app.reputation.schemas import FeedbackIn, FeedbackOut, FeedbackReviseIn, ReplyIn, ReputationOut
 from app.schemas import PageQuery
 
-blp = Blueprint("reputation_api", __name__, url_prefix="/api/v1", description="Feedback and reputation")
+blp = ApiBlueprint("reputation_api", __name__, url_prefix="/api/v1", description="Feedback and reputation")
 
 
 @blp.route("/pools/<int:pool_id>/feedback")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.schemas import TrimmedString
+from app.schemas import TrimmedString, WholeNumber
 
 
 class FeedbackIn(Schema):
@@ -14,13 +14,13 @@ class FeedbackIn(Schema):
         strict=False,
         validate=validate.OneOf([1, 0, -1], error="Rating must be 1 (positive), 0 (neutral) or -1 (negative)."),
     )
-    scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=False), load_default=dict)
+    scores = fields.Dict(keys=fields.String(), values=WholeNumber(), load_default=dict)
     comment = TrimmedString(multiline=True, load_default="")  # length and content are checked by the feedback rules
 
 
 class FeedbackReviseIn(Schema):
     rating = FeedbackIn._declared_fields["rating"]
-    scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=False), load_default=dict)
+    scores = fields.Dict(keys=fields.String(), values=WholeNumber(), load_default=dict)
     comment = TrimmedString(multiline=True, load_default="")
 
 

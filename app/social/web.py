@@ -16,7 +16,7 @@ from app.http import load_form
 from app.notifications.service import inbox as inbox_of
 from app.pools.models import Commitment
 from app.pools.rules import CATEGORIES
-from app.schemas import TrimmedString
+from app.schemas import TrimmedString, WholeNumber
 from app.social import service
 
 bp = Blueprint("social", __name__, template_folder="../templates")
@@ -36,11 +36,11 @@ class FollowIn(Schema):
 
 
 class ReadIn(Schema):
-    notification_id = fields.Integer(load_default=None)
+    notification_id = WholeNumber(load_default=None)
 
 
 class AttachIn(Schema):
-    pool_id = fields.Integer(required=True, error_messages={"required": "Choose one of your pools."})
+    pool_id = WholeNumber(required=True, error_messages={"required": "Choose one of your pools."})
 
 
 def _pool_url(pool_id: int, anchor: str = "discussion") -> str:

@@ -95,7 +95,7 @@ def test_the_organiser_edits_a_draft_and_can_clear_the_maximum(client, session, 
     ("field", "value", "message"),
     [
         ("quantity", "0", "Must be a whole number from 1"),
-        ("quantity", "x", "Not a valid integer."),
+        ("quantity", "x", "Enter a whole number"),
         ("max_unit_price", "0", "Price must be greater than zero."),
         ("max_unit_price", "1.23456", "at most 4 decimal places"),
         ("max_unit_price", "cheap", "Enter a price like 3.10"),
