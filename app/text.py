@@ -21,3 +21,11 @@ def control_characters(value: str, *, multiline: bool) -> list[str]:
 def one_line(value: str) -> str:
     """The text with every run of whitespace or control characters made one space: a header value."""
     return " ".join("".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in value).split())
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")  # what makes a spreadsheet read a cell as a formula
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """The cell as text a spreadsheet shows and never evaluates (CSV formula injection, OWASP)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell

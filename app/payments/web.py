@@ -24,6 +24,7 @@ from app.payments.schemas import DisputeIn, ResolveIn
 from app.pools import service as pools
 from app.pools import settlement
 from app.pools.models import Commitment, Pool
+from app.text import spreadsheet_safe
 
 bp = Blueprint("payments", __name__, template_folder="../templates")
 
@@ -69,27 +70,14 @@ def members_csv(pool_id: int) -> Response:
     writer = csv.writer(out)
     writer.writerow(["commitment_id", "member", "email", "quantity", "max_unit_price", "status", "joined_at"])
     for c in _members(pool):
-        writer.writerow(
-            [
-                c.id,
-                _safe(c.member.display_name),
-                c.member.email,
-                c.quantity,
-                f"{c.max_unit_price:.4f}",
-                c.status,
-                c.joined_at.isoformat(),
-            ]
-        )
+        row = [c.id, c.member.display_name, c.member.email, c.quantity, f"{c.max_unit_price:.4f}", c.status,
+               c.joined_at.isoformat()]  # fmt: skip
+        writer.writerow([spreadsheet_safe(str(cell)) for cell in row])  # every cell, whoever typed it
     return Response(
         out.getvalue(),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=pool-{pool.id}-members.csv"},
     )
-
-
-def _safe(cell: str) -> str:
-    """Defuse spreadsheet formulas in user-supplied text (CSV injection)."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@") else cell
 
 
 @bp.post("/pools/<int:pool_id>/delivery")
