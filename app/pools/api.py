@@ -75,6 +75,16 @@ class PoolItem(MethodView):
         return priced(pool)
 
 
+@blp.route("/links/<token>")
+class PoolByLink(MethodView):
+    @blp.response(200, PoolOut)
+    def get(self, token: str) -> Any:
+        """Open an unlisted pool's share link: the caller may then use the pool by id."""
+        pool = service.open_link(db.session(), token, caller(), utcnow())
+        db.session.commit()
+        return priced(pool)
+
+
 @blp.route("/pools/<int:pool_id>/publish")
 class Publish(MethodView):
     @blp.response(200, PoolOut)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -50,6 +51,11 @@ class CommitmentStatus(StrEnum):
     REFUNDED = "refunded"
 
 
+def new_link_token() -> str:
+    """An unguessable token for a pool's share link (128 random bits)."""
+    return secrets.token_urlsafe(16)
+
+
 class Pool(Base):
     __tablename__ = "pools"
     __table_args__ = (
@@ -75,6 +81,8 @@ class Pool(Base):
     min_vendor_trust: Mapped[Decimal | None] = mapped_column(ExactDecimal(4, 3))  # in [0, 1]
     award_rule: Mapped[str] = mapped_column(String(24), default=AwardRule.LOWEST_PRICE)
     visibility: Mapped[str] = mapped_column(String(10), default=Visibility.PUBLIC)
+    # The share link's secret (/p/<link_token>): how an unlisted pool is found, never by its id.
+    link_token: Mapped[str] = mapped_column(String(32), unique=True, default=new_link_token)
     status: Mapped[str] = mapped_column(String(12), default=PoolStatus.DRAFT)
     organiser_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     # Denormalised demand, maintained by the commitment service under the pool's row lock.
@@ -127,6 +135,18 @@ class Pool(Base):
         if self.max_quantity is None:
             return None
         return max(0, self.max_quantity - self.committed_quantity)
+
+
+class PoolLinkGrant(Base):
+    """A user who opened an unlisted pool's share link (or an invite to it): they may see it by id."""
+
+    __tablename__ = "pool_link_grants"
+    __table_args__ = (UniqueConstraint("pool_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
 
 
 class Commitment(Base):

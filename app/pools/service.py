@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit
 from app.accounts.models import User
 from app.errors import InvalidTransition, NotFound, ValidationFailed
 from app.pools import rules
-from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
+from app.pools.models import Commitment, CommitmentStatus, Pool, PoolLinkGrant, PoolStatus, Visibility
 
 EDITABLE_FIELDS = (
     "title",
@@ -67,6 +68,32 @@ def ensure_visible(session: Session, pool: Pool, viewer: User | None) -> None:
 
     if not pool_visible_to(session, pool, viewer):
         raise NotFound("No such pool.")
+
+
+def open_link(session: Session, token: str, viewer: User | None, now: datetime) -> Pool:
+    """The pool a share link names; a signed-in viewer may reach it by id from now on."""
+    pool = session.scalar(select(Pool).where(Pool.link_token == token)) if token else None
+    if pool is None or not pool.is_visible_to(viewer):
+        raise NotFound("No such pool.")
+    grant_link(session, pool, viewer, now)
+    return pool
+
+
+def grant_link(session: Session, pool: Pool, viewer: User | None, now: datetime) -> None:
+    """Remember that the viewer holds the pool's link (an invite counts); once per viewer."""
+    if viewer is None or pool.visibility != Visibility.UNLISTED or has_link_grant(session, pool.id, viewer.id):
+        return
+    try:
+        with session.begin_nested():  # the same viewer opening the link twice at once: one grant
+            session.add(PoolLinkGrant(pool_id=pool.id, user_id=viewer.id, created_at=now))
+    except IntegrityError:
+        pass
+
+
+def has_link_grant(session: Session, pool_id: int, user_id: int) -> bool:
+    """Whether the user opened the pool's share link (or an invite to it)."""
+    query = select(PoolLinkGrant.id).where(PoolLinkGrant.pool_id == pool_id, PoolLinkGrant.user_id == user_id)
+    return session.scalar(query) is not None
 
 
 def get_organised_pool(session: Session, pool_id: int, actor: User) -> Pool:

@@ -18,7 +18,7 @@ from app.money import CURRENCIES, format_price
 from app.payments import service as payments
 from app.payments.jobs import save_card
 from app.pools import commitments, lifecycle, service
-from app.pools.models import Pool, PoolStatus
+from app.pools.models import Pool, PoolStatus, Visibility
 from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
 from app.reputation.web import feedback_context
 from app.social.context import pool_social_context
@@ -54,10 +54,30 @@ def show(pool_id: int) -> Any:
     return _pool_page(service.get_pool(db.session(), pool_id, caller()))
 
 
+@bp.get("/p/<token>")
+def show_by_link(token: str) -> Any:
+    """An unlisted pool's share link: a signed-in visitor may reach the pool by id from now on."""
+    user = caller()
+    pool = service.open_link(db.session(), token, user, utcnow())
+    db.session.commit()
+    if user is not None or pool.visibility != Visibility.UNLISTED:
+        return redirect(url_for("pools.show", pool_id=pool.id))
+    return _pool_page(pool, live_url=url_for("pools.live_by_link", token=token))
+
+
 @bp.get("/pools/<int:pool_id>/live.json")
 def live(pool_id: int) -> Any:
     """What the pool page refreshes without reloading: demand, progress, best price, time left."""
-    pool = service.get_pool(db.session(), pool_id, caller())
+    return _live(service.get_pool(db.session(), pool_id, caller()))
+
+
+@bp.get("/p/<token>/live.json")
+def live_by_link(token: str) -> Any:
+    """The live figures of a pool seen through its share link."""
+    return _live(service.open_link(db.session(), token, None, utcnow()))
+
+
+def _live(pool: Pool) -> dict[str, Any]:
     market = bids.market_view(db.session(), pool)
     drop = market.next_drop
     return {
@@ -78,7 +98,13 @@ def live(pool_id: int) -> Any:
     }
 
 
-def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None) -> Any:
+def _pool_page(
+    pool: Pool,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    live_url: str | None = None,
+) -> Any:
     user = caller()
     mine = commitments.find_commitment(db.session(), pool_id=pool.id, member_id=user.id) if user else None
     if mine is not None and not mine.is_active and mine.status == "withdrawn":
@@ -100,6 +126,10 @@ def _pool_page(pool: Pool, *, values: dict[str, Any] | None = None, errors: dict
         my_payment=payments.payment_for(db.session(), pool.id, mine.id) if mine is not None else None,
         feedback=feedback_context(pool, user),
         social=pool_social_context(db.session(), pool, user, request.host_url),
+        live_url=live_url or url_for("pools.live", pool_id=pool.id),
+        share_url=url_for("pools.show_by_link", token=pool.link_token, _external=True)
+        if pool.is_organised_by(user) and pool.visibility == Visibility.UNLISTED
+        else None,
         now=utcnow(),
     ), 400 if errors else 200
 

@@ -20,6 +20,7 @@ from app.errors import Forbidden, NotFound, ValidationFailed
 from app.notifications.models import Notification
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
 from app.pools.rules import CATEGORIES
+from app.pools.service import grant_link, has_link_grant
 from app.social.clubs import (
     attach_pool,
     attachable_pools,
@@ -56,17 +57,34 @@ class InviterCount:
 
 
 def pool_visible_to(session: Session, pool: Pool, viewer: User | None) -> bool:
-    """Whether the viewer may see the pool; a club's pool is for the club and the pool's parties."""
+    """Whether the viewer may see the pool.
+
+    Public pools: anyone. Unlisted ones: who opened their share link or an invite to them. Club
+    pools: the club's members. The organiser, operators and the pool's parties (members, bidders)
+    always; drafts only the organiser.
+    """
     if not pool.is_visible_to(viewer):
         return False
-    if pool.visibility != Visibility.CLUB or (viewer is not None and (viewer.is_admin or pool.is_organised_by(viewer))):
+    if pool.visibility == Visibility.PUBLIC or (
+        viewer is not None and (viewer.is_admin or pool.is_organised_by(viewer))
+    ):
         return True
-    club_id = club_of_pool(session, pool.id)
-    if club_id is None:
-        return True  # not attached to a club yet: as reachable as an unlisted link
-    return viewer is not None and (
-        membership(session, club_id, viewer.id) is not None or author_role(session, pool, viewer) is not None
-    )
+    if viewer is None:
+        return False
+    if pool.visibility == Visibility.UNLISTED:
+        return has_link_grant(session, pool.id, viewer.id) or author_role(session, pool, viewer) is not None
+    club_id = club_of_pool(session, pool.id)  # a club pool not yet attached: its parties only
+    in_club = club_id is not None and membership(session, club_id, viewer.id) is not None
+    return in_club or author_role(session, pool, viewer) is not None
+
+
+def follow_invite(session: Session, invite: Invite, viewer: User | None, now: datetime) -> Pool:
+    """The pool an invite leads to: an invite to an unlisted pool is as good as its share link."""
+    pool = session.get(Pool, invite.pool_id)
+    if pool is not None and pool.visibility == Visibility.UNLISTED and pool.is_visible_to(viewer):
+        grant_link(session, pool, viewer, now)
+        return pool
+    return get_visible_pool(session, invite.pool_id, viewer)
 
 
 def get_visible_pool(session: Session, pool_id: int, viewer: User | None) -> Pool:

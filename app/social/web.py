@@ -14,7 +14,7 @@ from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.http import load_form
 from app.notifications.service import inbox as inbox_of
-from app.pools.models import Commitment
+from app.pools.models import Commitment, Visibility
 from app.pools.rules import CATEGORIES
 from app.schemas import TrimmedString, WholeNumber
 from app.social import service
@@ -101,10 +101,14 @@ def invite(pool_id: int) -> Any:
 def follow_invite(code: str) -> Any:
     """Remember the invite for when the visitor joins, and show them the pool."""
     invite = service.invite_by_code(db.session(), code)
-    pool = service.get_visible_pool(db.session(), invite.pool_id, caller())
+    user = caller()
+    pool = service.follow_invite(db.session(), invite, user, utcnow())
+    db.session.commit()
     remembered = [pair for pair in session.get(INVITES_KEY, []) if pair[0] != pool.id]
     # A list, not a dict: the session serialiser sorts dict keys. The cookie has room for a few dozen.
     session[INVITES_KEY] = [*remembered[-(MAX_REMEMBERED_INVITES - 1) :], [pool.id, invite.code]]
+    if user is None and pool.visibility == Visibility.UNLISTED:  # seen through its link until they sign in
+        return redirect(url_for("pools.show_by_link", token=pool.link_token))
     return redirect(url_for("pools.show", pool_id=pool.id))
 
 
