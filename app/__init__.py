@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.http import IdConverter
@@ -45,7 +46,7 @@ def _init_extensions(app: Flask) -> None:
     from app import models  # noqa: F401 - every model registered before mappers configure
     from app.auth import init_auth
     from app.db import serialize_sqlite_writers
-    from app.extensions import api, csrf, db, limiter, migrate, ping_idle_connections
+    from app.extensions import CONTENT_SECURITY_POLICY, api, csrf, db, limiter, migrate, ping_idle_connections
     from app.http import register_error_handlers
     from app.templating import init_templating
 
@@ -56,6 +57,17 @@ def _init_extensions(app: Flask) -> None:
             ping_idle_connections(engine, app.config["DATABASE_PING_AFTER_IDLE"])
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
+    Talisman(  # one per app: Talisman keeps its options on itself, not on the app
+        app,
+        force_https=app.config["FORCE_HTTPS"],
+        strict_transport_security=app.config["FORCE_HTTPS"],
+        session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+        session_cookie_http_only=True,
+        frame_options="DENY",
+        content_security_policy=CONTENT_SECURITY_POLICY,
+        referrer_policy="strict-origin-when-cross-origin",
+        x_content_type_options=True,
+    )
     limiter.init_app(app)
     api.init_app(app)
     init_auth(app)

@@ -24,7 +24,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, ValidationError, fields
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -95,6 +95,8 @@ def _handle_domain_error(error: DomainError) -> Any:
 
 def _handle_http_exception(error: HTTPException) -> Any:
     db.session.rollback()
+    if isinstance(error, SecurityError):  # a Host outside TRUSTED_HOSTS: no URL of this site can be built
+        return Response("This site is not served under that host name.\n", 400, mimetype="text/plain")
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     if is_api_request():

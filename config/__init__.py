@@ -37,6 +37,10 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _list(env: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
+
+
 def _database_url(env: Mapping[str, str]) -> str:
     url = env.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'buyswarm.sqlite3'}")
     # Heroku-style URLs and bare "postgresql://" both mean psycopg 3 here.
@@ -69,6 +73,10 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
         # Proxies in front of the app whose X-Forwarded-* headers are believed (ProxyFix): 0 believes
         # none, so a client cannot choose the address that rate limits and sessions see.
         "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
+        # Host names the app answers to (Flask refuses any other Host header with 400), so that links
+        # built from the request (invites, share links, payout return URLs) name this site only.
+        "TRUSTED_HOSTS": _list(env, "TRUSTED_HOSTS") or None,
+        "FORCE_HTTPS": _bool(env, "FORCE_HTTPS", False),  # redirect http to https and send HSTS
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "10 per minute"),
@@ -128,5 +136,7 @@ def _check_production(env: Mapping[str, str], settings: dict[str, Any]) -> None:
         raise ConfigError("production needs SECRET_KEY set to a random string of 32+ characters")
     if "DATABASE_URL" not in env:
         raise ConfigError("production needs DATABASE_URL (PostgreSQL)")
+    if not settings["TRUSTED_HOSTS"]:
+        raise ConfigError("production needs TRUSTED_HOSTS: the host names the site is served under, comma-separated")
     if settings["PAYMENT_GATEWAY"] == "stripe" and not settings["STRIPE_API_KEY"]:
         raise ConfigError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY")
