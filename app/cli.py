@@ -92,6 +92,8 @@ def show(pool_id: int) -> None:
     click.echo(f"  demand: {pool.committed_quantity}/{pool.min_quantity} {pool.unit} from {pool.member_count} members")
     if pool.outcome_note:
         click.echo(f"  outcome: {pool.outcome_note}")
+    if pool.attention_note:
+        click.echo(f"  NEEDS ATTENTION: {pool.attention_note} (then: flask pools retry {pool.id})")
     award = award_of(db.session(), pool.id)
     _show_money(pool.id, pool.currency)
     if award is not None:
@@ -99,6 +101,29 @@ def show(pool_id: int) -> None:
             f"  award: bid {award.bid_id} by vendor {award.vendor_id} at {award.unit_price} per {pool.unit}, "
             f"{award.served_quantity} served, total {format_minor(award.total_minor, pool.currency)}"
         )
+
+
+@pools_cli.command("attention")
+def attention() -> None:
+    """List the pools the scheduler stopped trying to close, with the reason."""
+    from app.pools import service
+
+    pools = service.pools_needing_attention(db.session())
+    for pool in pools:
+        click.echo(f"{pool.id}\t{pool.status}\t{pool.title}\n\t{pool.attention_note}")
+    click.echo(f"{len(pools)} pool(s) need attention.")
+
+
+@pools_cli.command("retry")
+@click.argument("pool_id", type=int)
+def retry(pool_id: int) -> None:
+    """Let the scheduler try again to close a pool that needed attention (after fixing the cause)."""
+    from app.clock import utcnow
+    from app.pools import service
+
+    service.retry_closing(db.session(), pool_id=pool_id, now=utcnow())
+    db.session.commit()
+    click.echo(f"Pool {pool_id} is back with the scheduler; its next sweep closes it.")
 
 
 def _show_money(pool_id: int, currency: str) -> None:

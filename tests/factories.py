@@ -64,6 +64,8 @@ def pool_values(**overrides: Any) -> dict[str, Any]:
         "closes_at": now + timedelta(days=7),
     }
     values.update(overrides)
+    # Most tests are about something else than the per-member cap (tests/pools test it): no cap to speak of.
+    values.setdefault("max_per_member", values["max_quantity"] or 1_000_000)
     return values
 
 

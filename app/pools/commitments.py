@@ -45,7 +45,11 @@ def commit(
     existing = find_commitment(session, pool_id=pool.id, member_id=member.id)
     own = existing.quantity if existing is not None and existing.is_active else 0
     problems = rules.quantity_errors(
-        quantity, committed_by_others=pool.committed_quantity - own, max_quantity=pool.max_quantity
+        quantity,
+        committed_by_others=pool.committed_quantity - own,
+        max_quantity=pool.max_quantity,
+        max_per_member=pool.max_per_member,
+        max_unit_price=max_unit_price,
     )
     if problems:
         raise ValidationFailed(problems[0], {"quantity": problems})

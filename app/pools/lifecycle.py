@@ -284,7 +284,12 @@ def due_pool_ids(
     """
     query = (
         select(Pool.id)
-        .where(Pool.status == PoolStatus.OPEN, Pool.closes_at <= now, Pool.id.not_in(exclude))
+        .where(
+            Pool.status == PoolStatus.OPEN,
+            Pool.closes_at <= now,
+            Pool.attention_note.is_(None),  # left for a person to look at (app.pools.jobs)
+            Pool.id.not_in(exclude),
+        )
         .order_by(Pool.closes_at, Pool.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

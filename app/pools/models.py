@@ -71,6 +71,7 @@ class Pool(Base):
     currency: Mapped[str] = mapped_column(String(3))  # ISO 4217
     min_quantity: Mapped[int]  # the tipping point: below it the pool fails
     max_quantity: Mapped[int | None]  # total the pool will take; null means no limit
+    max_per_member: Mapped[int]  # the most one member may commit (default: rules.default_max_per_member)
     opens_at: Mapped[datetime | None]
     closes_at: Mapped[datetime]
     auction_kind: Mapped[str] = mapped_column(String(10), default=AuctionKind.OPEN)
@@ -98,6 +99,10 @@ class Pool(Base):
     dispute_reason: Mapped[str | None] = mapped_column(String(500))
     dispute_resolution: Mapped[str | None] = mapped_column(String(10))  # "release" | "refund"
     completed_at: Mapped[datetime | None]
+    # The scheduler could not close the pool CLOSE_ATTEMPTS times: it stops retrying and shows why,
+    # for the organiser and operators (`flask pools retry ID` tries again).
+    close_failures: Mapped[int] = mapped_column(default=0)
+    attention_note: Mapped[str | None] = mapped_column(String(500))
 
     organiser: Mapped[User] = relationship()
     commitments: Mapped[list[Commitment]] = relationship(back_populates="pool")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 CATEGORIES: dict[str, str] = {
     "solar": "Solar & batteries",
@@ -30,13 +31,35 @@ def closes_at_errors(closes_at: datetime, now: datetime) -> list[str]:
     return []
 
 
-def quantity_errors(quantity: int, *, committed_by_others: int, max_quantity: int | None) -> list[str]:
-    """Return what is wrong with a member's quantity given what others already committed."""
-    if max_quantity is None:
-        return []
-    room = max_quantity - committed_by_others
+MAX_POOL_QUANTITY = 1_000_000_000  # a pool's whole demand: what its counters (32-bit integers) hold with room
+MAX_LINE_MAJOR = 10_000_000_000  # the most one member's line may come to, in major units (£10 billion)
+
+
+def default_max_per_member(min_quantity: int) -> int:
+    """What one member may commit unless the organiser says otherwise: half the tipping point, at least 1.
+
+    So no single member tips a pool alone, or outweighs everyone else in it.
+    """
+    return max(1, (min_quantity + 1) // 2)
+
+
+def quantity_errors(
+    quantity: int,
+    *,
+    committed_by_others: int,
+    max_quantity: int | None,
+    max_per_member: int,
+    max_unit_price: Decimal,
+) -> list[str]:
+    """Return what is wrong with a member's quantity given the pool's limits and what others committed."""
+    limit = MAX_POOL_QUANTITY if max_quantity is None else min(max_quantity, MAX_POOL_QUANTITY)
+    room = limit - committed_by_others
     if quantity > room:
         if room <= 0:
             return ["This pool is full."]
-        return [f"Only {room} more can be committed to this pool (its maximum is {max_quantity})."]
+        return [f"Only {room:,} more can be committed to this pool (its maximum is {limit:,})."]
+    if quantity > max_per_member:
+        return [f"Each member may commit at most {max_per_member:,} to this pool."]
+    if quantity * max_unit_price > MAX_LINE_MAJOR:
+        return [f"Quantity × maximum price may come to at most {MAX_LINE_MAJOR:,} per member."]
     return []

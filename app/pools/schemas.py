@@ -26,6 +26,11 @@ class PoolIn(Schema):
     currency = currency_field(required=True)
     min_quantity = positive_int()
     max_quantity = positive_int(required=False, allow_none=True)
+    max_per_member = positive_int(
+        required=False,
+        allow_none=True,
+        metadata={"description": "the most one member may commit; null or left out: half the tipping point"},
+    )
     closes_at = fields.AwareDateTime(required=True, format="iso", default_timezone=None)
     auction_kind = _choice(AuctionKind)
     min_decrement_pct = DecimalText(
@@ -64,6 +69,7 @@ class PoolOut(Schema):
     currency = fields.String()
     min_quantity = fields.Integer()
     max_quantity = fields.Integer(allow_none=True)
+    max_per_member = fields.Integer()
     opens_at = fields.DateTime(allow_none=True)
     closes_at = fields.DateTime()
     auction_kind = fields.String()

@@ -29,6 +29,7 @@ EDITABLE_FIELDS = (
     "currency",
     "min_quantity",
     "max_quantity",
+    "max_per_member",
     "closes_at",
     "auction_kind",
     "min_decrement_pct",
@@ -129,12 +130,18 @@ def _check_settings(values: dict[str, Any], now: datetime) -> None:
     max_quantity = values.get("max_quantity")
     if max_quantity is not None and max_quantity < values["min_quantity"]:
         errors["max_quantity"] = ["Maximum quantity must be at least the tipping point (minimum quantity)."]
+    per_member = values.get("max_per_member")
+    if per_member is not None and max_quantity is not None and per_member > max_quantity:
+        errors["max_per_member"] = ["The most one member may commit cannot exceed the pool's maximum quantity."]
     if errors:
         raise ValidationFailed("Some pool settings are invalid.", errors)
 
 
 def create_pool(session: Session, *, organiser: User, values: dict[str, Any], now: datetime) -> Pool:
     """Create a pool in draft for the organiser to edit and then publish."""
+    values = {"max_per_member": None} | values
+    if values["max_per_member"] is None:
+        values["max_per_member"] = rules.default_max_per_member(values["min_quantity"])
     _check_settings(values, now)
     pool = Pool(organiser=organiser, status=PoolStatus.DRAFT, created_at=now, updated_at=now)
     for name in EDITABLE_FIELDS:
@@ -159,6 +166,10 @@ def update_pool(session: Session, *, pool_id: int, actor: User, values: dict[str
     pool = get_organised_pool_for_update(session, pool_id, actor)
     if pool.status != PoolStatus.DRAFT:
         raise InvalidTransition("Only draft pools can be edited; this pool is already " + pool.status + ".")
+    if "max_per_member" in values and values["max_per_member"] is None:  # cleared: the default again
+        values = values | {
+            "max_per_member": rules.default_max_per_member(values.get("min_quantity", pool.min_quantity))
+        }
     merged = {name: getattr(pool, name) for name in EDITABLE_FIELDS} | values
     _check_settings(merged, now)
     for name in EDITABLE_FIELDS:
@@ -204,6 +215,24 @@ def _filtered(query: Select[Pool], *, status: str | None, category: str | None, 
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(Pool.title.ilike(pattern, escape="\\"), Pool.description.ilike(pattern, escape="\\")))
     return query
+
+
+def pools_needing_attention(session: Session) -> list[Pool]:
+    """Pools the scheduler gave up closing (app.pools.jobs), oldest deadline first."""
+    query = select(Pool).where(Pool.attention_note.is_not(None)).order_by(Pool.closes_at, Pool.id)
+    return list(session.scalars(query))
+
+
+def retry_closing(session: Session, *, pool_id: int, now: datetime) -> Pool:
+    """Hand a pool that needed attention back to the scheduler (an operator's decision)."""
+    pool = get_pool_for_update(session, pool_id)
+    if pool.attention_note is None:
+        raise InvalidTransition("This pool does not need attention.")
+    before = {"note": pool.attention_note, "close_failures": pool.close_failures}
+    pool.attention_note, pool.close_failures = None, 0
+    audit.record(session, action="pool.retry_close", subject=pool, actor_id=None, now=now, pool_id=pool.id,
+                 before=before)  # fmt: skip
+    return pool
 
 
 def pools_organised_by(session: Session, user: User) -> list[Pool]:

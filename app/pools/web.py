@@ -187,7 +187,8 @@ def edit(pool_id: int) -> Any:
     if request.method == "POST":
         data, errors = load_form(PoolIn(), _pool_form_data())
         if not errors:
-            data = {"max_quantity": None, "min_vendor_trust": None, "description": ""} | data  # blank = cleared
+            blank = {"max_quantity": None, "max_per_member": None, "min_vendor_trust": None, "description": ""}
+            data = blank | data  # blank = cleared
             try:
                 service.update_pool(db.session(), pool_id=pool_id, actor=user, values=data, now=utcnow())
             except ValidationFailed as exc:
