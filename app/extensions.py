@@ -19,6 +19,7 @@ from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.db import Base
+from app.schemas import ErrorOut
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +30,15 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
-api = Api()
+
+
+class BuyswarmApi(Api):
+    """flask-smorest's Api, documenting the one error body every endpoint really sends (app.schemas.ErrorOut)."""
+
+    ERROR_SCHEMA = ErrorOut
+
+
+api = BuyswarmApi()
 
 # The Content-Security-Policy of every page: scripts only from this site (no inline script at all),
 # nothing may frame the site, forms post only here. Inline style attributes stay allowed: they
