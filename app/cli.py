@@ -15,6 +15,18 @@ users_cli = AppGroup("users", help="Manage user accounts.")
 pools_cli = AppGroup("pools", help="Operate on pools (safe to run while the scheduler runs).")
 demo_cli = AppGroup("demo", help="Demo data.")
 scheduler_cli = AppGroup("scheduler", help="The scheduler process.")
+outbox_cli = AppGroup("outbox", help="The email outbox.")
+
+
+@outbox_cli.command("send")
+def outbox_send() -> None:
+    """Send the due emails now, as the scheduler's outbox job does every 30 s."""
+    from flask import current_app
+
+    from app.social.jobs import send_outbox
+
+    sent = send_outbox(db.session(), current_app.config, now=utcnow())
+    click.echo(f"{sent} email(s) sent.")
 
 
 @scheduler_cli.command("run")
@@ -36,7 +48,7 @@ def create_admin(email: str, display_name: str, password: str) -> None:
     user = accounts.find_user_by_email(db.session(), email)
     try:
         if user is None:
-            user = accounts.register(
+            user = accounts.create_confirmed_account(
                 db.session(), email=email, password=password, display_name=display_name, now=utcnow()
             )
     except DomainError as exc:
@@ -148,3 +160,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(pools_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(outbox_cli)

@@ -213,7 +213,9 @@ def seed_demo(session: Session, *, now: datetime, if_empty: bool = False) -> str
 def _user(session: Session, name: str, now: datetime) -> User:
     email = name.lower().replace(" ", ".").replace("'", "").replace("é", "e") + "@example.com"
     existing = accounts.find_user_by_email(session, email)
-    return existing or accounts.register(session, email=email, password=DEMO_PASSWORD, display_name=name, now=now)
+    return existing or accounts.create_confirmed_account(
+        session, email=email, password=DEMO_PASSWORD, display_name=name, now=now
+    )
 
 
 def _pool(

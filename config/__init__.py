@@ -95,6 +95,8 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
         "MAIL_USE_TLS": _bool(env, "MAIL_USE_TLS", False),  # STARTTLS after connecting
         "MAIL_FROM": env.get("MAIL_FROM", "Buyswarm <no-reply@buyswarm.local>"),
+        # Where the site is, for links in emails the scheduler sends (confirm your address, reset).
+        "SITE_URL": env.get("SITE_URL", "http://127.0.0.1:5000"),
         "API_TITLE": "Buyswarm API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

@@ -29,6 +29,7 @@ def user(
     """A member account whose password is PASSWORD."""
     n = next(_seq)
     fields.setdefault("created_at", now)
+    fields.setdefault("email_verified_at", now)  # confirmed, as most tests need; tests/accounts test the rest
     account = User(
         email=(email or f"user{n}@example.com").lower(),
         display_name=display_name or f"User {n}",

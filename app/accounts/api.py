@@ -9,7 +9,18 @@ from flask.views import MethodView
 
 from app.accounts import service
 from app.accounts.models import ApiToken
-from app.accounts.schemas import NewTokenIn, PublicUserOut, RegisterIn, TokenIn, TokenOut, UserOut, VendorIn
+from app.accounts.schemas import (
+    MessageOut,
+    NewTokenIn,
+    PasswordChangeIn,
+    PasswordForgotIn,
+    PublicUserOut,
+    RegisterIn,
+    TokenIn,
+    TokenOut,
+    UserOut,
+    VendorIn,
+)
 from app.auth import require_user
 from app.clock import utcnow
 from app.errors import Unauthenticated
@@ -27,15 +38,44 @@ def _shown_once(token: ApiToken, plain: str) -> dict[str, Any]:
     return {"id": token.id, "name": token.name, "prefix": token.prefix, "token": plain, "created_at": token.created_at}
 
 
+CHECK_EMAIL = "Check your email: we sent a link to confirm the address (or, if it has an account, a note saying so)."
+
+
 @blp.route("/users")
 class Users(MethodView):
+    decorators = [limiter.limit(login_rate, methods=["POST"])]
+
     @blp.arguments(RegisterIn)
-    @blp.response(201, UserOut)
+    @blp.response(202, MessageOut)
     def post(self, data: dict[str, Any]) -> Any:
-        """Create an account."""
-        user = service.register(db.session(), now=utcnow(), **data)
+        """Create an account, confirmed by the link emailed to it; a taken address gets the same answer."""
+        service.register(db.session(), now=utcnow(), **data)
         db.session.commit()
-        return user
+        return {"message": CHECK_EMAIL}
+
+
+@blp.route("/users/me/password")
+class MyPassword(MethodView):
+    @blp.arguments(PasswordChangeIn)
+    @blp.response(204)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Change the caller's password (the current one is asked again); every web session ends."""
+        service.change_password(require_user(), **data)
+        db.session.commit()
+        return None
+
+
+@blp.route("/password-resets")
+class PasswordResets(MethodView):
+    decorators = [limiter.limit(login_rate, methods=["POST"])]
+
+    @blp.arguments(PasswordForgotIn)
+    @blp.response(202, MessageOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Email a password-reset link to the address, if it has an account (the answer is the same either way)."""
+        service.request_password_reset(db.session(), email=data["email"], now=utcnow())
+        db.session.commit()
+        return {"message": "If the address has an account, we emailed it a link to choose a new password."}
 
 
 @blp.route("/users/me")

@@ -25,6 +25,23 @@ class TokenIn(LoginIn):
     name = text(80, required=False, load_default="API token")
 
 
+class PasswordChangeIn(Schema):
+    current_password = SafeString(required=True, validate=validate.Length(min=1, max=200))
+    new_password = SafeString(required=True, validate=PASSWORD_RULE)
+
+
+class PasswordForgotIn(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+
+
+class PasswordResetIn(Schema):
+    new_password = SafeString(required=True, validate=PASSWORD_RULE)
+
+
+class MessageOut(Schema):
+    message = fields.String(required=True)
+
+
 class ProfileIn(Schema):
     display_name = text(80)
 

@@ -1,8 +1,9 @@
-"""Account use cases: register, authenticate, API tokens, vendor profiles. No Flask here."""
+"""Account use cases: register and confirm, authenticate, passwords, API tokens, vendor profiles. No Flask here."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -12,8 +13,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.accounts import emails, links
 from app.accounts.models import ApiToken, User, VendorProfile, new_session_token
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.notifications.service import queue_email
 
 LAST_USED_PRECISION = timedelta(minutes=5)
 TOKEN_PREFIX = "bsw_"  # noqa: S105 - a public marker, not a secret
@@ -32,13 +35,31 @@ def find_user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
-def register(session: Session, *, email: str, password: str, display_name: str, now: datetime) -> User:
-    """Create a member account; the email must not be taken in any letter case."""
+def register(session: Session, *, email: str, password: str, display_name: str, now: datetime) -> User | None:
+    """Create an unconfirmed member account and email it a confirmation link; None if the address is taken.
+
+    The caller answers both alike ("check your email"), so registering does not tell anyone which
+    addresses have accounts: the owner of a taken address is told by email instead.
+    """
+    existing = find_user_by_email(session, email)
+    if existing is not None:
+        _email(session, existing, emails.ADDRESS_IN_USE, now)
+        return None
+    user = _new_user(session, email=email, password=password, display_name=display_name, now=now)
+    send_confirmation(session, user, now=now)
+    return user
+
+
+def create_confirmed_account(session: Session, *, email: str, password: str, display_name: str, now: datetime) -> User:
+    """Create an account whose address an operator vouches for (operators, demo data); refuse a taken one."""
     if find_user_by_email(session, email) is not None:
-        raise Conflict(
-            "An account with this email already exists.",
-            {"email": ["An account with this email already exists."]},
-        )
+        raise Conflict("An account with this email already exists.", {"email": ["An account with this email exists."]})
+    user = _new_user(session, email=email, password=password, display_name=display_name, now=now)
+    user.email_verified_at = now
+    return user
+
+
+def _new_user(session: Session, *, email: str, password: str, display_name: str, now: datetime) -> User:
     user = User(
         email=normalize_email(email),
         password_hash=generate_password_hash(password),
@@ -48,6 +69,83 @@ def register(session: Session, *, email: str, password: str, display_name: str, 
     session.add(user)
     session.flush()
     return user
+
+
+def _email(session: Session, user: User, kind: str, now: datetime) -> None:
+    queue_email(session, user_id=user.id, kind=kind, message=emails.KINDS[kind], now=now)
+
+
+def send_confirmation(session: Session, user: User, *, now: datetime) -> None:
+    """Email the user a link that confirms their address (again, if asked)."""
+    if user.is_verified:
+        raise Conflict("Your email address is already confirmed.")
+    queue_email(
+        session, user_id=user.id, kind=emails.CONFIRM_EMAIL, message=emails.KINDS[emails.CONFIRM_EMAIL], now=now
+    )
+
+
+def confirm_email(session: Session, *, secret: str, token: str, now: datetime) -> User:
+    """Mark the address a confirmation link names as confirmed; return its user."""
+    user = _user_of_link(session, secret, links.VERIFY_EMAIL, token)
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    return user
+
+
+def request_password_reset(session: Session, *, email: str, now: datetime) -> None:
+    """Email a password-reset link to the account with this address, if there is one (say nothing either way)."""
+    user = find_user_by_email(session, email)
+    if user is not None and user.is_active:
+        _email(session, user, emails.RESET_PASSWORD, now)
+
+
+def reset_password(session: Session, *, secret: str, token: str, new_password: str, now: datetime) -> User:
+    """Set a new password through a reset link (once): every session ends, and the address is confirmed."""
+    user = _user_of_link(session, secret, links.RESET_PASSWORD, token)
+    _set_password(user, new_password)
+    if user.email_verified_at is None:
+        user.email_verified_at = now  # the link reached the address
+    return user
+
+
+def change_password(user: User, *, current_password: str, new_password: str) -> None:
+    """Change a signed-in user's password; the current one is asked again. Every other session ends."""
+    if not check_password_hash(user.password_hash, current_password):
+        raise ValidationFailed("Your current password is not right.", {"current_password": ["Wrong password."]})
+    _set_password(user, new_password)
+
+
+def _set_password(user: User, new_password: str) -> None:
+    user.password_hash = generate_password_hash(new_password)
+    end_all_sessions(user)
+
+
+def _user_of_link(session: Session, secret: str, purpose: str, token: str) -> User:
+    try:
+        user_id, fingerprint = links.read(secret, purpose, token)
+    except links.InvalidLink as exc:
+        raise InvalidLink() from exc
+    user = session.get(User, user_id)
+    if user is None or not user.is_active or not hmac.compare_digest(fingerprint, links.fingerprint(user, purpose)):
+        raise InvalidLink()
+    return user
+
+
+class InvalidLink(NotFound):
+    """A link that was tampered with, has expired or was used already."""
+
+    code = "invalid_link"
+
+    def __init__(self) -> None:
+        super().__init__("This link has expired or was already used. Ask for a new one.")
+
+
+def require_verified(user: User) -> None:
+    """Refuse to move money for an account whose email address is not confirmed."""
+    if not user.is_verified:
+        raise Forbidden(
+            "Confirm your email address first: open the link we emailed you (your account page sends it again)."
+        )
 
 
 def authenticate(session: Session, *, email: str, password: str) -> User | None:

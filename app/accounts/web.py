@@ -8,10 +8,19 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required, login_user, logout_user
 
 from app.accounts import service
-from app.accounts.schemas import LoginIn, NewTokenIn, ProfileIn, RegisterIn, VendorIn
+from app.accounts.schemas import (
+    LoginIn,
+    NewTokenIn,
+    PasswordChangeIn,
+    PasswordForgotIn,
+    PasswordResetIn,
+    ProfileIn,
+    RegisterIn,
+    VendorIn,
+)
 from app.auth import caller, require_user
 from app.clock import utcnow
-from app.errors import DomainError, ValidationFailed
+from app.errors import ValidationFailed
 from app.extensions import db, limiter
 from app.http import back_to, load_form, restored_values
 
@@ -22,25 +31,104 @@ def _login_rate() -> str:
     return str(current_app.config["RATELIMIT_LOGIN"])
 
 
+CHECK_EMAIL = (
+    "Thanks! We sent a link to {email} to confirm the address (if you already have an account, the email "
+    "says so instead). You can log in now; you can join pools and bid once the address is confirmed."
+)
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_login_rate, methods=["POST"])
 def register() -> Any:
-    """Create an account and log in."""
+    """Create an account; its address is confirmed by email, and the answer is the same for a taken address."""
     values: dict[str, Any] = request.form.to_dict() if request.method == "POST" else restored_values({})
     values.pop("password", None)  # never echo a password back into the page
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         data, errors = load_form(RegisterIn(), request.form)
         if not errors:
-            try:
-                user = service.register(db.session(), now=utcnow(), **data)
-            except DomainError as exc:
-                errors = exc.errors
-            else:
-                db.session.commit()
-                login_user(user)
-                flash(f"Welcome to Buyswarm, {user.display_name}!", "success")
-                return back_to(url_for("pools.home"))
+            service.register(db.session(), now=utcnow(), **data)
+            db.session.commit()
+            flash(CHECK_EMAIL.format(email=data["email"]), "success")
+            return redirect(url_for("accounts.login", next=request.args.get("next") or None))
     return render_template("accounts/register.html", values=values, errors=errors), 400 if errors else 200
+
+
+@bp.get("/verify/<token>")
+def verify_email(token: str) -> Any:
+    """Confirm an address from the emailed link, and log its owner in."""
+    user = service.confirm_email(db.session(), secret=_secret(), token=token, now=utcnow())
+    db.session.commit()
+    session.clear()
+    login_user(user)
+    flash("Your email address is confirmed. Welcome to Buyswarm!", "success")
+    return redirect(url_for("pools.home"))
+
+
+@bp.post("/account/verify")
+@login_required
+def resend_confirmation() -> Any:
+    """Email the confirmation link again."""
+    service.send_confirmation(db.session(), require_user(), now=utcnow())
+    db.session.commit()
+    flash("We sent the link again. It can take a minute to arrive.", "success")
+    return redirect(url_for("accounts.profile"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_login_rate, methods=["POST"])
+def forgot_password() -> Any:
+    """Ask for a password-reset link; the answer does not say whether the address has an account."""
+    values = {"email": request.form.get("email", "")}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        data, errors = load_form(PasswordForgotIn(), request.form)
+        if not errors:
+            service.request_password_reset(db.session(), email=data["email"], now=utcnow())
+            db.session.commit()
+            flash(f"If {data['email']} has an account, we emailed it a link to choose a new password.", "success")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/forgot.html", values=values, errors=errors), 400 if errors else 200
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_login_rate, methods=["POST"])
+def reset_password(token: str) -> Any:
+    """Choose a new password through the emailed link (once); every session ends, this one begins."""
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        data, errors = load_form(PasswordResetIn(), request.form)
+        if not errors:
+            user = service.reset_password(db.session(), secret=_secret(), token=token, now=utcnow(), **data)
+            db.session.commit()
+            session.clear()
+            login_user(user)
+            flash("Your new password is set, and you are logged out everywhere else.", "success")
+            return redirect(url_for("pools.home"))
+    return render_template("accounts/reset.html", errors=errors), 400 if errors else 200
+
+
+@bp.post("/account/password")
+@login_required
+def change_password() -> Any:
+    """Change the password (the current one is asked again); every other session ends."""
+    user = require_user()
+    data, errors = load_form(PasswordChangeIn(), request.form)
+    if not errors:
+        try:
+            service.change_password(user, **data)
+        except ValidationFailed as exc:
+            errors = exc.errors
+    if errors:
+        return _profile_page(user, errors={"pw_" + k: v for k, v in errors.items()})
+    db.session.commit()
+    login_user(user)  # this session carries the new session token; the others are over
+    flash("Your password is changed. You are logged out on your other devices.", "success")
+    return redirect(url_for("accounts.profile"))
+
+
+def _secret() -> str:
+    return str(current_app.config["SECRET_KEY"])
 
 
 @bp.route("/login", methods=["GET", "POST"])

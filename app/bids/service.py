@@ -44,6 +44,7 @@ from sqlalchemy.orm.util import identity_key
 
 from app import audit
 from app.accounts.models import User
+from app.accounts.service import require_verified
 from app.bids import rules
 from app.bids.charts import Chart, build_chart
 from app.bids.models import Award, AwardLine, Bid, BidStatus, tiers_to_json
@@ -259,6 +260,7 @@ def _check_bidder(session: Session, pool: PoolTerms, vendor: User, now: datetime
         raise PoolNotOpen("This pool is closed; bids are no longer accepted.")
     if pool.organiser_id == vendor.id:
         raise Forbidden("You organise this pool, so you cannot bid on it.")
+    require_verified(vendor)  # a bid can win money
     if pool.membership == CommitmentStatus.ACTIVE:
         raise Forbidden("You are a member of this pool, so you cannot bid on it.")
     if pool.min_vendor_trust is not None and (trust := trust_of(session, vendor.id)) < pool.min_vendor_trust:

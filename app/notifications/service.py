@@ -37,6 +37,16 @@ def notify(
     return True
 
 
+def queue_email(session: Session, *, user_id: int, kind: str, message: str, now: datetime) -> Notification:
+    """Add a notification about no pool that goes out by email, every time it is asked for (account emails)."""
+    note = Notification(
+        user_id=user_id, pool_id=None, kind=kind, message=message, created_at=now, email_due=True, email_attempts=0
+    )
+    session.add(note)
+    session.flush()
+    return note
+
+
 def inbox(session: Session, user_id: int, limit: int = 50) -> list[Notification]:
     """The user's newest notifications."""
     query = select(Notification).where(Notification.user_id == user_id).order_by(Notification.id.desc())

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.accounts.models import User
+from app.accounts.service import require_verified
 from app.errors import Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from app.pools import rules
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
@@ -40,6 +41,7 @@ def commit(
 ) -> tuple[Commitment, bool]:
     """Join (or rejoin) the pool, or change the commitment; return it and whether this was a join."""
     pool = _open_pool_for_update(session, pool_id, member, now)
+    require_verified(member)  # joining authorizes a charge
     if _has_active_bid(session, pool.id, member.id):
         raise Forbidden("You bid on this pool, so you cannot join it; withdraw your bid first.")
     existing = find_commitment(session, pool_id=pool.id, member_id=member.id)

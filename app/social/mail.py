@@ -23,6 +23,7 @@ from typing import Any, Protocol, TextIO
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from app.accounts import emails as account_emails
 from app.accounts.models import User
 from app.notifications.models import Notification
 from app.pools.models import Pool
@@ -129,20 +130,31 @@ def to_mime(message: Outgoing, sender: str) -> MimeMessage:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A notification whose email is due, with what rendering it needs (email None: nobody to send it to)."""
+    """A notification whose email is due, with its recipient (None: nobody to send it to) and pool title."""
 
     notification: Notification
-    email: str | None
-    name: str
+    user: User | None
     pool_title: str | None
 
-    def render(self) -> Outgoing:
-        """The email as it goes out."""
-        note = self.notification
-        subject, body = email_of(
-            kind=note.kind, name=self.name, pool_id=note.pool_id, pool_title=self.pool_title, message=note.message
-        )
-        return Outgoing(note.id, str(self.email), subject, body, note.created_at)
+    @property
+    def email(self) -> str | None:
+        return self.user.email if self.user is not None else None
+
+    def render(self, config: Mapping[str, Any] | None = None) -> Outgoing:
+        """The email as it goes out; an account email's link is made now, from the server's secret."""
+        note, user = self.notification, self.user
+        assert user is not None
+        if note.kind in account_emails.KINDS:
+            settings = config or {}
+            subject, body = account_emails.render(
+                note.kind, user, secret=str(settings["SECRET_KEY"]), site_url=str(settings.get("SITE_URL", ""))
+            )
+        else:
+            subject, body = email_of(
+                kind=note.kind, name=user.display_name, pool_id=note.pool_id, pool_title=self.pool_title,
+                message=note.message,
+            )  # fmt: skip
+        return Outgoing(note.id, user.email, subject, body, note.created_at)
 
 
 def pending(session: Session, *, now: datetime, limit: int) -> list[Claimed]:
@@ -151,7 +163,7 @@ def pending(session: Session, *, now: datetime, limit: int) -> list[Claimed]:
     Other senders skip the claimed rows (PostgreSQL). A user deactivated since is not written to.
     """
     query = (
-        select(Notification, User.email, User.display_name, User.is_active_account, Pool.title)
+        select(Notification, User, Pool.title)
         .join(User, User.id == Notification.user_id)
         .outerjoin(Pool, Pool.id == Notification.pool_id)
         .where(
@@ -163,8 +175,8 @@ def pending(session: Session, *, now: datetime, limit: int) -> list[Claimed]:
         .with_for_update(of=Notification, skip_locked=True)
     )
     return [
-        Claimed(notification, email if active else None, name, title)
-        for notification, email, name, active, title in session.execute(query)
+        Claimed(notification, user if user.is_active_account else None, title)
+        for notification, user, title in session.execute(query)
     ]
 
 
@@ -188,19 +200,20 @@ def send_pending(
     try:
         for claimed in pending(session, now=now, limit=limit):
             notification = claimed.notification
-            if claimed.email is None:
+            to_email = claimed.email
+            if to_email is None:
                 notification.email_due = False
                 continue
             notification.email_attempts += 1
             try:
-                mime = to_mime(claimed.render(), sender)
+                mime = to_mime(claimed.render(config), sender)
             except Exception as exc:
-                _failed(notification, claimed.email, exc, now)
+                _failed(notification, to_email, exc, now)
                 continue
             try:
                 backend.send(mime)
             except Exception as exc:
-                _failed(notification, claimed.email, exc, now)
+                _failed(notification, to_email, exc, now)
                 backend.close()  # a half-finished SMTP dialogue cannot be reused
                 if _server_is_down(exc):
                     break

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.accounts.models import ApiToken, User
+from app.notifications.models import Notification
 from tests import factories
 
 
@@ -14,21 +15,22 @@ def register(client, **overrides):
     return client.post("/api/v1/users", json=body)
 
 
-def test_register_returns_the_user_without_secrets(client):
+def test_register_creates_an_unconfirmed_account_and_emails_a_link(client, session):
     response = register(client)
-    assert response.status_code == 201
-    body = response.get_json()
-    assert body["email"] == "ada@example.com"
-    assert body["display_name"] == "Ada"
-    assert "password" not in body and "password_hash" not in body
+    assert response.status_code == 202 and "Check your email" in response.get_json()["message"]
+    user = session.scalar(select(User))
+    assert (user.email, user.display_name, user.email_verified_at) == ("ada@example.com", "Ada", None)
+    kinds = session.scalars(select(Notification.kind).where(Notification.email_due)).all()
+    assert kinds == ["confirm_email"]
 
 
-def test_email_is_unique_whatever_its_case(client, session):
-    register(client)
-    response = register(client, email="ADA@example.COM")
-    assert response.status_code == 409
-    assert response.get_json()["errors"]["email"]
+def test_registering_a_taken_address_answers_the_same_and_tells_its_owner(client, session):
+    first = register(client)
+    second = register(client, email="ADA@example.COM", display_name="Mallory")
+    assert (second.status_code, second.get_json()) == (first.status_code, first.get_json())
     assert session.scalar(select(func.count(User.id))) == 1
+    kinds = session.scalars(select(Notification.kind).order_by(Notification.id)).all()
+    assert kinds == ["confirm_email", "address_in_use"]
 
 
 def test_passwords_are_stored_hashed(client, session):

@@ -10,7 +10,7 @@ from tests import factories
 from tests.web_helpers import log_in, submit
 
 
-def test_sign_up_logs_the_new_member_in(client, session):
+def test_sign_up_asks_the_new_member_to_confirm_the_address(client, session):
     response = submit(
         client,
         "/register",
@@ -18,8 +18,8 @@ def test_sign_up_logs_the_new_member_in(client, session):
         {"email": "new@example.com", "display_name": "Newbie", "password": "long enough pw"},
         follow=True,
     )
-    assert response.status_code == 200
-    assert "Welcome to Buyswarm, Newbie!" in response.get_data(as_text=True)
+    assert response.status_code == 200 and response.request.path == "/login"
+    assert "We sent a link to new@example.com" in response.get_data(as_text=True)
     assert session.scalar(select(func.count(User.id))) == 1
 
 

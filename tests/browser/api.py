@@ -16,15 +16,16 @@ PASSWORD = "journey password"
 class ApiUser:
     """A person with an API token on the live app."""
 
-    def __init__(self, base_url: str, name: str) -> None:
-        self.base_url = base_url
+    def __init__(self, live_app: Any, name: str) -> None:
+        self.base_url = base_url = live_app.url
         self.email = f"{name.lower().replace(' ', '.')}.{next(_seq)}@example.com"
         self.name = name
-        created = call(
-            base_url, "POST", "/api/v1/users", {"email": self.email, "password": PASSWORD, "display_name": name}
-        )
-        self.id = created["id"]
+        call(base_url, "POST", "/api/v1/users", {"email": self.email, "password": PASSWORD, "display_name": name})
+        (confirm,) = live_app.emailed_links(self.email)  # the link in the confirmation email
+        with urllib.request.urlopen(base_url + confirm, timeout=30):
+            pass
         self.token = call(base_url, "POST", "/api/v1/tokens", {"email": self.email, "password": PASSWORD})["token"]
+        self.id = self("GET", "/api/v1/users/me")["id"]
 
     def __call__(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         return call(self.base_url, method, path, body, token=self.token)
@@ -41,6 +42,7 @@ class ApiUser:
             "currency": "GBP",
             "min_quantity": 10,
             "closes_at": (datetime.now(UTC) + timedelta(days=5)).isoformat(),
+            "max_per_member": 100,  # the organiser lets a member take more than half the tipping point
         } | overrides
         pool = self("POST", "/api/v1/pools", body)
         return self("POST", f"/api/v1/pools/{pool['id']}/publish")

@@ -7,6 +7,7 @@ scheduler would do (settling) run the operator CLI against the same database.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,6 +55,12 @@ class LiveApp:
             check=True,
         )
         return done.stdout
+
+    def emailed_links(self, to: str) -> list[str]:
+        """Send the outbox (the operator's `flask outbox send`); return the site paths linked in mail to `to`."""
+        printed = self.cli("outbox", "send")
+        mails = [part for part in printed.split("---------- email ----------") if f"To: {to}\n" in part]
+        return [path for part in mails for path in re.findall(r"https?://[^/\s]+(/\S+)", part)]
 
 
 @pytest.fixture(scope="session")

@@ -22,14 +22,14 @@ def log_in(page, user: ApiUser) -> None:
 
 @pytest.fixture(scope="module")
 def world(live_app):
-    organiser = ApiUser(live_app.url, "Ada Access")
+    organiser = ApiUser(live_app, "Ada Access")
     pool = organiser.open_pool("Accessible solar pool", min_quantity=4)
-    member = ApiUser(live_app.url, "Ben Access")
+    member = ApiUser(live_app, "Ben Access")
     member.join(pool["id"], 2, "300")
-    vendor = ApiUser(live_app.url, "Cy Access")
+    vendor = ApiUser(live_app, "Cy Access")
     vendor.become_vendor(["solar"])
     vendor.bid(pool["id"], [(1, "280"), (5, "260")])
-    return {"organiser": organiser, "member": member, "vendor": vendor, "pool": pool["id"]}
+    return {"organiser": organiser, "member": member, "vendor": vendor, "pool": pool["id"], "live_app": live_app}
 
 
 PAGES = [
@@ -93,7 +93,7 @@ def test_live_updates_refresh_demand_without_reloading(new_page, world):
     page = new_page()
     page.goto(f"/pools/{world['pool']}")
     before = int(page.locator("[data-live=committed]").inner_text())
-    late = ApiUser(world["organiser"].base_url, "Late Joiner")
+    late = ApiUser(world["live_app"], "Late Joiner")
     late.join(world["pool"], 3, "300")
     page.wait_for_function(
         f"() => document.querySelector('[data-live=committed]').textContent === '{before + 3}'", timeout=12_000

@@ -17,23 +17,35 @@ from tests.browser.conftest import screenshot
 pytestmark = pytest.mark.browser
 
 
-def register(page, name: str, email: str) -> None:
+def register(page, live_app, name: str, email: str) -> None:
+    """Sign up, then open the link the confirmation email carries (which logs the new member in)."""
     page.goto("/register")
+    fill_sign_up(page, name, email)
+    confirm_email(page, live_app, email)
+
+
+def fill_sign_up(page, name: str, email: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Name shown to others").fill(name)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    page.get_by_text(f"Welcome to Buyswarm, {name}!").wait_for()
+    page.get_by_text(f"We sent a link to {email}").wait_for()
+
+
+def confirm_email(page, live_app, email: str) -> None:
+    (link,) = live_app.emailed_links(email)
+    page.goto(link)
+    page.get_by_text("Your email address is confirmed").wait_for()
 
 
 def test_member_journey(new_page, live_app):
-    organiser = ApiUser(live_app.url, "Olga Organiser")
+    organiser = ApiUser(live_app, "Olga Organiser")
     pool = organiser.open_pool("Member journey solar panels", min_quantity=10)
-    vendor = ApiUser(live_app.url, "Val Vendor")
+    vendor = ApiUser(live_app, "Val Vendor")
     vendor.become_vendor(["solar"])
 
     page = new_page()
-    register(page, "Mina Member", "mina@example.com")
+    register(page, live_app, "Mina Member", "mina@example.com")
     page.goto("/pools")
     page.get_by_label("Search").fill("journey solar")
     page.get_by_role("button", name="Search").click()
@@ -51,10 +63,9 @@ def test_member_journey(new_page, live_app):
     friend.goto(invite_url)
     friend.get_by_role("link", name="Log in to join").click()
     friend.get_by_role("link", name="Create an account").click()
-    friend.get_by_label("Email").fill("friend@example.com")
-    friend.get_by_label("Name shown to others").fill("Fred Friend")
-    friend.get_by_label("Password").fill(PASSWORD)
-    friend.get_by_role("button", name="Create account").click()
+    fill_sign_up(friend, "Fred Friend", "friend@example.com")
+    confirm_email(friend, live_app, "friend@example.com")
+    friend.goto(invite_url)  # back to the pool from the invite, now signed in
     friend.get_by_label("Quantity (panel)").fill("7")
     friend.get_by_label("Most you'll pay per panel (GBP)").fill("240")
     friend.get_by_role("button", name="Join pool").click()
@@ -85,16 +96,16 @@ def test_member_journey(new_page, live_app):
 
 
 def test_vendor_journey(new_page, live_app):
-    organiser = ApiUser(live_app.url, "Otto Organiser")
+    organiser = ApiUser(live_app, "Otto Organiser")
     pool = organiser.open_pool("Vendor journey battery pool", min_quantity=5, unit="battery")
-    buyers = [ApiUser(live_app.url, f"Buyer {n}") for n in range(3)]
+    buyers = [ApiUser(live_app, f"Buyer {n}") for n in range(3)]
     for buyer in buyers:
         buyer.join(pool["id"], 4, "5000")
-    rival = ApiUser(live_app.url, "Rival Vendor")
+    rival = ApiUser(live_app, "Rival Vendor")
     rival.become_vendor(["solar"])
 
     page = new_page()
-    register(page, "Vera Vendor", "vera@example.com")
+    register(page, live_app, "Vera Vendor", "vera@example.com")
     page.goto("/account")
     page.get_by_label("Legal name of your business").fill("Vera Batteries Ltd")
     page.get_by_label("Solar & batteries").check()
@@ -139,7 +150,7 @@ def test_vendor_journey(new_page, live_app):
 
 def test_organiser_journey(new_page, live_app):
     page = new_page()
-    register(page, "Ola Organiser", "ola@example.com")
+    register(page, live_app, "Ola Organiser", "ola@example.com")
     page.get_by_role("link", name="Start a pool").first.click()
     page.get_by_label("Title").fill("Organiser journey heat pumps")
     page.get_by_label("Category").select_option("heating")
@@ -152,10 +163,10 @@ def test_organiser_journey(new_page, live_app):
     page.get_by_text("Your pool is open.").wait_for()
     pool_id = int(page.url.rstrip("/").split("/")[-1])
 
-    members = [ApiUser(live_app.url, f"Member {n}") for n in range(2)]
+    members = [ApiUser(live_app, f"Member {n}") for n in range(2)]
     for member in members:
         member.join(pool_id, 2, "9000")
-    vendor = ApiUser(live_app.url, "Heat Vendor")
+    vendor = ApiUser(live_app, "Heat Vendor")
     vendor.become_vendor(["heating"])
     vendor.bid(pool_id, [(1, "8200"), (4, "7900")])
     page.reload()
