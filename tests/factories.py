@@ -70,6 +70,20 @@ def pool_values(**overrides: Any) -> dict[str, Any]:
     return values
 
 
+def pool_body(now: datetime, **overrides: Any) -> dict[str, Any]:
+    """A valid JSON body for POST /api/v1/pools, closing in a week."""
+    body = {
+        "title": "Solar for Leeds",
+        "description": "4 kW installs",
+        "category": "solar",
+        "unit": "install",
+        "currency": "GBP",
+        "min_quantity": 10,
+        "closes_at": (now + timedelta(days=7)).isoformat(),
+    }
+    return body | overrides
+
+
 def draft_pool(session: Session, *, now: datetime, organiser: User | None = None, **overrides: Any) -> Pool:
     """A pool in draft."""
     organiser = organiser or user(session, now=now)

@@ -11,18 +11,7 @@ from app.pools.models import Pool
 from tests import factories
 from tests.web_helpers import log_in, submit
 
-
-def pool_body(now, **overrides):
-    body = {
-        "title": "Solar for Leeds",
-        "description": "4 kW installs",
-        "category": "solar",
-        "unit": "install",
-        "currency": "GBP",
-        "min_quantity": 10,
-        "closes_at": (now + timedelta(days=7)).isoformat(),
-    }
-    return body | overrides
+pool_body = factories.pool_body
 
 
 @pytest.fixture

@@ -254,7 +254,7 @@ def _check_bidder(session: Session, pool: PoolTerms, vendor: User, now: datetime
         raise Forbidden("Only vendors can bid; create a vendor profile first.")
     if pool.status == PoolStatus.DRAFT:
         raise NotFound("No such pool.")  # a draft is its organiser's alone, as on every other path
-    if pool.visibility == Visibility.CLUB:  # the one visibility check, as for reading the pool
+    if pool.visibility != Visibility.PUBLIC:  # the one visibility check, as for reading the pool
         ensure_visible(session, session.get_one(Pool, pool.id), vendor)
     if not (pool.status == PoolStatus.OPEN and now < pool.closes_at):
         raise PoolNotOpen("This pool is closed; bids are no longer accepted.")

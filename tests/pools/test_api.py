@@ -16,17 +16,7 @@ def iso(moment):
     return moment.isoformat()
 
 
-def new_pool_body(now, **overrides):
-    body = {
-        "title": "Solar for Leeds",
-        "description": "4 kW installs",
-        "category": "solar",
-        "unit": "install",
-        "currency": "GBP",
-        "min_quantity": 10,
-        "closes_at": iso(now + timedelta(days=7)),
-    }
-    return body | overrides
+new_pool_body = factories.pool_body
 
 
 @pytest.fixture

@@ -61,3 +61,12 @@ def test_the_organiser_sees_the_link_to_share(client, unlisted):
 def test_a_club_pool_not_yet_in_a_club_is_not_public(client, session, now):
     pool = factories.open_pool(session, now=now, visibility="club")
     assert client.get(f"/api/v1/pools/{pool.id}").status_code == 404
+
+
+def test_a_vendor_without_the_link_cannot_bid_and_with_it_can(client, session, unlisted, now):
+    vendor = factories.vendor(session, now=now)
+    auth = factories.token(session, vendor, now=now)
+    body = {"tiers": [{"min_quantity": 1, "unit_price": "5"}], "capacity": 10}
+    assert client.post(f"/api/v1/pools/{unlisted.id}/bids", json=body, headers=auth).status_code == 404
+    client.get(f"/api/v1/links/{unlisted.link_token}", headers=auth)
+    assert client.post(f"/api/v1/pools/{unlisted.id}/bids", json=body, headers=auth).status_code == 201
