@@ -178,7 +178,8 @@ def seed(url: str, clients: int, rounds: int) -> World:
 
 
 def _user(session: Session, name: str, now: datetime) -> User:
-    user = User(email=f"{name}@bench.example", display_name=name, password_hash="!no-login", created_at=now)
+    user = User(email=f"{name}@bench.example", display_name=name, password_hash="!no-login", created_at=now,
+                email_verified_at=now)  # fmt: skip
     session.add(user)
     session.flush()
     return user
@@ -196,6 +197,7 @@ def _open_pool(session: Session, organiser: User, members: list[User], now: date
         "closes_at": now + timedelta(days=1),
         "auction_kind": "open",
         "min_decrement_pct": Decimal("0"),
+        "max_per_member": 1_000_000,
     }
     pool = pools.create_pool(session, organiser=organiser, values=values, now=now)
     lifecycle.publish_pool(session, pool_id=pool.id, actor=organiser, now=now)

@@ -92,8 +92,12 @@ def seed(url: str, pools: int, members: int) -> int:
     with psycopg.connect(psycopg_url(url)) as conn, conn.cursor() as cur:
         copy_rows(
             cur,
-            "users (email, password_hash, display_name, created_at, is_admin, is_active_account)",
-            ((f"user{n}@bench.example", "x", f"User {n}", START, False, True) for n in range(1 + vendors + people)),
+            "users (email, password_hash, display_name, created_at, is_admin, is_active_account, session_token,"
+            " email_verified_at)",
+            (
+                (f"user{n}@bench.example", "x", f"User {n}", START, False, True, f"bench-session-{n}", START)
+                for n in range(1 + vendors + people)
+            ),
         )
         ids = [row[0] for row in cur.execute("SELECT id FROM users ORDER BY id")]
         organiser, vendor_ids, member_ids = ids[0], ids[1 : 1 + vendors], ids[1 + vendors :]
@@ -143,7 +147,8 @@ def seed(url: str, pools: int, members: int) -> int:
 _POOL_COLUMNS = (
     "pools (title, description, category, unit, currency, min_quantity, opens_at, closes_at, auction_kind,"
     " min_decrement_pct, soft_close_minutes, max_extensions, extensions_used, award_rule, visibility, status,"
-    " organiser_id, committed_quantity, member_count, created_at, updated_at, published_at)"
+    " organiser_id, committed_quantity, member_count, created_at, updated_at, published_at, max_per_member,"
+    " link_token, close_failures)"
 )
 
 
@@ -173,6 +178,9 @@ def _pool_row(p: int, organiser: int, members: int, committed: int) -> tuple[Any
         opened,
         opened,
         opened,
+        members * 3,  # no member is near the per-member cap
+        f"bench-link-{p}",
+        0,
     )
 
 
