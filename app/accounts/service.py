@@ -43,6 +43,7 @@ def register(session: Session, *, email: str, password: str, display_name: str, 
     """
     existing = find_user_by_email(session, email)
     if existing is not None:
+        generate_password_hash(password)  # the same work as a new account: the time taken says nothing either
         _email(session, existing, emails.ADDRESS_IN_USE, now)
         return None
     user = _new_user(session, email=email, password=password, display_name=display_name, now=now)
