@@ -154,17 +154,20 @@ class QueryCounter:
 
 
 @pytest.fixture
-def count_queries(engine: Engine) -> Iterator[QueryCounter]:
-    """Count the SQL statements run while the test runs (to catch N+1 queries)."""
+def count_queries(engine: Engine, harness_engine: Engine) -> Iterator[QueryCounter]:
+    """Count the SQL statements run while the test runs, by requests and by the test's session (N+1 queries)."""
     counter = QueryCounter()
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement != "BEGIN IMMEDIATE":  # SQLite's transaction start (app.db.serialize_sqlite_writers)
             counter.statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", before)
+    engines = {id(e): e for e in (engine, harness_engine)}.values()
+    for each in engines:
+        event.listen(each, "before_cursor_execute", before)
     yield counter
-    event.remove(engine, "before_cursor_execute", before)
+    for each in engines:
+        event.remove(each, "before_cursor_execute", before)
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -29,3 +29,44 @@ def test_line_amounts_round_half_even_to_the_minor_unit():
     assert line_amount_minor(3, Decimal("8.505"), "GBP") == 2552  # 25.515 → 25.52
     assert line_amount_minor(1, Decimal("0.125"), "GBP") == 12  # 0.125 → 0.12 (half to even)
     assert line_amount_minor(7, Decimal("99.9999"), "JPY") == 700
+
+
+# ISO 4217's minor-unit exponents, written out here on purpose: a wrong one in app.money would make
+# every charge in that currency 10× or 100× wrong.
+ISO_4217_EXPONENTS = {
+    "AUD": 2, "CAD": 2, "CHF": 2, "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2, "HUF": 2,
+    "JPY": 0, "NOK": 2, "NZD": 2, "PLN": 2, "SEK": 2, "USD": 2,
+}  # fmt: skip
+
+
+def test_every_supported_currency_has_its_iso_4217_exponent():
+    from app.money import CURRENCIES, exponent
+
+    assert CURRENCIES == ISO_4217_EXPONENTS
+    assert all(exponent(code) == digits for code, digits in ISO_4217_EXPONENTS.items())
+
+
+@pytest.mark.parametrize("currency", sorted(ISO_4217_EXPONENTS))
+def test_one_unit_at_one_major_unit_is_one_major_unit_in_minor_units(currency):
+    assert line_amount_minor(1, Decimal("1"), currency) == 10 ** ISO_4217_EXPONENTS[currency]
+    assert line_amount_minor(3, Decimal("2"), currency) == 6 * 10 ** ISO_4217_EXPONENTS[currency]
+
+
+def test_a_line_is_multiplied_exactly_and_rounded_once():
+    from app.money import minor_amount
+
+    # 3 × 0.1665 = 0.4995 → 49.95 minor → 50 (half-even: 49.95 rounds to 50, 49.94 would not)
+    assert minor_amount(3, Decimal("0.1665"), 2) == 50
+    assert minor_amount(10_000_000, Decimal("9999999999.9999"), 2) == 9_999_999_999_999_900_000  # exact, if huge
+    assert minor_amount(2, Decimal("0.0025"), 2) == 0  # 0.5 minor → 0 (to even)
+    assert minor_amount(6, Decimal("0.0025"), 2) == 2  # 1.5 minor → 2 (to even)
+    with pytest.raises(ValueError):
+        minor_amount(1, Decimal("1"), -1)
+
+
+FORMATTED = [(100, "USD", "$1.00"), (100, "CHF", "CHF 1.00"), (1234567, "JPY", "¥1,234,567"), (-1, "GBP", "−£0.01")]
+
+
+@pytest.mark.parametrize(("amount", "currency", "text"), FORMATTED)
+def test_every_currency_is_formatted_with_its_own_exponent(amount, currency, text):
+    assert format_minor(amount, currency) == text
