@@ -23,6 +23,9 @@ def test_amounts_read_the_way_people_write_them(amount, currency, text):
 def test_prices_keep_the_digits_that_matter():
     assert format_price(Decimal("3.1000"), "GBP") == "£3.10"
     assert format_price(Decimal("3.1250"), "GBP") == "£3.125"
+    assert format_price(Decimal("30.0000"), "JPY") == "¥30"
+    assert format_price(Decimal("30.5000"), "JPY") == "¥30.5"
+    assert format_price(Decimal("1200"), "CHF") == "CHF 1,200.00"
 
 
 def test_line_amounts_round_half_even_to_the_minor_unit():
@@ -60,8 +63,15 @@ def test_a_line_is_multiplied_exactly_and_rounded_once():
     assert minor_amount(10_000_000, Decimal("9999999999.9999"), 2) == 9_999_999_999_999_900_000  # exact, if huge
     assert minor_amount(2, Decimal("0.0025"), 2) == 0  # 0.5 minor → 0 (to even)
     assert minor_amount(6, Decimal("0.0025"), 2) == 2  # 1.5 minor → 2 (to even)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^a currency's minor-unit exponent is 0 or more$"):
         minor_amount(1, Decimal("1"), -1)
+
+
+def test_a_line_beyond_28_digits_is_still_exact():
+    from app.money import minor_amount
+
+    # Python's default decimal context keeps 28 digits and would drop the last unit here.
+    assert minor_amount(10**29 + 1, Decimal(1), 2) == (10**29 + 1) * 100
 
 
 FORMATTED = [(100, "USD", "$1.00"), (100, "CHF", "CHF 1.00"), (1234567, "JPY", "¥1,234,567"), (-1, "GBP", "−£0.01")]

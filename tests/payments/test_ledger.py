@@ -34,7 +34,7 @@ def test_a_posting_is_recorded_once_and_says_whether_it_was_new(session, pool_id
 def test_an_unbalanced_posting_raises_and_writes_nothing(session, pool_id, now):
     good = ledger.Posting(pool_id, "good", "GBP", "", [(ledger.ESCROW, 1), (ledger.REFUNDS, -1)])
     bad = ledger.Posting(pool_id, "bad", "GBP", "", [(ledger.ESCROW, 2), (ledger.REFUNDS, -1)])
-    with pytest.raises(ledger.UnbalancedPosting):
+    with pytest.raises(ledger.UnbalancedPosting, match=r"^posting bad does not balance: \[\('escrow', 2\)"):
         ledger.post_many(session, [good, bad], now=now)
     assert _entries(session) == 0
 
@@ -82,3 +82,17 @@ def test_keys_said_to_be_new_are_not_looked_up_but_still_posted(session, pool_id
     assert ledger.post_many(session, [posting], now=now, keys_are_new=True) == 1
     lookups = [s for s in count_queries.statements if s.lstrip().upper().startswith("SELECT") and "ledger_entries" in s]
     assert lookups == [] and _entries(session) == 2
+
+
+def test_balances_are_per_pool(session, pool_id, now):
+    other = factories.open_pool(session, now=now).id
+    ledger.post_many(session, [_payment(pool_id, "a", 10), _payment(other, "b", 99)], now=now)
+    assert ledger.balance(session, pool_id, ledger.ESCROW) == 10
+    assert ledger.statement(session, other).balances == {ledger.ESCROW: 99, ledger.MEMBER_PAYMENTS: -99}
+
+
+def test_a_statement_lists_entries_in_the_order_they_were_posted(session, pool_id, now):
+    for key, amount in (("first", 3), ("second", 1), ("third", 2)):
+        ledger.post_many(session, [_payment(pool_id, key, amount)], now=now)
+    keys = [entry.posting_key for entry in ledger.statement(session, pool_id).entries]
+    assert keys == ["first", "first", "second", "second", "third", "third"]
