@@ -63,7 +63,7 @@ def test_a_line_is_multiplied_exactly_and_rounded_once():
     assert minor_amount(10_000_000, Decimal("9999999999.9999"), 2) == 9_999_999_999_999_900_000  # exact, if huge
     assert minor_amount(2, Decimal("0.0025"), 2) == 0  # 0.5 minor → 0 (to even)
     assert minor_amount(6, Decimal("0.0025"), 2) == 2  # 1.5 minor → 2 (to even)
-    with pytest.raises(ValueError, match="^a currency's minor-unit exponent is 0 or more$"):
+    with pytest.raises(ValueError, match=r"^a currency's minor-unit exponent is 0 or more$"):
         minor_amount(1, Decimal("1"), -1)
 
 
