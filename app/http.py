@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.errors import DomainError
 from app.extensions import db
-from app.schemas import flatten_errors
+from app.schemas import MAX_ID, flatten_errors
 from app.text import control_characters
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,6 @@ HTTP_CODES = {
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
     415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
 }  # fmt: skip
-
-
-MAX_ID = 2**31 - 1  # the largest id an integer column holds on PostgreSQL
 
 
 class IdConverter(IntegerConverter):

@@ -12,14 +12,15 @@ from app.money import CURRENCIES
 from app.text import control_characters
 
 MAX_UNIT_PRICE = Decimal("9999999999.9999")  # below 10^10, as the unit-price columns hold
+MAX_ID = 2**31 - 1  # the largest id an integer column holds on PostgreSQL
 
 
-_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_DIGITS = re.compile(r"-?[0-9]+", re.ASCII)
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
 
 
 class WholeNumber(fields.Integer):
-    """A whole number: a JSON integer, or a string of ASCII digits (what a form sends).
+    """A whole number: a JSON integer, or a string of ASCII digits with an optional minus (what a form sends).
 
     Nothing is rounded or reinterpreted: 2.5, "2.5", "1_000", full-width or Arabic-Indic digits and
     true are refused, where int() would accept or truncate them.

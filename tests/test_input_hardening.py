@@ -127,3 +127,25 @@ def test_a_plain_quantity_and_price_are_accepted(client, session, auth, now):
         f"/api/v1/pools/{pool.id}/commitment", json={"quantity": 12, "max_unit_price": "10.50"}, headers=auth
     )
     assert response.status_code == 201 and response.get_json()["max_unit_price"] == "10.5000"
+
+
+def test_a_profile_page_number_too_large_is_not_a_crash(client, session, now):
+    user = factories.user(session, now=now)
+    for page in ("99999999999999999999", "-5", "two"):
+        assert client.get(f"/users/{user.id}?page={page}").status_code == 200
+
+
+@pytest.mark.parametrize("ratee_id", [10**12, "99999999999999999999", 1.5, "1_0"])
+def test_a_feedback_for_an_impossible_party_is_refused_by_field(client, session, auth, now, ratee_id):
+    pool = factories.open_pool(session, now=now)
+    body = {"ratee_id": ratee_id, "rating": 1}
+    response = client.post(f"/api/v1/pools/{pool.id}/feedback", json=body, headers=auth)
+    assert response.status_code == 422 and list(response.get_json()["errors"]) == ["ratee_id"]
+
+
+def test_the_feedback_form_with_an_impossible_party_is_explained_not_a_crash(client, session, now):
+    pool, _, buyers = factories.settled_pool(session, now=now)
+    log_in(client, buyers[0].email)
+    response = submit(client, f"/pools/{pool.id}", f"/pools/{pool.id}/feedback",
+                      {"ratee_id": "99999999999999999999", "rating": "1"}, follow=True)  # fmt: skip
+    assert response.status_code == 200 and "Choose whether your experience" in response.get_data(as_text=True)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.schemas import TrimmedString, WholeNumber
+from app.schemas import MAX_ID, TrimmedString, WholeNumber
 
 
-class FeedbackIn(Schema):
-    ratee_id = fields.Integer(required=True, strict=True)
-    rating = fields.Integer(
+class FeedbackChoiceIn(Schema):
+    """Whom a feedback is for and its rating: the feedback form's two choices."""
+
+    ratee_id = WholeNumber(required=True, validate=validate.Range(min=1, max=MAX_ID, error="No such party."))
+    rating = WholeNumber(
         required=True,
-        strict=False,
         validate=validate.OneOf([1, 0, -1], error="Rating must be 1 (positive), 0 (neutral) or -1 (negative)."),
     )
+
+
+class FeedbackIn(FeedbackChoiceIn):
     scores = fields.Dict(keys=fields.String(), values=WholeNumber(), load_default=dict)
     comment = TrimmedString(multiline=True, load_default="")  # length and content are checked by the feedback rules
 

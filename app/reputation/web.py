@@ -12,9 +12,12 @@ from app.auth import caller, require_user
 from app.clock import utcnow
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
+from app.http import load_form
 from app.pools import service as pools
 from app.reputation import rules, service
 from app.reputation.profile import reputation_view
+from app.reputation.schemas import FeedbackChoiceIn
+from app.schemas import PageQuery
 
 bp = Blueprint("reputation", __name__, template_folder="../templates")
 
@@ -23,7 +26,8 @@ bp = Blueprint("reputation", __name__, template_folder="../templates")
 def profile(user_id: int) -> Any:
     """A user's public profile: reputation and the feedback they received."""
     user = get_user(db.session(), user_id)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    query, errors = load_form(PageQuery(), request.args)
+    page = 1 if errors else int(query["page"])  # a page it cannot read: the first
     received = service.visible_feedback(db.session(), ratee_id=user.id, viewer=caller(), page=page)
     return render_template(
         "reputation/profile.html",
@@ -55,12 +59,11 @@ def leave(pool_id: int) -> Any:
     """Leave feedback for another party of a settled pool."""
     rater = require_user()
     pools.get_pool(db.session(), pool_id, rater)
-    try:
-        ratee_id = int(request.form.get("ratee_id", ""))
-        rating = int(request.form.get("rating", ""))
-    except ValueError:
+    choice, errors = load_form(FeedbackChoiceIn(), request.form)
+    if errors:
         flash("Choose whether your experience was positive, neutral or negative.", "error")
         return redirect(url_for("pools.show", pool_id=pool_id) + "#feedback")
+    ratee_id, rating = choice["ratee_id"], choice["rating"]
     by_criterion = {
         key[6:]: int(value) for key, value in request.form.items() if key.startswith("score_") and value.isdigit()
     }
