@@ -10,7 +10,7 @@ from flask import Flask
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.http import IdConverter
+from app.http import IdConverter, SegmentConverter
 from config import load_config
 
 
@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _ensure_instance_dir(app)
     _trust_proxies(app)
     app.url_map.converters["int"] = IdConverter  # before any route is added
+    app.url_map.converters["default"] = app.url_map.converters["string"] = SegmentConverter
     _init_extensions(app)
     _register_blueprints(app)
     _register_cli(app)

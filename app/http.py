@@ -25,7 +25,7 @@ from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, ValidationError, fields
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.errors import DomainError
@@ -49,6 +49,16 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map: Any, fixed_digits: int = 0, min: int | None = None, max: int | None = None) -> None:
         super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=MAX_ID if max is None else max)
+
+
+class SegmentConverter(UnicodeConverter):
+    """`<name>` in routes: one path segment with no control characters (PostgreSQL refuses NUL in text)."""
+
+    def __init__(
+        self, url_map: Any, minlength: int = 1, maxlength: int | None = None, length: int | None = None
+    ) -> None:
+        super().__init__(url_map, minlength=minlength, maxlength=maxlength, length=length)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00-\\x1f\\x7f]", 1)
 
 
 class JsonParser(FlaskParser):

@@ -149,3 +149,8 @@ def test_the_feedback_form_with_an_impossible_party_is_explained_not_a_crash(cli
     response = submit(client, f"/pools/{pool.id}", f"/pools/{pool.id}/feedback",
                       {"ratee_id": "99999999999999999999", "rating": "1"}, follow=True)  # fmt: skip
     assert response.status_code == 200 and "Choose whether your experience" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/p/%00abc", "/api/v1/links/%00abc", "/i/%00abc", "/p/ab%0Acd", "/verify/%00"])
+def test_control_characters_in_a_path_segment_are_not_found(client, path):
+    assert client.get(path).status_code == 404
