@@ -23,7 +23,7 @@ from app.schemas import ErrorOut
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Reading after commit would re-select every attribute and cost ~40 % of throughput (LIMITS.md);
+# Reading after commit would re-select every attribute and cost ~40 % of throughput (docs/performance.md);
 # each request gets a fresh session, so nothing stale outlives it.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()

@@ -1,4 +1,4 @@
-"""The layering STYLE.md promises: domain logic and services know nothing of Flask."""
+"""The layering the README's Architecture section promises: domain logic and services know nothing of Flask."""
 
 from __future__ import annotations
 

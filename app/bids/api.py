@@ -1,4 +1,4 @@
-"""JSON API for bids, the close and the award (DESIGN.md section 9)."""
+"""JSON API for bids, the close and the award (docs/design.md, "The JSON API contract")."""
 
 from __future__ import annotations
 

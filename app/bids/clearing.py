@@ -1,12 +1,13 @@
 """Clearing: meet the members' demand with each bid's price curve. Pure: no clock, no database.
 
-Semantics (DESIGN.md section 4). For one bid and each tier (min_quantity_k, price_k): the eligible
-commitments are those with max_unit_price >= price_k; the bid's capacity is filled in join order
-with whole commitments, first fit (one that does not fit is skipped, later smaller ones may still
-fit); the tier is reachable when the filled quantity is at least min_quantity_k, the pool's
-min_quantity and 1. The bid's outcome is its reachable tier with the lowest price; everyone served
-pays price_at(the bid's tiers, served quantity). Across bids the most served quantity wins, then the
-lowest unit_price * price_factor, then the earliest bid_order, then the lowest bid_id.
+Semantics (docs/design.md, "The reverse auction and clearing"). For one bid and each tier
+(min_quantity_k, price_k): the eligible commitments are those with max_unit_price >= price_k; the
+bid's capacity is filled in join order with whole commitments, first fit (one that does not fit is
+skipped, later smaller ones may still fit); the tier is reachable when the filled quantity is at
+least min_quantity_k, the pool's min_quantity and 1. The bid's outcome is its reachable tier with
+the lowest price; everyone served pays price_at(the bid's tiers, served quantity). Across bids the
+most served quantity wins, then the lowest unit_price * price_factor, then the earliest bid_order,
+then the lowest bid_id.
 
 Why it is fast: max prices are replaced by their rank among the distinct prices, so "eligible" is
 "rank >= r" and, sorted by rank, the eligible set is a suffix whose total is one bisect away. When

@@ -1,4 +1,4 @@
-"""The pool lifecycle: every transition of DESIGN.md section 3, one function each. No Flask here.
+"""The pool lifecycle: every transition of docs/design.md ("The pool lifecycle"), one function each. No Flask here.
 
 Each transition locks the pool row, checks the state it expects, is idempotent (running it again
 changes nothing) and records an AuditEvent with the state before and after.

@@ -1,6 +1,6 @@
 """Real scheduler processes (`flask --app wsgi scheduler run`) against one PostgreSQL database.
 
-DESIGN.md section 6: correctness never depends on only one scheduler running, and a missed run
+docs/design.md, "The scheduler": correctness never depends on only one scheduler running, and a missed run
 is caught by the next sweep. These tests start the scheduler exactly as operators do, in child
 processes with the offline gateway, and check the database afterwards.
 """
