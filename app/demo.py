@@ -13,6 +13,7 @@ from app.accounts import service as accounts
 from app.accounts.models import User
 from app.bids import service as bids
 from app.bids.rules import Tier
+from app.payments import escrow
 from app.payments import jobs as payment_jobs
 from app.payments.offline import OfflineGateway
 from app.pools import commitments, lifecycle
@@ -279,10 +280,13 @@ def _run_to(session: Session, pool_id: int, organiser: User, status: str, now: d
     if status in ("settled", "completed"):
         session.commit()
         payment_jobs.settle_pool(session, OfflineGateway(), pool_id=pool_id, now=now)
-    if status == "completed":
-        payment_jobs.confirm_delivery_and_pay(
-            session, OfflineGateway(), pool_id=pool_id, actor=organiser, fee_bps=500, now=now
-        )
+    if status == "completed":  # every member confirms their own delivery; the vendor is paid in one batch
+        for line in escrow.lines_of(session, pool_id):
+            member = session.get(User, line.member_id)
+            assert member is not None
+            escrow.confirm_delivery(session, pool_id=pool_id, actor=member, terms=payment_jobs.TERMS, now=now)
+        session.commit()
+        payment_jobs.pay_out_pending(session, OfflineGateway(), now=now)
 
 
 def _join(

@@ -187,6 +187,21 @@ def validate(schema: Schema, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[
         return {}, flatten_errors(exc.messages)
 
 
+def confirmation(
+    *, title: str, consequence: str | list[str], button: str, back: str, danger: bool = False
+) -> str | None:
+    """The step before a form that moves money or ends a pool: None once the form says confirmed=yes,
+    else a page that states the consequence and posts the same fields again (no JavaScript needed)."""
+    if request.form.get("confirmed") == "yes":
+        return None
+    kept = [(k, v) for k in request.form for v in request.form.getlist(k) if k not in ("csrf_token", "confirmed")]
+    lines = [consequence] if isinstance(consequence, str) else consequence
+    return render_template(
+        "confirm.html", title=title, consequence=lines, button=button, back=back, fields=kept,
+        action=request.path, danger=danger,
+    )  # fmt: skip
+
+
 def _is_list(field: Any) -> bool:
     return isinstance(field, fields.List)
 

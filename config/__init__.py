@@ -86,7 +86,10 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE", ""),
         "PLATFORM_FEE_BPS": _int(env, "PLATFORM_FEE_BPS", 500),  # basis points of the payout
-        "DISPUTE_WINDOW_DAYS": _int(env, "DISPUTE_WINDOW_DAYS", 14),
+        "DISPUTE_WINDOW_DAYS": _int(env, "DISPUTE_WINDOW_DAYS", 14),  # after the charge: then a line is released
+        "DISPUTE_ANSWER_DAYS": _int(env, "DISPUTE_ANSWER_DAYS", 3),  # the vendor answers a dispute, or it escalates
+        "DISPUTE_ESCALATE_DAYS": _int(env, "DISPUTE_ESCALATE_DAYS", 7),  # unresolved this long, it escalates
+        "DECLINE_GRACE_HOURS": _int(env, "DECLINE_GRACE_HOURS", 72),  # to pay with another card after a decline
         "PAGE_SIZE": _int(env, "PAGE_SIZE", 12),
         "MAIL_BACKEND": env.get("MAIL_BACKEND", "console"),  # "console" prints the outbox; "smtp" sends it
         "MAIL_HOST": env.get("MAIL_HOST", "localhost"),

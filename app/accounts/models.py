@@ -25,6 +25,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime]
     is_admin: Mapped[bool] = mapped_column(default=False)
+    # A neutral operator who decides escalated disputes (/admin/disputes); never a party to them.
+    is_dispute_operator: Mapped[bool] = mapped_column(default=False)
     is_active_account: Mapped[bool] = mapped_column(default=True)
     payment_customer_ref: Mapped[str | None] = mapped_column(String(120))  # the gateway's customer
     # The alternative id sessions and remember-me cookies carry: a new one ends every session.
@@ -57,6 +59,11 @@ class User(Base):
     @property
     def is_vendor(self) -> bool:
         return self.vendor_profile is not None
+
+    @property
+    def public_name(self) -> str:
+        """The name others see: a vendor's legal name, anyone else's display name."""
+        return self.vendor_profile.legal_name if self.vendor_profile is not None else self.display_name
 
 
 class VendorProfile(Base):

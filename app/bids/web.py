@@ -14,7 +14,9 @@ from app.clock import utcnow
 from app.errors import Conflict, Forbidden, ValidationFailed
 from app.extensions import db, rate_limit
 from app.http import restored_values, validate
-from app.payments.service import payouts_of
+from app.payments.escrow import disputes_involving
+from app.payments.rules import fee_percent, line_state
+from app.payments.service import lines_sold_by, payouts_of
 from app.pools import service as pools
 
 bp = Blueprint("bids", __name__, template_folder="../templates")
@@ -34,7 +36,20 @@ def dashboard() -> Any:
         flash("Create a vendor profile to bid on pools.", "error")
         return redirect(url_for("accounts.profile"))
     board = service.vendor_dashboard(db.session(), vendor, now=utcnow())
-    return render_template("bids/dashboard.html", board=board, payouts=payouts_of(db.session(), vendor.id))
+    won = [row.pool.id for row in board.my_bids if row.bid is not None and row.bid.status == "won"]
+    lines = lines_sold_by(db.session(), vendor.id, won)
+    disputes = {d.payment_id: d for d in disputes_involving(db.session(), vendor) if d.vendor_id == vendor.id}
+    return render_template(
+        "bids/dashboard.html",
+        board=board,
+        lines={
+            pool_id: [(line, line_state(line, disputes.get(line.id))) for line in found]
+            for pool_id, found in lines.items()
+        },
+        disputed={payment_id: d.id for payment_id, d in disputes.items()},
+        payouts=payouts_of(db.session(), vendor.id),
+        fee=fee_percent(int(current_app.config["PLATFORM_FEE_BPS"])),
+    )
 
 
 def _tier_form() -> Any:

@@ -1,77 +1,199 @@
-"""JSON API for settlement: delivery, disputes, the ledger, the audit trail and provider webhooks."""
+"""JSON API for settlement: each line's escrow, delivery, disputes, the ledger, the audit trail and
+provider webhooks. Every money-moving call is a single call here; the web asks for a confirmation."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
 from app.audit import trail
 from app.auth import require_user
 from app.clock import utcnow
+from app.errors import NotFound
 from app.extensions import db
 from app.http import ApiBlueprint, api_error
-from app.payments import jobs, ledger, service, webhooks
+from app.payments import escrow, jobs, ledger, service, webhooks
 from app.payments.gateway import InvalidWebhook
-from app.payments.gateways import current_gateway
-from app.payments.schemas import AuditEventOut, DisputeIn, LedgerOut, PaymentOut, ResolveIn
+from app.payments.gateways import current_gateway, current_terms
+from app.payments.schemas import (
+    AnswerIn,
+    AuditEventOut,
+    DecisionIn,
+    DeliveryIn,
+    DisputeIn,
+    DisputeMessageOut,
+    DisputeOut,
+    EscalateIn,
+    LedgerOut,
+    LineOut,
+    MessageIn,
+    PaymentOut,
+    PayoutOut,
+)
 from app.pools import service as pools
-from app.pools import settlement
-from app.pools.api import priced
 from app.pools.models import Pool
-from app.pools.schemas import PoolOut
 
-blp = ApiBlueprint("payments_api", __name__, url_prefix="/api/v1", description="Settlement, ledger and audit")
+blp = ApiBlueprint("payments_api", __name__, url_prefix="/api/v1", description="Settlement, escrow, disputes, ledger")
 
 
 def _organised(pool_id: int) -> Pool:
     return pools.get_organised_pool(db.session(), pool_id, require_user())
 
 
-def fee_bps() -> int:
-    return int(current_app.config["PLATFORM_FEE_BPS"])
+def _lines(pool_id: int) -> list[escrow.LineView]:
+    viewer = require_user()
+    return escrow.line_views(db.session(), pools.get_pool(db.session(), pool_id, viewer), viewer)
+
+
+@blp.route("/pools/<int:pool_id>/lines")
+class Lines(MethodView):
+    @blp.response(200, LineOut(many=True))
+    def get(self, pool_id: int) -> Any:
+        """The pool's served lines the caller may see, each with its escrow state: a member its own,
+        a vendor those it sold, the organiser and operators every line."""
+        return _lines(pool_id)
 
 
 @blp.route("/pools/<int:pool_id>/delivery")
 class Delivery(MethodView):
-    @blp.response(200, PoolOut)
-    def post(self, pool_id: int) -> Any:
-        """Confirm delivery (organiser or a charged member): the vendor is paid out, minus the fee."""
-        jobs.confirm_delivery_and_pay(
-            db.session(), current_gateway(), pool_id=pool_id, actor=require_user(), fee_bps=fee_bps(), now=utcnow()
-        )
-        return priced(pools.get_pool(db.session(), pool_id))
-
-
-@blp.route("/pools/<int:pool_id>/dispute")
-class Dispute(MethodView):
-    @blp.arguments(DisputeIn)
-    @blp.response(200, PoolOut)
+    @blp.arguments(DeliveryIn)
+    @blp.response(200, LineOut(many=True))
     def post(self, data: dict[str, Any], pool_id: int) -> Any:
-        """Dispute delivery (organiser or a charged member): the money stays held."""
-        pool = settlement.open_dispute(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow(), **data)
+        """Confirm delivery of your own line: its money is released to the vendor (less the platform fee).
+
+        The organiser of a pool delivered to the organiser may confirm for one member (`member_id`)
+        or for every held line (`everyone`). Returns the caller's lines as they now are.
+        """
+        escrow.confirm_delivery(
+            db.session(), pool_id=pool_id, actor=require_user(), terms=current_terms(), now=utcnow(), **data
+        )
         db.session.commit()
-        return priced(pool)
+        return _lines(pool_id)
 
 
-@blp.route("/pools/<int:pool_id>/dispute/resolve")
-class Resolve(MethodView):
-    @blp.arguments(ResolveIn)
-    @blp.response(200, PoolOut)
+@blp.route("/pools/<int:pool_id>/disputes")
+class PoolDisputes(MethodView):
+    @blp.arguments(DisputeIn)
+    @blp.response(201, DisputeOut)
     def post(self, data: dict[str, Any], pool_id: int) -> Any:
-        """Resolve a dispute (organiser or operator): release the money to the vendor, or refund members."""
-        jobs.resolve_dispute_and_move_money(
-            db.session(),
-            current_gateway(),
-            pool_id=pool_id,
-            actor=require_user(),
-            fee_bps=fee_bps(),
-            now=utcnow(),
-            **data,
+        """Dispute your own line before its window ends: its money stays held; the vendor has 3 days to answer."""
+        dispute = escrow.open_dispute(
+            db.session(), pool_id=pool_id, actor=require_user(), terms=current_terms(), now=utcnow(), **data
         )
-        return priced(pools.get_pool(db.session(), pool_id))
+        db.session.commit()
+        return dispute
+
+
+@blp.route("/pools/<int:pool_id>/payment/retry")
+class RetryPayment(MethodView):
+    @blp.response(200, PaymentOut)
+    def post(self, pool_id: int) -> Any:
+        """After a decline, pay with another card (your newest saved card), within the grace window."""
+        member = require_user()
+        pools.get_pool(db.session(), pool_id, member)
+        return jobs.retry_declined(
+            db.session(), current_gateway(), pool_id=pool_id, member=member, now=utcnow(), terms=current_terms()
+        )
+
+
+@blp.route("/disputes")
+class Disputes(MethodView):
+    @blp.response(200, DisputeOut(many=True))
+    def get(self) -> Any:
+        """Disputes you are the member or the vendor of, newest first (operators: the escalated queue)."""
+        user = require_user()
+        if user.is_dispute_operator:
+            return escrow.escalated_disputes(db.session())
+        return escrow.disputes_involving(db.session(), user)
+
+
+@blp.route("/disputes/<int:dispute_id>")
+class DisputeOne(MethodView):
+    @blp.response(200, DisputeOut)
+    def get(self, dispute_id: int) -> Any:
+        """One dispute and its thread (its member, vendor, the pool's organiser, or an operator once escalated)."""
+        dispute, _pool, _role = escrow.dispute_for(db.session(), dispute_id, require_user())
+        return dispute
+
+
+def _after_decision(dispute_id: int) -> Any:
+    """Commit, make the decided refund now if the provider answers, and return the dispute."""
+    db.session.commit()
+    dispute, _pool, _role = escrow.dispute_for(db.session(), dispute_id, require_user())
+    if dispute.refund_minor:
+        jobs.try_refund(db.session(), current_gateway(), line_id=dispute.payment_id, now=utcnow())
+    return escrow.dispute_for(db.session(), dispute_id, require_user())[0]
+
+
+@blp.route("/disputes/<int:dispute_id>/answer")
+class Answer(MethodView):
+    @blp.arguments(AnswerIn)
+    @blp.response(200, DisputeOut)
+    def post(self, data: dict[str, Any], dispute_id: int) -> Any:
+        """The vendor answers: `refund` the whole line now, offer a `partial` refund, or `contest`."""
+        escrow.answer_dispute(
+            db.session(), dispute_id=dispute_id, actor=require_user(), terms=current_terms(), now=utcnow(), **data
+        )
+        return _after_decision(dispute_id)
+
+
+@blp.route("/disputes/<int:dispute_id>/accept")
+class Accept(MethodView):
+    @blp.response(200, DisputeOut)
+    def post(self, dispute_id: int) -> Any:
+        """The member accepts the vendor's partial-refund offer: refunded that, the rest released to the vendor."""
+        escrow.accept_offer(
+            db.session(), dispute_id=dispute_id, actor=require_user(), terms=current_terms(), now=utcnow()
+        )
+        return _after_decision(dispute_id)
+
+
+@blp.route("/disputes/<int:dispute_id>/messages")
+class Messages(MethodView):
+    @blp.arguments(MessageIn)
+    @blp.response(201, DisputeMessageOut)
+    def post(self, data: dict[str, Any], dispute_id: int) -> Any:
+        """Write in the dispute's thread (its member, vendor and organiser; an operator once escalated)."""
+        message = escrow.post_message(db.session(), dispute_id=dispute_id, actor=require_user(), now=utcnow(), **data)
+        db.session.commit()
+        return message
+
+
+@blp.route("/disputes/<int:dispute_id>/escalate")
+class Escalate(MethodView):
+    @blp.arguments(EscalateIn)
+    @blp.response(200, DisputeOut)
+    def post(self, data: dict[str, Any], dispute_id: int) -> Any:
+        """The member or the organiser asks a Buyswarm operator to decide (once the vendor has answered)."""
+        dispute = escrow.escalate(db.session(), dispute_id=dispute_id, actor=require_user(), now=utcnow(), **data)
+        db.session.commit()
+        return dispute
+
+
+@blp.route("/disputes/<int:dispute_id>/decision")
+class Decision(MethodView):
+    @blp.arguments(DecisionIn)
+    @blp.response(200, DisputeOut)
+    def post(self, data: dict[str, Any], dispute_id: int) -> Any:
+        """A dispute operator decides an escalated dispute: `release`, `refund`, or `partial` with `refund_minor`."""
+        escrow.decide(
+            db.session(), dispute_id=dispute_id, actor=require_user(), terms=current_terms(), now=utcnow(), **data
+        )
+        return _after_decision(dispute_id)
+
+
+@blp.route("/payouts")
+class Payouts(MethodView):
+    @blp.response(200, PayoutOut(many=True))
+    def get(self) -> Any:
+        """Your payouts as a vendor, newest first: each pays released lines less the platform fee."""
+        vendor = require_user()
+        if not vendor.is_vendor:
+            raise NotFound("Only vendors receive payouts.")
+        return service.payouts_of(db.session(), vendor.id)
 
 
 @blp.route("/pools/<int:pool_id>/ledger")

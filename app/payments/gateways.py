@@ -7,6 +7,7 @@ from typing import Any
 
 from app.payments.gateway import PaymentGateway
 from app.payments.offline import OfflineGateway
+from app.payments.rules import EscrowTerms
 from app.payments.stripe_gateway import (
     DEFAULT_MAX_NETWORK_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
@@ -51,3 +52,10 @@ def current_gateway() -> PaymentGateway:
         gateway = make_gateway(current_app.config["PAYMENT_GATEWAY"], current_app.config)
         current_app.extensions["buyswarm.gateway"] = gateway
     return gateway
+
+
+def current_terms() -> EscrowTerms:
+    """The running app's escrow terms (fee, windows), from its configuration."""
+    from flask import current_app
+
+    return EscrowTerms.from_config(current_app.config)

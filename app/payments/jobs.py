@@ -1,4 +1,4 @@
-"""Settlement sweepers: charge awarded pools, release escrow, pay vendors out, refund disputes.
+"""Settlement sweepers: charge awarded pools, release lines' escrow, pay vendors out, make refunds.
 
 These own the transactions: each step commits before a gateway call (the attempt is recorded)
 and after it (the outcome is recorded), never holding a pool lock during the call. Every
@@ -16,13 +16,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.payments import service
+from app.errors import NotFound
+from app.money import format_minor
+from app.notifications.service import queue_email
+from app.payments import escrow, service
 from app.payments.gateway import ChargeResult, GatewayError, GatewayUnavailable, PaymentGateway
-from app.payments.models import Payment, PaymentStatus, Payout, PayoutStatus
+from app.payments.models import Payment, PaymentStatus, Payout
+from app.payments.rules import EscrowTerms
 from app.pools import settlement
 from app.pools.models import Commitment, Pool, PoolStatus
+from app.social.fanout import notify_user
 
 log = logging.getLogger(__name__)
+TERMS = EscrowTerms()  # the defaults; the scheduler and requests pass the configured terms
 
 
 def _pool_ids(session: Session, *conditions: object, limit: int) -> list[int]:
@@ -35,7 +41,9 @@ def _pool_ids(session: Session, *conditions: object, limit: int) -> list[int]:
 SETTLE_BATCH = 20  # awarded pools charged together: their payments are leased and recorded in one go
 
 
-def settle_awarded_pools(session: Session, gateway: PaymentGateway, *, now: datetime, limit: int = 200) -> int:
+def settle_awarded_pools(
+    session: Session, gateway: PaymentGateway, *, now: datetime, terms: EscrowTerms = TERMS, limit: int = 200
+) -> int:
     """Charge the served members of every awarded pool and settle the pools whose payments are final.
 
     Pools go in batches; when a batch fails, its pools are retried one by one, so one bad pool
@@ -46,7 +54,7 @@ def settle_awarded_pools(session: Session, gateway: PaymentGateway, *, now: date
     for start in range(0, len(ids), SETTLE_BATCH):
         batch = ids[start : start + SETTLE_BATCH]
         try:
-            handled += settle_pools(session, gateway, batch, now=now)
+            handled += settle_pools(session, gateway, batch, now=now, terms=terms)
         except Exception:
             session.rollback()
             if len(batch) == 1:
@@ -54,40 +62,54 @@ def settle_awarded_pools(session: Session, gateway: PaymentGateway, *, now: date
                 continue
             log.warning("settling pools %s together failed; settling them one by one", batch, exc_info=True)
             for pool_id in batch:
-                step = partial(settle_pool, session, gateway, pool_id=pool_id, now=now)
+                step = partial(settle_pool, session, gateway, pool_id=pool_id, now=now, terms=terms)
                 handled += _guarded(session, f"settling pool {pool_id}", step)
     return handled
 
 
-def settle_pool(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> int:
+def settle_pool(
+    session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime, terms: EscrowTerms = TERMS
+) -> int:
     """Settle one awarded pool (see settle_pools); 1 when this call ended its charging."""
-    return settle_pools(session, gateway, [pool_id], now=now)
+    return settle_pools(session, gateway, [pool_id], now=now, terms=terms)
 
 
-def settle_pools(session: Session, gateway: PaymentGateway, pool_ids: list[int], *, now: datetime) -> int:
+def settle_pools(
+    session: Session, gateway: PaymentGateway, pool_ids: list[int], *, now: datetime, terms: EscrowTerms = TERMS
+) -> int:
     """Open the pools' charges and attempt them, retry earlier attempts that are due, then settle
     the pools whose payments are all final."""
     cards = _default_cards(session, gateway, pool_ids)
     # A gateway inside this database charges as the payments are written: no leases come back.
     charge_now = partial(_call_charge, gateway) if gateway.in_database else None
     leases = settlement.start_settlement(
-        session, pool_ids=pool_ids, gateway=gateway.name, cards=cards, now=now, charge_now=charge_now
+        session,
+        pool_ids=pool_ids,
+        gateway=gateway.name,
+        cards=cards,
+        now=now,
+        charge_now=charge_now,
+        decline_grace=terms.decline_grace,
     )
     session.commit()
-    _charge_leased(session, gateway, leases, now=now)
-    charge_batch(session, gateway, service.pending_payment_ids(session, pool_ids), now=now)
+    _charge_leased(session, gateway, leases, now=now, terms=terms)
+    charge_batch(session, gateway, service.pending_payment_ids(session, pool_ids), now=now, terms=terms)
     follow_up_actions(session, gateway, pool_ids=pool_ids, now=now)
-    settled = settlement.finish_settlement(session, pool_ids=pool_ids, now=now)
+    settled = settlement.finish_settlement(session, pool_ids=pool_ids, now=now, window=terms.window)
     session.commit()
     return settled
 
 
-def attempt_charge(session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime) -> None:
+def attempt_charge(
+    session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime, terms: EscrowTerms = TERMS
+) -> None:
     """One charge attempt for one payment (see charge_batch)."""
-    charge_batch(session, gateway, [payment_id], now=now)
+    charge_batch(session, gateway, [payment_id], now=now, terms=terms)
 
 
-def charge_batch(session: Session, gateway: PaymentGateway, payment_ids: list[int], *, now: datetime) -> None:
+def charge_batch(
+    session: Session, gateway: PaymentGateway, payment_ids: list[int], *, now: datetime, terms: EscrowTerms = TERMS
+) -> None:
     """Retry pending payments: lease and count every attempt (one commit), then call and record (one commit).
 
     The keys and leases are committed before any call, so a crash between the calls and the
@@ -101,17 +123,17 @@ def charge_batch(session: Session, gateway: PaymentGateway, payment_ids: list[in
             _choose_card(session, gateway, payment_id)
     leases = service.begin_charges(session, payment_ids, now=now)
     session.commit()
-    _charge_leased(session, gateway, leases, now=now)
+    _charge_leased(session, gateway, leases, now=now, terms=terms)
 
 
 def _charge_leased(
-    session: Session, gateway: PaymentGateway, leases: list[service.ChargeLease], *, now: datetime
+    session: Session, gateway: PaymentGateway, leases: list[service.ChargeLease], *, now: datetime, terms: EscrowTerms
 ) -> None:
     """Call the gateway for each committed lease, then record every outcome (one commit)."""
     if not leases:
         return
     outcomes = [(lease.payment_id, _call_charge(gateway, lease)) for lease in leases]
-    service.record_charges(session, outcomes, now=now)
+    service.record_charges(session, outcomes, now=now, decline_grace=terms.decline_grace)
     session.commit()
 
 
@@ -171,8 +193,20 @@ def _choose_card(session: Session, gateway: PaymentGateway, payment_id: int) -> 
     session.commit()
 
 
+REMIND_EVERY = timedelta(hours=24)  # how often a member whose card was declined is reminded
+
+
 def follow_up_actions(session: Session, gateway: PaymentGateway, *, pool_ids: list[int], now: datetime) -> None:
-    """Re-check payments waiting for the member to authenticate; drop them when the grace window ends."""
+    """Re-check payments waiting for the member to authenticate, remind those whose card was declined,
+    and drop either when its grace window ends."""
+    declined = session.scalars(
+        select(Payment.id).where(Payment.pool_id.in_(pool_ids), Payment.status == PaymentStatus.DECLINED)
+    ).all()
+    session.rollback()
+    for payment_id in list(declined):
+        if not service.expire_declined(session, payment_id=payment_id, now=now):
+            _remind_declined(session, payment_id, now)
+        session.commit()
     waiting = session.scalars(
         select(Payment.id).where(Payment.pool_id.in_(pool_ids), Payment.status == PaymentStatus.REQUIRES_ACTION)
     ).all()
@@ -190,42 +224,109 @@ def follow_up_actions(session: Session, gateway: PaymentGateway, *, pool_ids: li
         session.commit()
 
 
-def release_due_escrow(
-    session: Session, gateway: PaymentGateway, *, now: datetime, window: timedelta, fee_bps: int, limit: int = 200
-) -> int:
-    """Release escrow of settled pools whose dispute window passed, then pay the vendors."""
-    due = _pool_ids(session, Pool.status == PoolStatus.SETTLED, Pool.settled_at <= now - window, limit=limit)
-    released = sum(
-        _guarded(session, f"releasing pool {pool_id}", partial(_release, session, pool_id, window, fee_bps, now))
-        for pool_id in due
-    )
+def _remind_declined(session: Session, payment_id: int, now: datetime) -> None:
+    """Tell the member their card was declined, and again every REMIND_EVERY until the deadline."""
+    payment = session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+    if payment is None or payment.status != PaymentStatus.DECLINED or payment.action_expires_at is None:
+        return
+    if payment.reminded_at is not None and payment.reminded_at > now - REMIND_EVERY:
+        return
+    pool = session.get(Pool, payment.pool_id)
+    assert pool is not None
+    told = int((now - payment.updated_at) / REMIND_EVERY)  # one notification per reminder
+    money = format_minor(payment.amount_minor, payment.currency)
+    notify_user(session, payment.member_id, pool, f"card_declined:{told}",
+                f"Your card was declined for “{pool.title}” ({money}). The price holds for you until "
+                f"{payment.action_expires_at:%d %b %Y %H:%M} UTC: open the pool's page and choose “Pay with "
+                "another card”, or you will be dropped from the pool and not charged.", now)  # fmt: skip
+    payment.reminded_at = now
+
+
+def retry_declined(
+    session: Session,
+    gateway: PaymentGateway,
+    *,
+    pool_id: int,
+    member: User,
+    now: datetime,
+    terms: EscrowTerms = TERMS,
+) -> Payment:
+    """From a request: the member pays a declined payment with another card, now if the provider answers.
+
+    A card setup is started for the member (offline it succeeds at once; with Stripe the member's
+    newest saved card is charged), then the payment is charged again under a new key.
+    """
+    payment = escrow.line_of(session, pool_id, member.id)
+    if payment is None:
+        raise NotFound("You have no payment to make in this pool.")
+    service.retry_with_another_card(session, payment_id=payment.id, member_id=member.id, now=now)
+    session.commit()
+    try:
+        prepare_card(session, gateway, commitment_id=payment.commitment_id, fresh=True)
+    except GatewayError:
+        session.rollback()
+    again = partial(_charge_again, session, gateway, payment.id, now, terms)
+    _guarded(session, f"charging payment {payment.id} again", again)
+    session.refresh(payment)
+    return payment
+
+
+def _charge_again(session: Session, gateway: PaymentGateway, payment_id: int, now: datetime, terms: EscrowTerms) -> int:
+    charge_batch(session, gateway, [payment_id], now=now, terms=terms)
+    return 1
+
+
+def release_due_escrow(session: Session, gateway: PaymentGateway, *, now: datetime, terms: EscrowTerms = TERMS,
+                       limit: int = 200) -> int:  # fmt: skip
+    """Release each line whose dispute window passed with no dispute open, escalate disputes that
+    are due, then pay the vendors their released lines in batches."""
+    due = escrow.pools_with_due_lines(session, now=now, limit=limit)
+    session.rollback()
+    released = 0
+    for start in range(0, len(due), SETTLE_BATCH):
+        batch = due[start : start + SETTLE_BATCH]
+        released += _guarded(session, f"releasing pools {batch}", partial(_release, session, batch, terms, now))
+    _guarded(session, "escalating disputes", partial(_escalate, session, now))
     pay_out_pending(session, gateway, now=now)
     return released
 
 
-def _release(session: Session, pool_id: int, window: timedelta, fee_bps: int, now: datetime) -> int:
-    settlement.release_after_window(session, pool_id=pool_id, window=window, fee_bps=fee_bps, now=now)
+def _release(session: Session, pool_ids: list[int], terms: EscrowTerms, now: datetime) -> int:
+    released = escrow.release_due_lines(session, terms=terms, now=now, pool_ids=pool_ids)
     session.commit()
-    return 1
+    return released
+
+
+def _escalate(session: Session, now: datetime) -> int:
+    done = escrow.escalate_due(session, now=now)
+    session.commit()
+    return done
 
 
 def pay_out_pending(session: Session, gateway: PaymentGateway, *, now: datetime, limit: int = 200) -> int:
-    """Transfer every pending payout to its vendor, then complete the pool."""
-    pending = list(session.scalars(select(Payout.pool_id).where(Payout.status == PayoutStatus.PENDING).limit(limit)))
+    """Gather released lines into one payout per vendor, then transfer every pending payout."""
+    _guarded(session, "gathering payouts", partial(_open_payouts, session, now))
+    pending = service.pending_payout_ids(session, limit=limit)
     session.rollback()
     return sum(
-        _guarded(session, f"paying out pool {pool_id}", partial(pay_out, session, gateway, pool_id=pool_id, now=now))
-        for pool_id in pending
+        _guarded(session, f"payout {payout_id}", partial(pay_out, session, gateway, payout_id=payout_id, now=now))
+        for payout_id in pending
     )
 
 
-def pay_out(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> int:
-    """One payout attempt: lease (commit), transfer, record and complete the pool (commit).
+def _open_payouts(session: Session, now: datetime) -> int:
+    made = service.open_payouts(session, now=now)
+    session.commit()
+    return len(made)
+
+
+def pay_out(session: Session, gateway: PaymentGateway, *, payout_id: int, now: datetime) -> int:
+    """One payout attempt: lease (commit), transfer, record, tell the vendor, complete the pools (commit).
 
     A vendor without a payout account, or whose account the provider has not enabled for payouts, is
     skipped until it finishes onboarding (offline needs neither).
     """
-    payout = service.begin_payout(session, pool_id=pool_id, now=now)
+    payout = service.begin_payout(session, payout_id=payout_id, now=now)
     if payout is None:
         session.rollback()
         return 0
@@ -236,60 +337,85 @@ def pay_out(session: Session, gateway: PaymentGateway, *, pool_id: int, now: dat
     # Money leaving for a real account needs one the provider says can receive payouts.
     if not gateway.in_database and (destination is None or not profile.payouts_enabled):
         session.rollback()
-        log.info("pool %s: vendor %s cannot receive payouts yet (onboarding); the payout waits", pool_id, vendor.id)
+        log.info("payout %s: vendor %s cannot receive payouts yet (onboarding); it waits", payout_id, vendor.id)
         return 0
-    destination = destination or f"vendor-{vendor.id}"
     request = {
-        "destination_account": destination,
+        "destination_account": destination or f"vendor-{vendor.id}",
         "amount_minor": payout.amount_minor,
         "currency": payout.currency,
-        "transfer_group": f"pool-{pool_id}",
+        "transfer_group": f"payout-{payout.id}",
         "idempotency_key": payout.idempotency_key,
     }
     session.commit()
     transfer = gateway.transfer(**request)  # type: ignore[arg-type]
-    service.record_payout(session, pool_id=pool_id, transfer_ref=transfer.transfer_ref, now=now)
-    settlement.complete_if_done(session, pool_id=pool_id, now=now)
+    finish_payout(session, payout_id=payout_id, transfer_ref=transfer.transfer_ref, now=now)
     session.commit()
     return 1
 
 
-def refund_disputed(session: Session, gateway: PaymentGateway, *, now: datetime, limit: int = 200) -> int:
-    """Refund every captured payment of pools whose dispute was resolved with a refund."""
-    pools = _pool_ids(session, Pool.status == PoolStatus.DISPUTED, Pool.dispute_resolution == "refund", limit=limit)
+def finish_payout(session: Session, *, payout_id: int, transfer_ref: str, now: datetime) -> None:
+    """Record a transfer (once, from the sweep or a webhook), tell the vendor and complete the pools."""
+    pool_ids = service.record_payout(session, payout_id=payout_id, transfer_ref=transfer_ref, now=now)
+    if not pool_ids:
+        return
+    payout = session.get(Payout, payout_id)
+    assert payout is not None
+    queue_email(session, user_id=payout.vendor_id, kind=f"payout_sent:{payout.id}", now=now,
+                message=f"We sent you {format_minor(payout.amount_minor, payout.currency)} for "
+                f"{payout.line_count} delivered line{'s' if payout.line_count != 1 else ''} "
+                f"({format_minor(payout.gross_minor, payout.currency)} less the platform fee of "
+                f"{format_minor(payout.fee_minor, payout.currency)}).")  # fmt: skip
+    for pool_id in pool_ids:
+        escrow.sync_pool_status(session, escrow.lock_pool(session, pool_id), now=now)
+
+
+def refund_due(session: Session, gateway: PaymentGateway, *, now: datetime, limit: int = 200) -> int:
+    """Make every decided refund that is not made yet (a dispute's outcome)."""
+    due = service.refund_due_ids(session, limit=limit)
+    session.rollback()
     return sum(
-        _guarded(session, f"refunding pool {pool_id}", partial(refund_pool, session, gateway, pool_id=pool_id, now=now))
-        for pool_id in pools
+        _guarded(session, f"refunding line {line_id}", partial(refund_line, session, gateway, line_id=line_id, now=now))
+        for line_id in due
     )
 
 
-def refund_pool(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> int:
-    """Refund each captured payment of one pool (same lease pattern), then complete it."""
-    captured = [p.id for p in service.payments_of(session, pool_id) if p.status == PaymentStatus.SUCCEEDED]
-    session.rollback()
-    for payment_id in captured:
-        payment = service.begin_refund(session, payment_id=payment_id, now=now)
-        if payment is None:
-            session.rollback()
-            continue
-        request = {
-            "payment_ref": payment.gateway_ref or payment.idempotency_key,
-            "amount_minor": payment.amount_minor - payment.refunded_minor,  # what a partial refund left
-            "idempotency_key": f"{payment.idempotency_key}-refund",
-        }
-        session.commit()
-        refund = gateway.refund(**request)  # type: ignore[arg-type]
-        service.record_refund(
-            session,
-            payment_id=payment_id,
-            refund_ref=refund.refund_ref,
-            refunded_total_minor=payment.amount_minor,
-            now=now,
-        )
-        session.commit()
-    settlement.complete_if_done(session, pool_id=pool_id, now=now)
+def refund_line(session: Session, gateway: PaymentGateway, *, line_id: int, now: datetime) -> int:
+    """Refund what was decided for one line (same lease pattern), tell the member, update the pool."""
+    payment = service.begin_refund(session, payment_id=line_id, now=now)
+    if payment is None:
+        session.rollback()
+        return 0
+    due = payment.refund_due_minor
+    request = {
+        "payment_ref": payment.gateway_ref or payment.idempotency_key,
+        "amount_minor": due - payment.refunded_minor,
+        "idempotency_key": f"{payment.idempotency_key}-refund-to-{due}",  # one key per decided total
+    }
+    session.commit()
+    refund = gateway.refund(**request)  # type: ignore[arg-type]
+    finish_refund(session, payment_id=line_id, refund_ref=refund.refund_ref, refunded_total_minor=due, now=now)
     session.commit()
     return 1
+
+
+def finish_refund(
+    session: Session, *, payment_id: int, refund_ref: str, refunded_total_minor: int, now: datetime
+) -> str:
+    """Record a refund's running total (once, from the sweep or a webhook), tell the member, update the pool."""
+    before = session.get(Payment, payment_id)
+    already = before.refunded_minor if before is not None else 0
+    payment = service.record_refund(
+        session, payment_id=payment_id, refund_ref=refund_ref, refunded_total_minor=refunded_total_minor, now=now
+    )
+    if payment is None:
+        return "unknown refund: nothing changed"
+    if payment.refunded_minor > already:
+        pool = escrow.lock_pool(session, payment.pool_id)
+        notify_user(session, payment.member_id, pool, f"refunded:{payment.refunded_minor}",
+                    f"{format_minor(payment.refunded_minor, payment.currency)} of your payment for “{pool.title}” "
+                    "was refunded to your card.", now)  # fmt: skip
+        escrow.sync_pool_status(session, pool, now=now)
+    return f"payment {payment.id} is {payment.status}, {payment.refunded_minor} refunded"
 
 
 def _guarded(session: Session, what: str, step: Callable[[], int]) -> int:
@@ -305,15 +431,17 @@ def _guarded(session: Session, what: str, step: Callable[[], int]) -> int:
     return 0
 
 
-def prepare_card(session: Session, gateway: PaymentGateway, *, commitment_id: int) -> str | None:
+def prepare_card(session: Session, gateway: PaymentGateway, *, commitment_id: int, fresh: bool = False) -> str | None:
     """Save the member's card for an off-session charge later (a SetupIntent); return its client secret.
 
     Called after the commitment is committed, outside any pool lock. The offline gateway needs no
-    card: its setup succeeds at once.
+    card: its setup succeeds at once. `fresh` sets up another card after a decline.
     """
     commitment = session.get(Commitment, commitment_id)
-    if commitment is None or commitment.payment_method_ref:
+    if commitment is None or (commitment.payment_method_ref and not fresh):
         return None
+    if fresh:
+        commitment.payment_method_ref = None
     member = session.get(User, commitment.member_id)
     assert member is not None
     if member.payment_customer_ref is None:
@@ -321,8 +449,10 @@ def prepare_card(session: Session, gateway: PaymentGateway, *, commitment_id: in
             user_id=member.id, email=member.email, idempotency_key=f"user-{member.id}-customer"
         )
         session.commit()
+    attempt = f"-{commitment.payment_ref}-again" if fresh and commitment.payment_ref else ""
     setup = gateway.start_card_setup(
-        customer_ref=member.payment_customer_ref, idempotency_key=f"commitment-{commitment.id}-card-setup"
+        customer_ref=member.payment_customer_ref,
+        idempotency_key=f"commitment-{commitment.id}-card-setup{attempt}"[:120],
     )
     commitment.payment_ref = setup.setup_ref
     if setup.status == "succeeded":
@@ -343,37 +473,6 @@ def save_card(commitment_id: int) -> None:
         log.warning("could not prepare a card for commitment %s; the member can add it later", commitment_id)
 
 
-def try_pay_out(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> None:
-    """From a request: pay out now if the provider answers; otherwise the scheduler retries."""
-    _guarded(session, f"paying out pool {pool_id}", partial(pay_out, session, gateway, pool_id=pool_id, now=now))
-
-
-def try_refund(session: Session, gateway: PaymentGateway, *, pool_id: int, now: datetime) -> None:
-    """From a request: refund now if the provider answers; otherwise the scheduler retries."""
-    _guarded(session, f"refunding pool {pool_id}", partial(refund_pool, session, gateway, pool_id=pool_id, now=now))
-
-
-def confirm_delivery_and_pay(
-    session: Session, gateway: PaymentGateway, *, pool_id: int, actor: User, fee_bps: int, now: datetime
-) -> None:
-    """Confirm delivery (committed first), then pay the vendor now if the provider answers."""
-    settlement.confirm_delivery(session, pool_id=pool_id, actor=actor, fee_bps=fee_bps, now=now)
-    session.commit()
-    try_pay_out(session, gateway, pool_id=pool_id, now=now)
-
-
-def resolve_dispute_and_move_money(
-    session: Session,
-    gateway: PaymentGateway,
-    *,
-    pool_id: int,
-    actor: User,
-    resolution: str,
-    fee_bps: int,
-    now: datetime,
-) -> None:
-    """Resolve a dispute (committed first), then refund the members or pay the vendor if the provider answers."""
-    settlement.resolve_dispute(session, pool_id=pool_id, actor=actor, resolution=resolution, fee_bps=fee_bps, now=now)
-    session.commit()
-    move = try_refund if resolution == "refund" else try_pay_out
-    move(session, gateway, pool_id=pool_id, now=now)
+def try_refund(session: Session, gateway: PaymentGateway, *, line_id: int, now: datetime) -> None:
+    """From a request: make a decided refund now if the provider answers; otherwise the scheduler retries."""
+    _guarded(session, f"refunding line {line_id}", partial(refund_line, session, gateway, line_id=line_id, now=now))

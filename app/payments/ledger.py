@@ -1,8 +1,10 @@
 """The double-entry ledger: balanced postings per pool, idempotent by posting key. No Flask here.
 
 Accounts (debits positive): `member_payments` (credited when members pay), `escrow` (held funds),
-`vendor_payable` and `platform_fee` (when escrow is released), `vendor_payouts` (transferred),
-`refunds` (money returned to members). Every posting's legs sum to zero, so every pool's do.
+`vendor_payable` and `platform_fee` (when a line's escrow is released), `vendor_payouts`
+(transferred), `refunds` (money returned to members, wholly or in part). Every posting's legs sum
+to zero, so every pool's do; postings about one line carry its id, so each line's escrow balance
+can be read (and is never negative).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Posting:
     currency: str
     memo: str
     legs: Sequence[tuple[str, int]]
+    payment_id: int | None = None  # the line it is about: each line's escrow balance is never negative
 
 
 KEYS_PER_QUERY = 1000  # bound parameters per lookup stay far below every database's limit
@@ -48,9 +51,10 @@ def post(
     memo: str,
     now: datetime,
     legs: Sequence[tuple[str, int]],
+    payment_id: int | None = None,
 ) -> bool:
     """Record a balanced posting once; return False when `key` was already posted."""
-    return post_many(session, [Posting(pool_id, key, currency, memo, legs)], now=now) == 1
+    return post_many(session, [Posting(pool_id, key, currency, memo, legs, payment_id)], now=now) == 1
 
 
 def post_many(session: Session, postings: Sequence[Posting], *, now: datetime, keys_are_new: bool = False) -> int:
@@ -76,6 +80,7 @@ def post_many(session: Session, postings: Sequence[Posting], *, now: datetime, k
     rows = [
         {
             "pool_id": posting.pool_id,
+            "payment_id": posting.payment_id,
             "posting_key": posting.key,
             "account": account,
             "amount_minor": amount,
@@ -109,6 +114,14 @@ def statement(session: Session, pool_id: int) -> Statement:
     for entry in entries:
         balances[entry.account] = balances.get(entry.account, 0) + entry.amount_minor
     return Statement(entries, balances)
+
+
+def line_balance(session: Session, payment_id: int, account: str) -> int:
+    """One account's balance for one line (what its postings say)."""
+    query = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+        LedgerEntry.payment_id == payment_id, LedgerEntry.account == account
+    )
+    return int(session.scalar(query) or 0)
 
 
 def balance(session: Session, pool_id: int, account: str) -> int:

@@ -27,14 +27,18 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.bids.models import Award, AwardLine
 from app.db import in_values, insert_rows, update_rows
+from app.errors import Conflict, NotFound
 from app.payments import ledger
 from app.payments.gateway import ChargeResult
 from app.payments.models import Payment, PaymentStatus, Payout, PayoutStatus
+from app.payments.rules import EscrowTerms
 from app.pools.models import Commitment, Pool
 
 LEASE = timedelta(minutes=2)  # how long one worker owns an attempt before another may retry it
 ACTION_GRACE = timedelta(hours=48)  # how long a member has to authenticate a payment on-session
+DECLINE_GRACE = EscrowTerms().decline_grace  # how long a member has to pay with another card (config overrides)
 TERMINAL = (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REFUNDED)
+NOT_A_DECLINE = ("authentication_expired", "decline_window_ended")  # failures that are final at once
 
 
 def charge_key(pool_id: int, commitment_id: int) -> str:
@@ -80,6 +84,7 @@ def open_charges(
     cards: Mapping[int, str],
     now: datetime,
     charge_now: Callable[[ChargeRequest], ChargeResult | None] | None = None,
+    decline_grace: timedelta = DECLINE_GRACE,
 ) -> list[ChargeLease]:
     """Write a payment for every award line of the pools that has none yet, leased for its first attempt.
 
@@ -101,6 +106,7 @@ def open_charges(
     lines = session.execute(
         select(
             Award.pool_id,
+            Award.vendor_id,
             AwardLine.commitment_id,
             AwardLine.member_id,
             AwardLine.amount_minor,
@@ -119,6 +125,7 @@ def open_charges(
             "pool_id": line.pool_id,
             "commitment_id": line.commitment_id,
             "member_id": line.member_id,
+            "vendor_id": line.vendor_id,
             "amount_minor": line.amount_minor,
             "currency": by_id[line.pool_id].currency,
             "status": PaymentStatus.PENDING,
@@ -128,6 +135,9 @@ def open_charges(
             "attempts": 1,
             "next_attempt_at": now + LEASE,
             "refunded_minor": 0,
+            "refund_due_minor": 0,
+            "released_minor": 0,
+            "fee_minor": 0,
             "created_at": now,
             "updated_at": now,
         }
@@ -147,7 +157,7 @@ def open_charges(
     ]
     if charge_now is not None:
         for row, request in zip(rows, requests, strict=True):
-            row.update(_born_with(row, charge_now(request), now))
+            row.update(_born_with(row, charge_now(request), now, decline_grace))
     ids = dict(tuple(row) for row in insert_rows(session, Payment, rows, returning=("commitment_id", "id")))
     if charge_now is not None:
         paid = [
@@ -160,10 +170,11 @@ def open_charges(
     return [ChargeLease(payment_id=ids[request.commitment_id], **vars(request)) for request in requests]
 
 
-def _born_with(row: dict[str, Any], result: ChargeResult | None, now: datetime) -> dict[str, Any]:
+def _born_with(row: dict[str, Any], result: ChargeResult | None, now: datetime, grace: timedelta) -> dict[str, Any]:
     """The columns of a payment not yet written after its first charge's outcome (see _outcome)."""
     unwritten = {"id": None, "gateway_ref": None, "action_url": None, "action_expires_at": None}
-    values = _outcome(SimpleNamespace(**unwritten, failure_code=None, failure_message=None, **row), result, now)
+    row_now = SimpleNamespace(**unwritten, failure_code=None, failure_message=None, **row)
+    values = _outcome(row_now, result, now, grace)
     assert values is not None, "a payment not yet written is pending"
     del values["id"]
     return values
@@ -286,7 +297,13 @@ def begin_charges(session: Session, payment_ids: Sequence[int], *, now: datetime
     return leases
 
 
-def record_charges(session: Session, outcomes: Sequence[tuple[int, ChargeResult | None]], *, now: datetime) -> None:
+def record_charges(
+    session: Session,
+    outcomes: Sequence[tuple[int, ChargeResult | None]],
+    *,
+    now: datetime,
+    decline_grace: timedelta = DECLINE_GRACE,
+) -> None:
     """Store charge outcomes once each; None means the gateway could not answer (retry after the lease).
 
     A final payment is never changed again, so a late or repeated outcome (a webhook after the
@@ -299,7 +316,9 @@ def record_charges(session: Session, outcomes: Sequence[tuple[int, ChargeResult 
         rows = session.execute(
             _OUTCOME_COLUMNS.where(in_values(session, Payment.id, chunk)).order_by(Payment.id).with_for_update()
         ).all()
-        changes = [(row, values) for row in rows if (values := _outcome(row, results[row.id], now)) is not None]
+        changes = [
+            (row, values) for row in rows if (values := _outcome(row, results[row.id], now, decline_grace)) is not None
+        ]
         update_rows(session, Payment, [values for _, values in changes])
         postings.extend(_captured(row) for row, values in changes if values["status"] == PaymentStatus.SUCCEEDED)
     ledger.post_many(session, postings, now=now)
@@ -322,9 +341,13 @@ _OUTCOME_COLUMNS = select(  # what record_charges reads of a payment: no ORM obj
 )
 
 
-def _outcome(row: Any, result: ChargeResult | None, now: datetime) -> dict[str, Any] | None:
-    """The payment's changed columns after this outcome, or None when it changes nothing."""
-    if row.status in TERMINAL or (result is None and row.status != PaymentStatus.PENDING):
+def _outcome(row: Any, result: ChargeResult | None, now: datetime, decline_grace: timedelta) -> dict[str, Any] | None:
+    """The payment's changed columns after this outcome, or None when it changes nothing.
+
+    A decline is not final: the payment waits `decline_grace` for the member to pay with another
+    card (retry_with_another_card), and only then fails (expire_declined).
+    """
+    if row.status in (*TERMINAL, PaymentStatus.DECLINED) or (result is None and row.status != PaymentStatus.PENDING):
         return None
     values = {
         "id": row.id,
@@ -347,9 +370,13 @@ def _outcome(row: Any, result: ChargeResult | None, now: datetime) -> dict[str, 
         values.update(status=PaymentStatus.REQUIRES_ACTION, action_url=result.action_url)
         values["action_expires_at"] = row.action_expires_at or now + ACTION_GRACE
         values.update(failure_code=result.failure_code, failure_message=result.failure_message)
+    elif result.status == "failed" and result.failure_code in NOT_A_DECLINE:
+        values.update(status=PaymentStatus.FAILED, failure_code=result.failure_code)
+        values.update(failure_message=result.failure_message)
     elif result.status == "failed":
-        values.update(status=PaymentStatus.FAILED)
+        values.update(status=PaymentStatus.DECLINED, action_url=None, next_attempt_at=None)
         values.update(failure_code=result.failure_code, failure_message=result.failure_message)
+        values["action_expires_at"] = now + decline_grace
     else:  # "processing": not final; look again after the lease
         values["next_attempt_at"] = now + LEASE
     return values
@@ -362,6 +389,7 @@ def _captured(row: Any) -> ledger.Posting:
         currency=row.currency,
         memo=f"member {row.member_id} paid for commitment {row.commitment_id}",
         legs=[(ledger.ESCROW, row.amount_minor), (ledger.MEMBER_PAYMENTS, -row.amount_minor)],
+        payment_id=row.id,
     )
 
 
@@ -383,6 +411,40 @@ def expire_action(session: Session, *, payment_id: int, now: datetime) -> bool:
     return True
 
 
+def expire_declined(session: Session, *, payment_id: int, now: datetime) -> bool:
+    """Drop a declined payment whose grace window ended without another card; True when dropped."""
+    payment = _lock_payment(session, payment_id)
+    if payment is None or payment.status != PaymentStatus.DECLINED:
+        return False
+    if payment.action_expires_at is not None and payment.action_expires_at > now:
+        return False
+    payment.status, payment.updated_at = PaymentStatus.FAILED, now
+    payment.failure_message = f"The card was declined ({payment.failure_code}) and no other card was given in time."
+    return True
+
+
+def retry_with_another_card(session: Session, *, payment_id: int, member_id: int, now: datetime) -> Payment:
+    """The member will pay a declined payment with another card: charge again, under a new key.
+
+    The card is chosen again at the next attempt (the customer's newest), so the request differs
+    from the declined one and must not reuse its key; the old key stays spent.
+    """
+    payment = _lock_payment(session, payment_id)
+    if payment is None or payment.member_id != member_id:
+        raise NotFound("You have no payment to make in this pool.")
+    if payment.status != PaymentStatus.DECLINED:
+        raise Conflict(f"This payment is {payment.status}: there is nothing to pay again.")
+    if payment.action_expires_at is not None and payment.action_expires_at <= now:
+        raise Conflict("The time to pay with another card has ended: you were dropped from the pool.")
+    retries = payment.idempotency_key.count("-card-")
+    base = payment.idempotency_key.split("-card-")[0]
+    payment.idempotency_key = f"{base}-card-{retries + 2}"
+    payment.status, payment.payment_method_ref, payment.next_attempt_at = PaymentStatus.PENDING, None, None
+    payment.failure_code = payment.failure_message = None
+    payment.updated_at = now
+    return payment
+
+
 def payments_of(session: Session, pool_id: int) -> list[Payment]:
     """The pool's payments in order."""
     return list(session.scalars(select(Payment).where(Payment.pool_id == pool_id).order_by(Payment.id)))
@@ -393,51 +455,60 @@ def held_minor(session: Session, pool_id: int) -> int:
     return ledger.balance(session, pool_id, ledger.ESCROW)
 
 
-def fee_minor(gross_minor: int, fee_bps: int) -> int:
-    """The platform's fee on a payout, rounded half-even to the minor unit."""
-    quotient, remainder = divmod(gross_minor * fee_bps, 10_000)
-    if remainder * 2 > 10_000 or (remainder * 2 == 10_000 and quotient % 2 == 1):
-        quotient += 1
-    return quotient
+def open_payouts(session: Session, *, now: datetime, limit: int = 5000) -> list[int]:
+    """Gather released lines not yet paid into one payout per vendor and currency; return their ids.
 
-
-def release_escrow(session: Session, *, pool: Pool, vendor_id: int, fee_bps: int, now: datetime) -> Payout:
-    """Move held funds to the vendor (minus the fee) and create the payout to transfer (pool locked)."""
-    existing = session.scalar(select(Payout).where(Payout.pool_id == pool.id))
-    if existing is not None:
-        return existing
-    gross = held_minor(session, pool.id)
-    fee = fee_minor(gross, fee_bps)
-    ledger.post(
-        session,
-        pool_id=pool.id,
-        key=f"pool-{pool.id}-escrow-released",
-        currency=pool.currency,
-        memo="escrow released to the vendor, less the platform fee",
-        now=now,
-        legs=[(ledger.ESCROW, -gross), (ledger.VENDOR_PAYABLE, gross - fee), (ledger.PLATFORM_FEE, fee)],
+    The lines are locked (those another worker is gathering are skipped), so each line joins one
+    payout, once; the payout's idempotency key names its first line, so it is the same on every
+    retry of its transfer.
+    """
+    query = (
+        select(Payment)
+        .where(Payment.released_minor > 0, Payment.payout_id.is_(None))
+        .order_by(Payment.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    payout = Payout(
-        pool_id=pool.id,
-        vendor_id=vendor_id,
-        gross_minor=gross,
-        fee_minor=fee,
-        amount_minor=gross - fee,
-        currency=pool.currency,
-        idempotency_key=f"pool-{pool.id}-payout",
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(payout)
-    session.flush()
-    return payout
+    groups: dict[tuple[int, str], list[Payment]] = {}
+    for line in session.scalars(query.execution_options(populate_existing=True)):
+        groups.setdefault((line.vendor_id or 0, line.currency), []).append(line)
+    made = []
+    for (vendor_id, currency), lines in groups.items():
+        pools = {line.pool_id for line in lines}
+        gross, fee = sum(line.released_minor for line in lines), sum(line.fee_minor for line in lines)
+        payout = Payout(
+            pool_id=pools.pop() if len(pools) == 1 else None,
+            vendor_id=vendor_id,
+            gross_minor=gross,
+            fee_minor=fee,
+            amount_minor=gross - fee,
+            line_count=len(lines),
+            currency=currency,
+            idempotency_key=f"vendor-{vendor_id}-payout-from-line-{lines[0].id}",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(payout)
+        session.flush()
+        for line in lines:
+            line.payout_id, line.updated_at = payout.id, now
+        made.append(payout.id)
+    return made
 
 
-def begin_payout(session: Session, *, pool_id: int, now: datetime) -> Payout | None:
-    """Lease the pool's pending payout for one transfer attempt."""
-    payout = session.scalar(
-        select(Payout).where(Payout.pool_id == pool_id).with_for_update().execution_options(populate_existing=True)
-    )
+def pending_payout_ids(session: Session, *, limit: int = 200) -> list[int]:
+    query = select(Payout.id).where(Payout.status == PayoutStatus.PENDING).order_by(Payout.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def _lock_payout(session: Session, payout_id: int) -> Payout | None:
+    query = select(Payout).where(Payout.id == payout_id).with_for_update()
+    return session.scalar(query.execution_options(populate_existing=True))
+
+
+def begin_payout(session: Session, *, payout_id: int, now: datetime) -> Payout | None:
+    """Lease a pending payout for one transfer attempt."""
+    payout = _lock_payout(session, payout_id)
     if payout is None or payout.status != PayoutStatus.PENDING:
         return None
     if payout.next_attempt_at is not None and payout.next_attempt_at > now:
@@ -446,30 +517,50 @@ def begin_payout(session: Session, *, pool_id: int, now: datetime) -> Payout | N
     return payout
 
 
-def record_payout(session: Session, *, pool_id: int, transfer_ref: str, now: datetime) -> Payout | None:
-    """Mark the payout transferred (once) and post it to the ledger."""
-    payout = session.scalar(
-        select(Payout).where(Payout.pool_id == pool_id).with_for_update().execution_options(populate_existing=True)
-    )
+def record_payout(session: Session, *, payout_id: int, transfer_ref: str, now: datetime) -> list[int]:
+    """Mark the payout transferred (once) and post each of its lines; return the pools it touched
+    (none when it was recorded already)."""
+    payout = _lock_payout(session, payout_id)
     if payout is None or payout.status == PayoutStatus.PAID:
-        return payout
+        return []
     payout.status, payout.gateway_ref, payout.updated_at = PayoutStatus.PAID, transfer_ref, now
-    ledger.post(
+    lines = list(session.scalars(select(Payment).where(Payment.payout_id == payout.id).order_by(Payment.id)))
+    for line in lines:
+        line.paid_out_at, line.updated_at = now, now
+    ledger.post_many(
         session,
-        pool_id=pool_id,
-        key=f"pool-{pool_id}-payout-sent",
-        currency=payout.currency,
-        memo=f"transferred to vendor {payout.vendor_id}",
+        [
+            ledger.Posting(
+                pool_id=line.pool_id,
+                key=f"payment-{line.id}-paid-out",
+                currency=line.currency,
+                memo=f"paid to vendor {payout.vendor_id} in payout {payout.id}",
+                legs=[(ledger.VENDOR_PAYABLE, -line.net_minor), (ledger.VENDOR_PAYOUTS, line.net_minor)],
+                payment_id=line.id,
+            )
+            for line in lines
+        ],
         now=now,
-        legs=[(ledger.VENDOR_PAYABLE, -payout.amount_minor), (ledger.VENDOR_PAYOUTS, payout.amount_minor)],
     )
-    return payout
+    return sorted({line.pool_id for line in lines})
+
+
+def refund_due_ids(session: Session, *, limit: int = 200) -> list[int]:
+    """Lines with a decided refund not yet made, in order."""
+    query = select(Payment.id).where(
+        Payment.status == PaymentStatus.SUCCEEDED, Payment.refund_due_minor > Payment.refunded_minor
+    )
+    return list(session.scalars(query.order_by(Payment.id).limit(limit)))
 
 
 def begin_refund(session: Session, *, payment_id: int, now: datetime) -> Payment | None:
-    """Lease a captured payment for one refund attempt."""
+    """Lease a captured payment with a decided refund for one refund attempt."""
     payment = _lock_payment(session, payment_id)
-    if payment is None or payment.status != PaymentStatus.SUCCEEDED:
+    if (
+        payment is None
+        or payment.status != PaymentStatus.SUCCEEDED
+        or payment.refund_due_minor <= payment.refunded_minor
+    ):
         return None
     if payment.next_attempt_at is not None and payment.next_attempt_at > now:
         return None
@@ -500,6 +591,7 @@ def record_refund(
     ledger.post(
         session,
         pool_id=payment.pool_id,
+        payment_id=payment.id,
         key=f"payment-{payment.id}-refunded" if whole else f"payment-{payment.id}-refunded-to-{total}",
         currency=payment.currency,
         memo=f"refunded member {payment.member_id}" + ("" if whole else f" ({new} minor units, partly)"),
@@ -515,16 +607,21 @@ def commitment_for(session: Session, payment: Payment) -> Commitment:
     return commitment
 
 
-def payout_of(session: Session, pool_id: int) -> Payout | None:
-    """The pool's payout, once escrow has been released."""
-    return session.scalar(select(Payout).where(Payout.pool_id == pool_id))
-
-
 def payment_for(session: Session, pool_id: int, commitment_id: int) -> Payment | None:
     """The payment for one commitment, if it was charged."""
     return session.scalar(select(Payment).where(Payment.pool_id == pool_id, Payment.commitment_id == commitment_id))
 
 
-def payouts_of(session: Session, vendor_id: int) -> dict[int, Payout]:
-    """The vendor's payouts by pool."""
-    return {p.pool_id: p for p in session.scalars(select(Payout).where(Payout.vendor_id == vendor_id))}
+def payouts_of(session: Session, vendor_id: int, *, limit: int = 50) -> list[Payout]:
+    """The vendor's payouts, newest first."""
+    query = select(Payout).where(Payout.vendor_id == vendor_id).order_by(Payout.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def lines_sold_by(session: Session, vendor_id: int, pool_ids: Sequence[int]) -> dict[int, list[Payment]]:
+    """The vendor's lines in these pools, by pool."""
+    found: dict[int, list[Payment]] = {}
+    query = select(Payment).where(Payment.vendor_id == vendor_id, Payment.pool_id.in_(pool_ids)).order_by(Payment.id)
+    for line in session.scalars(query):
+        found.setdefault(line.pool_id, []).append(line)
+    return found

@@ -1,4 +1,9 @@
-"""Web pages for settlement: the organiser's console, delivery, disputes, paying, vendor payouts."""
+"""Web pages for settlement: the organiser's console, each line's delivery, disputes and their
+thread, the operators' queue, paying again after a decline, vendor payouts.
+
+Every form that moves money asks first (app.http.confirmation): the page states what will move,
+in money, and the same form is posted again with confirmed=yes.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,30 @@ import csv
 import io
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from app.accounts.models import User
 from app.audit import trail
 from app.auth import require_user
 from app.bids import service as bids
 from app.clock import utcnow
-from app.errors import NotFound
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
-from app.http import load_form
-from app.payments import jobs, ledger, service
-from app.payments.gateways import current_gateway
-from app.payments.schemas import DisputeIn, ResolveIn
+from app.http import confirmation, load_form
+from app.money import format_minor
+from app.payments import escrow, jobs, ledger, service
+from app.payments.gateways import current_gateway, current_terms
+from app.payments.models import Dispute, DisputeStage, Payment
+from app.payments.rules import DISPUTE_STAGE_LABELS, releasable_minor
+from app.payments.schemas import AnswerIn, DecisionIn, DeliveryIn, DisputeIn, EscalateIn, MessageIn
 from app.pools import service as pools
-from app.pools import settlement
 from app.pools.models import Commitment, Pool
 from app.text import spreadsheet_safe
 
 bp = Blueprint("payments", __name__, template_folder="../templates")
-
-
-def _fee_bps() -> int:
-    return int(current_app.config["PLATFORM_FEE_BPS"])
 
 
 def _organised(pool_id: int) -> Pool:
@@ -42,21 +46,29 @@ def _members(pool: Pool) -> list[Commitment]:
     return list(db.session.scalars(query.order_by(Commitment.joined_at)))
 
 
+def _names(user_ids: set[int | None]) -> dict[int, User]:
+    ids = {i for i in user_ids if i}
+    query = select(User).where(User.id.in_(ids)).options(joinedload(User.vendor_profile))
+    return {user.id: user for user in db.session.scalars(query)} if ids else {}
+
+
 @bp.get("/pools/<int:pool_id>/console")
 @login_required
 def console(pool_id: int) -> Any:
-    """The organiser's console: members, bids, award, money, ledger and audit trail."""
+    """The organiser's console: members, bids, award, each line's money, ledger and audit trail."""
     pool = _organised(pool_id)
     organiser = require_user()
+    members = _members(pool)
     return render_template(
         "payments/console.html",
         pool=pool,
-        members=_members(pool),
+        members=members,
+        names={c.member_id: c.member for c in members},
         bid_views=bids.bids_visible_to(db.session(), pool, organiser),
         award=bids.award_of(db.session(), pool.id),
         payments=service.payments_of(db.session(), pool.id),
+        lines=escrow.line_views(db.session(), pool, organiser),
         statement=ledger.statement(db.session(), pool.id),
-        payout=service.payout_of(db.session(), pool.id),
         events=trail(db.session(), pool.id, bids_sealed=pool.bids_sealed),
     )
 
@@ -83,41 +95,280 @@ def members_csv(pool_id: int) -> Response:
 @bp.post("/pools/<int:pool_id>/delivery")
 @login_required
 def confirm_delivery(pool_id: int) -> Any:
-    """Confirm delivery: the vendor is paid out, minus the platform fee."""
-    jobs.confirm_delivery_and_pay(
-        db.session(), current_gateway(), pool_id=pool_id, actor=require_user(), fee_bps=_fee_bps(), now=utcnow()
+    """Confirm delivery of your line (or, organiser of a collection pool, of members' lines): released to the vendor."""
+    actor = require_user()
+    pool = pools.get_pool(db.session(), pool_id, actor)
+    data, errors = load_form(DeliveryIn(), request.form)
+    if errors:
+        flash("That member is not in this pool.", "error")
+        return redirect(url_for("pools.show", pool_id=pool_id))
+    back = url_for("pools.show", pool_id=pool_id)
+    views = escrow.line_views(db.session(), pool, actor)
+    if data["everyone"]:
+        chosen, who = [v for v in views if v.state.kind == "held"], "every member whose line is held"
+    elif data["member_id"] and data["member_id"] != actor.id:
+        chosen, who = [v for v in views if v.member_id == data["member_id"]], "this member"
+    else:
+        chosen, who = [v for v in views if v.member_id == actor.id], "you"
+    total = sum(releasable_minor(v.line) for v in chosen if v.state.kind in ("held", "in_dispute"))
+    page = confirmation(
+        title="Confirm delivery?",
+        consequence=[
+            f"This releases {format_minor(total, pool.currency)} to the vendor now, for {who} "
+            f"({len(chosen)} line{'s' if len(chosen) != 1 else ''}). It cannot be undone, and a released line can no "
+            "longer be disputed.",
+            "Nobody else's money moves.",
+        ],
+        button="Yes, release the money",
+        back=back,
     )
-    flash("Thanks for confirming delivery. The vendor is being paid.", "success")
-    return redirect(url_for("pools.show", pool_id=pool_id))
+    if page is not None:
+        return page
+    released = escrow.confirm_delivery(
+        db.session(), pool_id=pool_id, actor=actor, terms=current_terms(), now=utcnow(), **data
+    )
+    db.session.commit()
+    flash(f"Thanks for confirming delivery: {len(released)} line{'s' if len(released) != 1 else ''} released "
+          "to the vendor.", "success")  # fmt: skip
+    return redirect(back)
 
 
-@bp.post("/pools/<int:pool_id>/dispute")
+@bp.post("/pools/<int:pool_id>/disputes")
 @login_required
-def dispute(pool_id: int) -> Any:
-    """Dispute delivery: the money stays held until the organiser resolves it."""
+def open_dispute(pool_id: int) -> Any:
+    """Dispute your own line: its money stays held while the vendor answers."""
     data, errors = load_form(DisputeIn(), request.form)
     if errors:
-        flash("Tell us what went wrong (at least 5 characters).", "error")
-        return redirect(url_for("pools.show", pool_id=pool_id))
-    settlement.open_dispute(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow(), **data)
-    db.session.commit()
-    flash("Dispute opened. The money stays held until it is resolved.", "success")
-    return redirect(url_for("pools.show", pool_id=pool_id))
-
-
-@bp.post("/pools/<int:pool_id>/dispute/resolve")
-@login_required
-def resolve(pool_id: int) -> Any:
-    """Resolve a dispute by releasing the money to the vendor or refunding the members."""
-    data, errors = load_form(ResolveIn(), request.form)
-    if errors:
-        flash("Choose to release the money or refund the members.", "error")
-        return redirect(url_for("payments.console", pool_id=pool_id))
-    jobs.resolve_dispute_and_move_money(
-        db.session(), current_gateway(), pool_id=pool_id, actor=require_user(), fee_bps=_fee_bps(), now=utcnow(), **data
+        flash("To open a dispute, choose what went wrong and describe it (at least 5 characters).", "error")
+        return redirect(url_for("pools.show", pool_id=pool_id) + "#delivery-h")
+    actor = require_user()
+    pools.get_pool(db.session(), pool_id, actor)
+    dispute = escrow.open_dispute(
+        db.session(), pool_id=pool_id, actor=actor, terms=current_terms(), now=utcnow(), **data
     )
-    flash("Dispute resolved.", "success")
-    return redirect(url_for("payments.console", pool_id=pool_id))
+    db.session.commit()
+    flash("Dispute opened. Your money stays held while the vendor answers.", "success")
+    return redirect(url_for("payments.dispute", dispute_id=dispute.id))
+
+
+@bp.get("/disputes")
+@login_required
+def my_disputes() -> Any:
+    """Disputes you are the member or the vendor of."""
+    user = require_user()
+    found = escrow.disputes_involving(db.session(), user)
+    titles = _pool_titles({d.pool_id for d in found})
+    return render_template("payments/disputes.html", disputes=found, titles=titles, stages=DISPUTE_STAGE_LABELS,
+                           heading="Your disputes", operator=False)  # fmt: skip
+
+
+@bp.get("/admin/disputes")
+@login_required
+def queue() -> Any:
+    """The dispute operators' queue: escalated disputes, oldest escalation first."""
+    if not require_user().is_dispute_operator:
+        raise NotFound("No such page.")
+    found = escrow.escalated_disputes(db.session())
+    titles = _pool_titles({d.pool_id for d in found})
+    return render_template("payments/disputes.html", disputes=found, titles=titles, stages=DISPUTE_STAGE_LABELS,
+                           heading="Escalated disputes", operator=True)  # fmt: skip
+
+
+def _pool_titles(pool_ids: set[int]) -> dict[int, str]:
+    if not pool_ids:
+        return {}
+    return {
+        pool_id: title
+        for pool_id, title in db.session.execute(select(Pool.id, Pool.title).where(Pool.id.in_(pool_ids)))
+    }
+
+
+@bp.get("/disputes/<int:dispute_id>")
+@login_required
+def dispute(dispute_id: int) -> Any:
+    """A dispute's page: the line, its state, the thread and what the viewer may do next."""
+    viewer = require_user()
+    found, pool, role = escrow.dispute_for(db.session(), dispute_id, viewer)
+    line = db.session.get(Payment, found.payment_id)
+    assert line is not None
+    names = _names({found.member_id, found.vendor_id, pool.organiser_id, *(m.author_id for m in found.messages)})
+    return render_template(
+        "payments/dispute.html",
+        dispute=found,
+        pool=pool,
+        line=line,
+        state=escrow.line_state(line, found),
+        role=role,
+        names=names,
+        stages=DISPUTE_STAGE_LABELS,
+        reasons=escrow.REASONS,
+        Stage=DisputeStage,
+    )
+
+
+def _back(dispute_id: int) -> str:
+    return url_for("payments.dispute", dispute_id=dispute_id)
+
+
+def _decided(found: Dispute) -> Any:
+    """Commit a decision, make its refund now if the provider answers, and return to the dispute."""
+    db.session.commit()
+    if found.refund_minor:
+        jobs.try_refund(db.session(), current_gateway(), line_id=found.payment_id, now=utcnow())
+    flash("Done: the dispute is resolved." if found.stage == DisputeStage.RESOLVED else "Saved.", "success")
+    return redirect(_back(found.id))
+
+
+def _line_of(found: Dispute) -> Payment:
+    line = db.session.get(Payment, found.payment_id)
+    assert line is not None
+    return line
+
+
+@bp.post("/disputes/<int:dispute_id>/answer")
+@login_required
+def answer(dispute_id: int) -> Any:
+    """The vendor answers: refund in full, offer a partial refund, or contest."""
+    actor = require_user()
+    found, _pool, _role = escrow.dispute_for(db.session(), dispute_id, actor)
+    data, errors = load_form(AnswerIn(), request.form)
+    if errors:
+        flash(" ".join(f"{field.replace('_', ' ')}: {' '.join(msgs)}" for field, msgs in errors.items()), "error")
+        return redirect(_back(dispute_id))
+    line = _line_of(found)
+    if data["answer"] != "contest":
+        amount = line.amount_minor - line.refunded_minor if data["answer"] == "refund" else data["refund_minor"]
+        words = "refunds the member in full" if data["answer"] == "refund" else "offers the member a partial refund"
+        page = confirmation(
+            title="Refund the member?",
+            consequence=f"This {words}: {format_minor(amount, line.currency)} of the "
+            f"{format_minor(line.amount_minor, line.currency)} line"
+            + (", now." if data["answer"] == "refund" else "; the rest is paid to you if they accept."),
+            button="Yes, refund" if data["answer"] == "refund" else "Yes, make the offer",
+            back=_back(dispute_id),
+            danger=data["answer"] == "refund",
+        )
+        if page is not None:
+            return page
+    try:
+        found = escrow.answer_dispute(
+            db.session(), dispute_id=dispute_id, actor=actor, terms=current_terms(), now=utcnow(), **data
+        )
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash(" ".join(msg for msgs in exc.errors.values() for msg in msgs) or exc.message, "error")
+        return redirect(_back(dispute_id))
+    return _decided(found)
+
+
+@bp.post("/disputes/<int:dispute_id>/accept")
+@login_required
+def accept(dispute_id: int) -> Any:
+    """The member accepts the vendor's partial-refund offer."""
+    actor = require_user()
+    found, _pool, _role = escrow.dispute_for(db.session(), dispute_id, actor)
+    line = _line_of(found)
+    offer = found.offer_minor or 0
+    page = confirmation(
+        title="Accept the offer?",
+        consequence=[
+            f"You get {format_minor(offer, line.currency)} back, and "
+            f"{format_minor(line.amount_minor - line.refunded_minor - offer, line.currency)} is released to the "
+            "vendor now.",
+            "This ends the dispute.",
+        ],
+        button="Yes, accept",
+        back=_back(dispute_id),
+    )
+    if page is not None:
+        return page
+    found = escrow.accept_offer(db.session(), dispute_id=dispute_id, actor=actor, terms=current_terms(), now=utcnow())
+    return _decided(found)
+
+
+@bp.post("/disputes/<int:dispute_id>/messages")
+@login_required
+def message(dispute_id: int) -> Any:
+    """Write in the dispute's thread."""
+    data, errors = load_form(MessageIn(), request.form)
+    if errors:
+        flash("Write a message first (up to 2,000 characters).", "error")
+        return redirect(_back(dispute_id))
+    escrow.post_message(db.session(), dispute_id=dispute_id, actor=require_user(), now=utcnow(), **data)
+    db.session.commit()
+    return redirect(_back(dispute_id) + "#thread")
+
+
+@bp.post("/disputes/<int:dispute_id>/escalate")
+@login_required
+def escalate(dispute_id: int) -> Any:
+    """The member or the organiser asks a Buyswarm operator to decide."""
+    data, errors = load_form(EscalateIn(), request.form)
+    if errors:
+        flash("The note is too long (up to 2,000 characters).", "error")
+        return redirect(_back(dispute_id))
+    escrow.escalate(db.session(), dispute_id=dispute_id, actor=require_user(), now=utcnow(), **data)
+    db.session.commit()
+    flash("A Buyswarm operator will decide. The money stays held until then.", "success")
+    return redirect(_back(dispute_id))
+
+
+@bp.post("/disputes/<int:dispute_id>/decision")
+@login_required
+def decision(dispute_id: int) -> Any:
+    """A dispute operator decides: release, refund in full, or refund part."""
+    actor = require_user()
+    found, _pool, _role = escrow.dispute_for(db.session(), dispute_id, actor)
+    data, errors = load_form(DecisionIn(), request.form)
+    if errors:
+        flash(" ".join(f"{field.replace('_', ' ')}: {' '.join(msgs)}" for field, msgs in errors.items()), "error")
+        return redirect(_back(dispute_id))
+    line = _line_of(found)
+    most = line.amount_minor - line.refunded_minor
+    refund = {"release": 0, "refund": most}.get(data["outcome"], data["refund_minor"] or 0)
+    page = confirmation(
+        title="Decide this dispute?",
+        consequence=f"The member is refunded {format_minor(refund, line.currency)} and the vendor is paid "
+        f"{format_minor(max(0, most - refund), line.currency)} (before the platform fee). This is final.",
+        button="Yes, decide",
+        back=_back(dispute_id),
+        danger=True,
+    )
+    if page is not None:
+        return page
+    try:
+        found = escrow.decide(
+            db.session(), dispute_id=dispute_id, actor=actor, terms=current_terms(), now=utcnow(), **data
+        )
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash(" ".join(msg for msgs in exc.errors.values() for msg in msgs) or exc.message, "error")
+        return redirect(_back(dispute_id))
+    return _decided(found)
+
+
+@bp.post("/pools/<int:pool_id>/payment/retry")
+@login_required
+def retry_payment(pool_id: int) -> Any:
+    """After a decline, pay with another card (the newest saved), within the grace window."""
+    member = require_user()
+    pool = pools.get_pool(db.session(), pool_id, member)
+    mine = escrow.line_of(db.session(), pool.id, member.id)
+    if mine is None:
+        raise NotFound("You have no payment to make in this pool.")
+    page = confirmation(
+        title="Pay with another card?",
+        consequence=f"We will charge {format_minor(mine.amount_minor, mine.currency)} to your newest card now, "
+        "at the price the pool cleared at.",
+        button=f"Yes, pay {format_minor(mine.amount_minor, mine.currency)}",
+        back=url_for("pools.show", pool_id=pool_id),
+    )
+    if page is not None:
+        return page
+    paid = jobs.retry_declined(db.session(), current_gateway(), pool_id=pool_id, member=member, now=utcnow(),
+                               terms=current_terms())  # fmt: skip
+    flash(f"Your payment is {paid.status}.", "success" if paid.status == "succeeded" else "error")
+    return redirect(url_for("pools.show", pool_id=pool_id))
 
 
 @bp.post("/account/payouts")

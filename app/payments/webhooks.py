@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import VendorProfile
-from app.payments import service
+from app.payments import jobs, service
 from app.payments.gateway import GatewayError, PaymentGateway, WebhookEvent
-from app.payments.models import Payment, WebhookReceipt
+from app.payments.models import Payment, Payout, WebhookReceipt
 from app.pools.models import Commitment
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ def handle(session: Session, gateway: PaymentGateway, event: WebhookEvent, *, no
         outcome = _payment_event(session, gateway, event, now)
     elif event.type == "charge.refunded":
         outcome = _refund_event(session, event, now)
+    elif event.type in ("transfer.created", "transfer.updated"):
+        outcome = _transfer_event(session, event, now)
     elif event.type == "setup_intent.succeeded":
         outcome = _card_saved(session, event)
     elif event.type == "account.updated":
@@ -74,10 +76,24 @@ def _refund_event(session: Session, event: WebhookEvent, now: datetime) -> str:
     refunded = event.object.get("amount_refunded")
     if payment is None or isinstance(refunded, bool) or not isinstance(refunded, int) or refunded < 0:
         return "unknown refund: nothing changed"
-    service.record_refund(
+    return jobs.finish_refund(
         session, payment_id=payment.id, refund_ref=str(event.object_id), refunded_total_minor=refunded, now=now
     )
-    return f"payment {payment.id} is {payment.status}, {payment.refunded_minor} refunded"
+
+
+def _transfer_event(session: Session, event: WebhookEvent, now: datetime) -> str:
+    """A transfer exists at the provider: its payout is paid (once, whichever of sweep and event is first)."""
+    group = str(event.object.get("transfer_group") or "")
+    payout_id = group.removeprefix("payout-")
+    payout = (
+        session.get(Payout, int(payout_id))
+        if group.startswith("payout-") and payout_id.isdigit() and len(payout_id) < 10
+        else None
+    )
+    if payout is None or payout.idempotency_key is None or event.object.get("amount") != payout.amount_minor:
+        return "unknown transfer: nothing changed"
+    jobs.finish_payout(session, payout_id=payout.id, transfer_ref=str(event.object_id), now=now)
+    return f"payout {payout.id} is {payout.status}"
 
 
 def _card_saved(session: Session, event: WebhookEvent) -> str:

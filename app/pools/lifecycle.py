@@ -27,7 +27,14 @@ from app.pools.service import get_organised_pool_for_update, get_pool_for_update
 from app.reputation.scores import price_factors
 from app.social.fanout import notify_members_of_pools
 
-CLOSED = (PoolStatus.AWARDED, PoolStatus.FAILED, PoolStatus.SETTLED, PoolStatus.DISPUTED, PoolStatus.COMPLETED)
+CLOSED = (
+    PoolStatus.AWARDED,
+    PoolStatus.FAILED,
+    PoolStatus.SETTLED,
+    PoolStatus.DISPUTED,
+    PoolStatus.COMPLETED,
+    PoolStatus.REFUNDED,
+)
 
 
 def publish_pool(session: Session, *, pool_id: int, actor: User, now: datetime) -> Pool:
@@ -53,6 +60,8 @@ def cancel_pool(session: Session, *, pool_id: int, actor: User, now: datetime) -
         raise InvalidTransition(f"A {pool.status} pool cannot be cancelled.")
     transition(session, pool, PoolStatus.CANCELLED, actor_id=actor.id, now=now, action="pool.cancel")
     pool.closed_at = now
+    message = f"The organiser cancelled “{pool.title}”. You were not charged, and nothing will be taken."
+    notify_members_of_pools(session, [(pool, message)], "not_charged", now, include_organiser=False)
     return pool
 
 
@@ -156,6 +165,7 @@ def _clear(session: Session, pools: Sequence[Pool], actor: User | None, now: dat
         statuses=[CommitmentStatus.SERVED, CommitmentStatus.UNSERVED],
     )
     awarded = {pool.id: outcome for pool, outcome, _ in awards}
+    failed = []
     for pool in pools:
         pool.closed_at = now
         outcome = awarded.get(pool.id)
@@ -163,6 +173,8 @@ def _clear(session: Session, pools: Sequence[Pool], actor: User | None, now: dat
             transition(
                 session, pool, PoolStatus.FAILED, actor_id=actor.id if actor else None, now=now, action="pool.close"
             )
+            failed.append((pool, f"“{pool.title}” did not go ahead: {pool.outcome_note or 'it failed.'} "
+                           "You were not charged, and nothing will be taken."))  # fmt: skip
             continue
         pool.outcome_note = None
         transition(
@@ -178,6 +190,9 @@ def _clear(session: Session, pools: Sequence[Pool], actor: User | None, now: dat
                 "served_quantity": outcome.served_quantity,
             },
         )
+    notify_members_of_pools(
+        session, failed, "not_charged", now, statuses=[CommitmentStatus.ACTIVE, CommitmentStatus.UNSERVED]
+    )
 
 
 def _demands(session: Session, pool_ids: list[int]) -> dict[int, list[Demand]]:

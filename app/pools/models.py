@@ -21,8 +21,9 @@ class PoolStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     SETTLED = "settled"
-    DISPUTED = "disputed"
-    COMPLETED = "completed"
+    DISPUTED = "disputed"  # settled, and a line is in dispute (derived from the lines)
+    COMPLETED = "completed"  # every line's money left escrow, and the vendor was paid for some
+    REFUNDED = "refunded"  # every line was refunded in full: nobody paid in the end
 
 
 class AuctionKind(StrEnum):
@@ -95,9 +96,9 @@ class Pool(Base):
     closed_at: Mapped[datetime | None]
     outcome_note: Mapped[str | None] = mapped_column(String(200))  # why it failed, in words for members
     settled_at: Mapped[datetime | None]  # every served member's payment is final; escrow holds the money
-    delivery_confirmed_at: Mapped[datetime | None]
-    dispute_reason: Mapped[str | None] = mapped_column(String(500))
-    dispute_resolution: Mapped[str | None] = mapped_column(String(10))  # "release" | "refund"
+    # Delivery goes to the organiser (a pickup or collection pool): the organiser may then confirm
+    # delivery for every member. Members see this before they join.
+    delivery_to_organiser: Mapped[bool] = mapped_column(default=False)
     completed_at: Mapped[datetime | None]
     # The scheduler could not close the pool CLOSE_ATTEMPTS times: it stops retrying and shows why,
     # for the organiser and operators (`flask pools retry ID` tries again).

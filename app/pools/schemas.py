@@ -41,6 +41,12 @@ class PoolIn(Schema):
     award_rule = _choice(AwardRule)
     min_vendor_trust = DecimalText(places=3, minimum=Decimal(0), maximum=Decimal(1), allow_none=True)
     visibility = _choice(Visibility)
+    delivery_to_organiser = fields.Boolean(
+        metadata={
+            "description": "delivered to the organiser for collection: the organiser may confirm delivery "
+            "for members (members see this before joining)"
+        }
+    )
 
 
 class PoolEditIn(PoolIn):
@@ -80,6 +86,7 @@ class PoolOut(Schema):
     award_rule = fields.String()
     min_vendor_trust = DecimalText(places=3, minimum=Decimal(0), maximum=Decimal(1), allow_none=True)
     visibility = fields.String()
+    delivery_to_organiser = fields.Boolean()
     status = fields.String()
     organiser = fields.Nested(OrganiserOut)
     committed_quantity = fields.Integer()

@@ -38,6 +38,7 @@ EDITABLE_FIELDS = (
     "award_rule",
     "min_vendor_trust",
     "visibility",
+    "delivery_to_organiser",
 )
 CLOSING_SOON = timedelta(hours=48)
 

@@ -1,8 +1,9 @@
-"""The lifecycle after the award: charge → settled, delivery → completed, disputes. No Flask here.
+"""The lifecycle after the award: charge → settled. No Flask here.
 
 Like app.pools.lifecycle, each transition locks the pool, checks the state it expects, changes
 nothing when run again, and records an AuditEvent. Money moves through app.payments.service;
-the calls to the payment provider happen outside these functions (see app.payments.jobs).
+the calls to the payment provider happen outside these functions (see app.payments.jobs). What
+happens to each charged line after that (delivery, release, disputes) is app.payments.escrow's.
 """
 
 from __future__ import annotations
@@ -14,18 +15,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import audit
-from app.accounts.models import User
-from app.bids.service import award_of
-from app.errors import InvalidTransition, NotFound
 from app.notifications.service import notify
 from app.payments import service as payments
 from app.payments.gateway import ChargeResult
-from app.payments.models import Payment, PaymentStatus, PayoutStatus
-from app.pools.commitments import find_commitment
+from app.payments.models import Payment, PaymentStatus
+from app.payments.rules import EscrowTerms
 from app.pools.lifecycle import transition
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
-from app.pools.service import get_pool_for_update
 from app.social.fanout import notify_members_of_pools
 
 
@@ -37,6 +33,7 @@ def start_settlement(
     cards: Mapping[int, str],
     now: datetime,
     charge_now: Callable[[payments.ChargeRequest], ChargeResult | None] | None = None,
+    decline_grace: timedelta = EscrowTerms().decline_grace,
 ) -> list[payments.ChargeLease]:
     """Open a payment per served member of the awarded pools, leased for its first attempt; return the leases.
 
@@ -44,7 +41,15 @@ def start_settlement(
     written instead (see payments.open_charges).
     """
     awarded = [pool for pool in _lock(session, pool_ids) if pool.status == PoolStatus.AWARDED]
-    return payments.open_charges(session, pools=awarded, gateway=gateway, cards=cards, now=now, charge_now=charge_now)
+    return payments.open_charges(
+        session,
+        pools=awarded,
+        gateway=gateway,
+        cards=cards,
+        now=now,
+        charge_now=charge_now,
+        decline_grace=decline_grace,
+    )
 
 
 def _lock(session: Session, pool_ids: Sequence[int]) -> Sequence[Pool]:
@@ -58,10 +63,14 @@ def _lock(session: Session, pool_ids: Sequence[int]) -> Sequence[Pool]:
     return session.scalars(query.execution_options(populate_existing=True)).all()
 
 
-def finish_settlement(session: Session, *, pool_ids: Sequence[int], now: datetime) -> int:
+def finish_settlement(
+    session: Session, *, pool_ids: Sequence[int], now: datetime, window: timedelta = EscrowTerms().window
+) -> int:
     """Settle each awarded pool whose payments are all final, dropping members whose payment failed.
 
-    Return how many pools this call ended the charging of (settled, or failed when nobody paid).
+    Each charged line may be disputed for `window` from now; after that it is released to the
+    vendor (app.payments.escrow). Return how many pools this call ended the charging of (settled,
+    or failed when nobody paid).
     """
     pools = {pool.id: pool for pool in _lock(session, pool_ids) if pool.status == PoolStatus.AWARDED}
     made: dict[int, list[Any]] = {pool_id: [] for pool_id in pools}
@@ -84,6 +93,12 @@ def finish_settlement(session: Session, *, pool_ids: Sequence[int], now: datetim
             .values(status=status, updated_at=now)
             .execution_options(synchronize_session="fetch")
         )
+    session.execute(
+        update(Payment)
+        .where(Payment.pool_id.in_(done_ids), succeeded, Payment.dispute_until.is_(None))
+        .values(dispute_until=now + window, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     charged = []
     for pool in done:
         paid = [p for p in made[pool.id] if p.status == PaymentStatus.SUCCEEDED]
@@ -111,7 +126,11 @@ def finish_settlement(session: Session, *, pool_ids: Sequence[int], now: datetim
     notify_members_of_pools(
         session,
         [
-            (pool, f"You were charged for “{pool.title}”. The money is held until delivery is confirmed.")
+            (
+                pool,
+                f"You were charged for “{pool.title}”. The money is held until you confirm delivery; if you "
+                f"open no dispute by {now + window:%d %b %Y}, it is released to the vendor then.",
+            )
             for pool in charged
         ],
         "charged",
@@ -120,116 +139,3 @@ def finish_settlement(session: Session, *, pool_ids: Sequence[int], now: datetim
         include_organiser=False,
     )
     return len(done)
-
-
-def _may_confirm(session: Session, pool: Pool, actor: User) -> bool:
-    if pool.is_organised_by(actor) or actor.is_admin:
-        return True
-    mine = find_commitment(session, pool_id=pool.id, member_id=actor.id)
-    return mine is not None and mine.status == CommitmentStatus.CHARGED
-
-
-def confirm_delivery(session: Session, *, pool_id: int, actor: User, fee_bps: int, now: datetime) -> Pool:
-    """The organiser or a charged member confirms delivery: escrow is released to the vendor."""
-    pool = get_pool_for_update(session, pool_id)
-    if not pool.is_visible_to(actor) or not _may_confirm(session, pool, actor):
-        raise NotFound("No such pool.")
-    if pool.delivery_confirmed_at is not None:
-        return pool
-    if pool.status != PoolStatus.SETTLED:
-        raise InvalidTransition(f"Delivery can only be confirmed once the pool is settled; it is {pool.status}.")
-    pool.delivery_confirmed_at = now
-    _release(session, pool, fee_bps, actor_id=actor.id, now=now, action="pool.deliver")
-    return pool
-
-
-def release_after_window(session: Session, *, pool_id: int, window: timedelta, fee_bps: int, now: datetime) -> Pool:
-    """Release escrow when the dispute window passed without a dispute (the scheduler's path)."""
-    pool = get_pool_for_update(session, pool_id)
-    if pool.status != PoolStatus.SETTLED or pool.settled_at is None or pool.settled_at + window > now:
-        return pool
-    _release(session, pool, fee_bps, actor_id=None, now=now, action="pool.release")
-    return pool
-
-
-def _release(session: Session, pool: Pool, fee_bps: int, *, actor_id: int | None, now: datetime, action: str) -> None:
-    award = award_of(session, pool.id)
-    assert award is not None
-    payout = payments.release_escrow(session, pool=pool, vendor_id=award.vendor_id, fee_bps=fee_bps, now=now)
-    audit.record(
-        session,
-        action=action,
-        subject=pool,
-        actor_id=actor_id,
-        now=now,
-        pool_id=pool.id,
-        before={"held_minor": payout.gross_minor},
-        after={"payout_minor": payout.amount_minor, "fee_minor": payout.fee_minor},
-    )
-
-
-def open_dispute(session: Session, *, pool_id: int, actor: User, reason: str, now: datetime) -> Pool:
-    """A charged member or the organiser disputes delivery: the held money stays held."""
-    pool = get_pool_for_update(session, pool_id)
-    if not pool.is_visible_to(actor) or not _may_confirm(session, pool, actor):
-        raise NotFound("No such pool.")
-    if pool.status == PoolStatus.DISPUTED:
-        return pool
-    if pool.status != PoolStatus.SETTLED or payments.payout_of(session, pool.id) is not None:
-        raise InvalidTransition("Only a settled pool whose money is still held can be disputed.")
-    pool.dispute_reason = reason
-    transition(
-        session, pool, PoolStatus.DISPUTED, actor_id=actor.id, now=now, action="pool.dispute", extra={"reason": reason}
-    )
-    return pool
-
-
-def resolve_dispute(
-    session: Session, *, pool_id: int, actor: User, resolution: str, fee_bps: int, now: datetime
-) -> Pool:
-    """The organiser (or an operator) resolves a dispute: release the money to the vendor, or refund."""
-    pool = get_pool_for_update(session, pool_id)
-    if not (pool.is_organised_by(actor) or actor.is_admin):
-        raise NotFound("No such pool.")
-    if pool.status != PoolStatus.DISPUTED:
-        raise InvalidTransition(f"Only a disputed pool can be resolved; this one is {pool.status}.")
-    if pool.dispute_resolution is not None:
-        return pool
-    pool.dispute_resolution = resolution
-    if resolution == "release":
-        _release(session, pool, fee_bps, actor_id=actor.id, now=now, action="pool.resolve")
-    else:
-        audit.record(
-            session,
-            action="pool.resolve",
-            subject=pool,
-            actor_id=actor.id,
-            now=now,
-            pool_id=pool.id,
-            before={"status": pool.status},
-            after={"resolution": "refund"},
-        )
-    return pool
-
-
-def complete_if_done(session: Session, *, pool_id: int, now: datetime) -> Pool:
-    """Complete the pool once its money has left escrow: paid out to the vendor, or refunded."""
-    pool = get_pool_for_update(session, pool_id)
-    if pool.status not in (PoolStatus.SETTLED, PoolStatus.DISPUTED):
-        return pool
-    payout = payments.payout_of(session, pool.id)
-    refunded = pool.dispute_resolution == "refund" and all(
-        p.status != PaymentStatus.SUCCEEDED for p in payments.payments_of(session, pool.id)
-    )
-    if (payout is not None and payout.status == PayoutStatus.PAID) or refunded:
-        pool.completed_at = now
-        transition(
-            session,
-            pool,
-            PoolStatus.COMPLETED,
-            actor_id=None,
-            now=now,
-            action="pool.complete",
-            extra={"outcome": "refunded" if refunded else "paid_out"},
-        )
-    return pool

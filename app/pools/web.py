@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
+from app.accounts.models import User
 from app.auth import caller, require_user
 from app.bids import service as bids
 from app.clock import utcnow
@@ -15,8 +16,9 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.http import load_form, restored_values
 from app.money import CURRENCIES, format_price
-from app.payments import service as payments
+from app.payments import escrow
 from app.payments.jobs import save_card
+from app.payments.rules import line_state
 from app.pools import commitments, lifecycle, service
 from app.pools.models import Pool, PoolStatus, Visibility
 from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
@@ -123,7 +125,7 @@ def _pool_page(
         is_organiser=pool.is_organised_by(user),
         market=bids.market_view(db.session(), pool),
         award=bids.award_visible_to(db.session(), pool, user) if has_award else None,
-        my_payment=payments.payment_for(db.session(), pool.id, mine.id) if mine is not None else None,
+        my_line=_my_line(pool, user) if mine is not None and user is not None else None,
         feedback=feedback_context(pool, user),
         social=pool_social_context(db.session(), pool, user, request.host_url),
         live_url=live_url or url_for("pools.live", pool_id=pool.id),
@@ -132,6 +134,15 @@ def _pool_page(
         else None,
         now=utcnow(),
     ), 400 if errors else 200
+
+
+def _my_line(pool: Pool, member: User) -> escrow.LineView | None:
+    """The viewer's own served line, with its state and dispute."""
+    line = escrow.line_of(db.session(), pool.id, member.id)
+    if line is None:
+        return None
+    dispute = escrow.dispute_of(db.session(), line.id)
+    return escrow.LineView(line, line_state(line, dispute), dispute)
 
 
 def _form_options() -> dict[str, Any]:
@@ -205,6 +216,7 @@ def edit(pool_id: int) -> Any:
 def _values_of(pool: Pool) -> dict[str, Any]:
     values = {name: getattr(pool, name) for name in service.EDITABLE_FIELDS}
     values["closes_at"] = pool.closes_at.strftime("%Y-%m-%dT%H:%M")
+    values["delivery_to_organiser"] = "true" if pool.delivery_to_organiser else "false"
     return {k: ("" if v is None else v) for k, v in values.items()}
 
 

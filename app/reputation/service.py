@@ -25,7 +25,7 @@ from app.social.fanout import notify_user
 
 WINDOW = timedelta(days=60)  # feedback opens at settlement and closes this long after
 REVISION_WINDOW = timedelta(days=30)  # a rater may revise once, within this long of rating
-RATEABLE_STATES = (PoolStatus.SETTLED, PoolStatus.DISPUTED, PoolStatus.COMPLETED)
+RATEABLE_STATES = (PoolStatus.SETTLED, PoolStatus.DISPUTED, PoolStatus.COMPLETED, PoolStatus.REFUNDED)
 
 
 class FeedbackClosed(Conflict):

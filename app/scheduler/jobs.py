@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.payments import jobs as payments
 from app.payments.gateways import make_gateway
+from app.payments.rules import EscrowTerms
 from app.pools.jobs import close_due_pools
 from app.reputation.service import reveal_expired
 from app.social import jobs as social_jobs
@@ -25,22 +26,21 @@ log = logging.getLogger(__name__)
 
 
 def settle_everything(session: Session, config: Mapping[str, Any], *, now: datetime) -> dict[str, int]:
-    """Charge awarded pools, pay out pending payouts and refund resolved disputes."""
+    """Charge awarded pools, make decided refunds and pay vendors their released lines."""
     gateway = make_gateway(config["PAYMENT_GATEWAY"], config)
+    terms = EscrowTerms.from_config(config)
     return {
-        "settled": payments.settle_awarded_pools(session, gateway, now=now),
+        "settled": payments.settle_awarded_pools(session, gateway, now=now, terms=terms),
+        "refunded": payments.refund_due(session, gateway, now=now),
         "paid_out": payments.pay_out_pending(session, gateway, now=now),
-        "refunded": payments.refund_disputed(session, gateway, now=now),
     }
 
 
 def release_escrow(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
-    """Release held money of pools whose dispute window passed without a dispute."""
+    """Release lines whose dispute window passed with no dispute open, escalate disputes that are due,
+    and pay the vendors in batches."""
     gateway = make_gateway(config["PAYMENT_GATEWAY"], config)
-    window = timedelta(days=int(config["DISPUTE_WINDOW_DAYS"]))
-    return payments.release_due_escrow(
-        session, gateway, now=now, window=window, fee_bps=int(config["PLATFORM_FEE_BPS"])
-    )
+    return payments.release_due_escrow(session, gateway, now=now, terms=EscrowTerms.from_config(config))
 
 
 def _settle(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:

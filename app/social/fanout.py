@@ -28,7 +28,24 @@ KINDS: dict[str, str] = {
     "charged": "Your payment for “{title}”",
     "payment_failed": "Your payment for “{title}” did not go through",
     "feedback_received": "You received feedback on “{title}”",
+    # Money events (app.payments.escrow). A kind may carry a key after a colon ("dispute_opened:12"),
+    # so one user is told of each dispute once; the subject is the kind's.
+    "not_charged": "“{title}” did not go ahead: you were not charged",
+    "released": "Your payment for “{title}” was released to the vendor",
+    "refunded": "A refund for “{title}”",
+    "payout_sent": "A payout was sent to you",
+    "card_declined": "Your card was declined for “{title}”: pay with another",
+    "dispute_opened": "A dispute was opened on “{title}”",
+    "dispute_answered": "The vendor answered a dispute on “{title}”",
+    "dispute_message": "A new message in a dispute on “{title}”",
+    "dispute_escalated": "A dispute on “{title}” went to a Buyswarm operator",
+    "dispute_resolved": "A dispute on “{title}” was resolved",
 }
+
+
+def base_kind(kind: str) -> str:
+    """The kind without its key: "dispute_opened:12" → "dispute_opened"."""
+    return kind.partition(":")[0]
 
 
 def email_of(*, kind: str, name: str, pool_id: int | None, pool_title: str | None, message: str) -> tuple[str, str]:
@@ -36,7 +53,7 @@ def email_of(*, kind: str, name: str, pool_id: int | None, pool_title: str | Non
     if pool_id is None or pool_title is None:
         subject, about = "News from Buyswarm", ""
     else:
-        subject = KINDS.get(kind, "News about “{title}”").format(title=pool_title)
+        subject = KINDS.get(base_kind(kind), "News about “{title}”").format(title=pool_title)
         about = f"Pool: {pool_title} (#{pool_id})\n\n"
     body = f"Hello {name},\n\n{message}\n\n{about}You can read all your notifications in your Buyswarm inbox.\n"
     return subject[:200], body
@@ -44,7 +61,7 @@ def email_of(*, kind: str, name: str, pool_id: int | None, pool_title: str | Non
 
 def notify_user(session: Session, user_id: int, pool: Pool, kind: str, message: str, now: datetime) -> bool:
     """Notify one user about the pool (inbox and email); return whether this was new."""
-    if kind not in KINDS:
+    if base_kind(kind) not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}; add it to KINDS")
     user = session.get(User, user_id)
     if user is None or not user.is_active_account:
@@ -83,7 +100,7 @@ def notify_members_of_pools(
     notifications (rows, not ORM objects): the scheduler awards and settles pools in batches,
     and a pool may have thousands of members.
     """
-    if kind not in KINDS:
+    if base_kind(kind) not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}; add it to KINDS")
     if not notices:
         return 0

@@ -1,9 +1,12 @@
-"""Settlement survives SIGKILL at random moments: nobody is charged twice, nothing is lost.
+"""Settlement and escrow survive SIGKILL at random moments: nobody is charged twice, no line is paid
+out twice, no refund exceeds its line, nothing is lost.
 
 A worker process (tests/payments/crash_worker.py) closes due pools, charges the served members,
-confirms delivery of some pools and pays their vendors out. The test kills it with SIGKILL at
-seeded random moments, restarts it, and once a run finishes checks the money: with the offline
-gateway through the Payment rows and the ledger, with Stripe through what the fake Stripe saw.
+and for each charged line confirms delivery, disputes it (full or partial refund) or lets the
+dispute window release it; it makes the refunds and pays the vendor in batches. The test kills it
+with SIGKILL at seeded random moments, restarts it, and once a run finishes checks the money: with
+the offline gateway through the Payment rows and the ledger, with Stripe also through what the
+fake Stripe saw.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from app.pools import lifecycle
 from app.pools.models import Commitment
 from tests import factories
 from tests.fakes.fake_stripe import FakeStripe, Response
-from tests.payments.crash_worker import delivers
+from tests.payments.crash_worker import partial_refund, plan
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261124
@@ -113,7 +116,8 @@ def _progress(engine: Engine) -> int:
             conn.scalar(
                 text(
                     "SELECT (SELECT count(*) FROM pools WHERE status <> 'open')"
-                    " + (SELECT count(*) FROM payments WHERE status IN ('succeeded', 'failed'))"
+                    " + (SELECT count(*) FROM payments WHERE status IN ('succeeded', 'failed', 'refunded'))"
+                    " + (SELECT count(*) FROM payments WHERE released_at IS NOT NULL OR refunded_minor > 0)"
                     " + (SELECT count(*) FROM payouts WHERE status = 'paid')"
                 )
             )
@@ -136,7 +140,7 @@ def _stuck(engine: Engine, log: Path, moment: float | None) -> str:
                 " WHERE status NOT IN ('succeeded', 'failed')"
             )
         ).all()
-        payouts = conn.execute(text("SELECT pool_id, status, attempts FROM payouts WHERE status <> 'paid'")).all()
+        payouts = conn.execute(text("SELECT id, status, attempts FROM payouts WHERE status <> 'paid'")).all()
         pools = conn.execute(text("SELECT status, count(*) FROM pools GROUP BY status")).all()
     return (
         f"no progress past {moment} within {BUDGET_SECONDS} s: pools {pools}, unfinished payments {payments},"
@@ -153,15 +157,16 @@ def _aim_at_a_charge_in_flight(engine: Engine, worker: subprocess.Popen[bytes], 
 
 
 def _kill_moments(rng: random.Random, world: World) -> list[float]:
-    """Seeded random amounts of work after which to kill: one while closing, six while charging,
-    one while paying out, so that every phase is cut at least once whatever the machine's speed."""
+    """Seeded random amounts of work after which to kill: one while closing, four while charging,
+    three while releasing, refunding and paying out, so that every phase is cut at least once
+    whatever the machine's speed."""
     closes, charges = len(world.pool_ids), len(world.served)
-    payouts = sum(1 for pool_id in world.pool_ids if delivers(pool_id))
+    lines = len(world.served) - len(world.declined)
     return sorted(
         [
             rng.uniform(0, closes),
-            *(rng.uniform(closes, closes + charges) for _ in range(KILLS - 2)),
-            rng.uniform(closes + charges, closes + charges + payouts),
+            *(rng.uniform(closes, closes + charges) for _ in range(KILLS - 4)),
+            *(rng.uniform(closes + charges, closes + charges + lines) for _ in range(3)),
         ]
     )
 
@@ -209,7 +214,7 @@ def _kill_and_restart(engine: Engine, database_url: str, gateway: str, stripe_ur
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.parametrize("gateway_name", ["offline", "stripe"])
-def test_settlement_killed_at_random_moments_charges_every_served_member_exactly_once(
+def test_settlement_and_escrow_killed_at_random_moments_move_every_line_exactly_once(
     gateway_name, session, engine, database_url, now, tmp_path, fake_stripe, make_stripe_gateway
 ):
     stripe = gateway_name == "stripe"
@@ -231,15 +236,22 @@ def test_settlement_killed_at_random_moments_charges_every_served_member_exactly
         payments = _check_pools_payments_and_ledger(conn, world)
     retried = {p.id for p in payments if p.attempts > 1}
     assert in_flight <= retried, "a charge cut off by a kill is attempted again (with the same key)"
+    with engine.connect() as conn:
+        outcomes = Counter(conn.execute(text("SELECT coalesce(outcome, 'none') FROM disputes")).scalars())
+        released_by = Counter(
+            conn.execute(text("SELECT released_by FROM payments WHERE released_at IS NOT NULL")).scalars()
+        )
     if stripe:
         _check_stripe(fake_stripe, world, session)
     commitments = len(world.pool_ids) * PER_POOL
     print(
         f"\n[{gateway_name}] kills={len(progress)} (work done at each: {progress} of "
-        f"{len(world.pool_ids) + len(world.served)} closes and charges + payouts), "
+        f"{len(world.pool_ids) + 2 * len(world.served) - len(world.declined)} closes, charges and releases "
+        "or refunds, + payouts), "
         f"charges cut off mid-call={len(in_flight)}, "
         f"pools={len(world.pool_ids)}, members={MEMBERS}, commitments={commitments}, served={len(world.served)}, "
-        f"declined={len(world.declined)}, payments attempted twice={len(retried)}, elapsed={elapsed:.1f}s"
+        f"declined={len(world.declined)}, payments attempted twice={len(retried)}, "
+        f"lines released by {dict(released_by)}, disputes {dict(outcomes)}, elapsed={elapsed:.1f}s"
     )
     assert len(progress) >= KILLS // 2, "most kills should land while the worker still had work"
 
@@ -265,14 +277,10 @@ def _drop_truncated_requests(fake: FakeStripe) -> None:
 def _check_pools_payments_and_ledger(conn, world: World) -> list:
     statuses = dict(conn.execute(text("SELECT id, status FROM pools")).all())
     for pool_id in world.pool_ids:
-        assert statuses[pool_id] in {"settled", "completed", "failed"}, (pool_id, statuses[pool_id])
-        if statuses[pool_id] == "settled":
-            assert not delivers(pool_id), f"pool {pool_id} was delivered but never completed"
+        assert statuses[pool_id] in {"completed", "refunded", "failed"}, (pool_id, statuses[pool_id])
     audit = Counter(conn.execute(text("SELECT pool_id, action FROM audit_events WHERE action LIKE 'pool.%'")).all())
     for pool_id in world.pool_ids:
         assert audit[(pool_id, "pool.close")] == audit[(pool_id, "pool.settle")] == 1, pool_id
-        completed = statuses[pool_id] == "completed"
-        assert audit[(pool_id, "pool.deliver")] == audit[(pool_id, "pool.complete")] == int(completed), pool_id
 
     lines = {
         (pool_id, member_id): amount
@@ -288,45 +296,74 @@ def _check_pools_payments_and_ledger(conn, world: World) -> list:
     by_member = Counter((p.pool_id, p.member_id) for p in payments)
     assert set(by_member) == world.served and set(by_member.values()) == {1}, "one payment per award line"
     for p in payments:
-        expected = "failed" if (p.pool_id, p.member_id) in world.declined else "succeeded"
-        assert (p.status, p.amount_minor) == (expected, lines[(p.pool_id, p.member_id)]), p
-    postings = Counter(
-        key
-        for (key,) in conn.execute(text("SELECT posting_key FROM ledger_entries WHERE posting_key LIKE 'payment-%'"))
-    )
-    succeeded = {f"payment-{p.id}-captured" for p in payments if p.status == "succeeded"}
-    assert set(postings) == succeeded and set(postings.values()) == {2}, "one two-leg posting per captured payment"
+        declined = (p.pool_id, p.member_id) in world.declined
+        assert p.amount_minor == lines[(p.pool_id, p.member_id)], p
+        assert (p.status == "failed") == declined, p
     for pool_id, member_id, status in conn.execute(text("SELECT pool_id, member_id, status FROM commitments")):
         if (pool_id, member_id) not in world.served:
             assert status == "unserved", (pool_id, member_id, status)
         else:
             assert status == ("payment_failed" if (pool_id, member_id) in world.declined else "charged")
-    _check_ledger(conn, world, payments, statuses)
+    _check_lines(conn, [p for p in payments if p.status != "failed"])
+    _check_ledger(conn, world, payments)
     return payments
 
 
-def _check_ledger(conn, world: World, payments: list, statuses: dict[int, str]) -> None:
+def _check_lines(conn, charged: list) -> None:
+    """Every charged line ended as its plan says: released in full, or refunded in full or in part
+    with the rest released; each once; what was released paid out in exactly one payout."""
+    disputes = {d.payment_id: d for d in conn.execute(text("SELECT * FROM disputes"))}
+    paid = {p.id: p for p in conn.execute(text("SELECT * FROM payouts"))}
+    release = text("SELECT subject_id FROM audit_events WHERE action = 'line.release'")
+    released_events = Counter(conn.execute(release).scalars())
+    postings = Counter(conn.execute(text("SELECT posting_key FROM ledger_entries WHERE account = 'escrow'")).scalars())
+    for line in charged:
+        step = plan(line.pool_id, line.member_id)
+        refund = {"refund": line.amount_minor, "partial": partial_refund(line.amount_minor)}.get(step, 0)
+        assert (line.refund_due_minor, line.refunded_minor) == (refund, refund), (step, line)
+        assert line.released_minor == line.amount_minor - refund, (step, line)
+        assert line.released_at is not None and released_events[line.id] == 1, line
+        assert line.released_by == {"confirm": "member", "window": "window"}.get(step, "dispute"), (step, line)
+        if step in ("refund", "partial"):
+            dispute = disputes[line.id]
+            assert (dispute.stage, dispute.outcome, dispute.refund_minor) == ("resolved", step, refund), dispute
+        else:
+            assert line.id not in disputes
+        assert postings[f"payment-{line.id}-captured"] == 1
+        assert postings[f"payment-{line.id}-released"] == int(line.released_minor > 0)
+        if line.released_minor:
+            assert line.payout_id in paid and paid[line.payout_id].status == "paid" and line.paid_out_at, line
+    for payout in paid.values():
+        mine = [line for line in charged if line.payout_id == payout.id]
+        assert payout.line_count == len(mine) and payout.gross_minor == sum(line.released_minor for line in mine)
+        assert payout.amount_minor == sum(line.released_minor - line.fee_minor for line in mine), payout
+
+
+def _check_ledger(conn, world: World, payments: list) -> None:
     balances: dict[int, Counter[str]] = {pool_id: Counter() for pool_id in world.pool_ids}
     for pool_id, account, amount in conn.execute(text("SELECT pool_id, account, amount_minor FROM ledger_entries")):
         balances[pool_id][account] += amount
-    payouts = {p.pool_id: p for p in conn.execute(text("SELECT * FROM payouts"))}
+    paid_out = Counter(conn.execute(text("SELECT payment_id FROM ledger_entries WHERE posting_key LIKE '%-paid-out'"
+                                         " AND account = 'vendor_payouts'")).scalars())  # fmt: skip
+    assert set(paid_out.values()) <= {1}, "no line is paid out twice"
+    for line in payments:  # each line's escrow as its own postings say: empty now, and never below zero
+        held = conn.scalar(text("SELECT coalesce(sum(amount_minor), 0) FROM ledger_entries"
+                                " WHERE payment_id = :id AND account = 'escrow'"), {"id": line.id})  # fmt: skip
+        assert held == 0, line
     for pool_id in world.pool_ids:
-        held = sum(p.amount_minor for p in payments if p.pool_id == pool_id and p.status == "succeeded")
+        charged = [p for p in payments if p.pool_id == pool_id and p.status != "failed"]
         accounts = balances[pool_id]
         assert sum(accounts.values()) == 0, f"pool {pool_id}'s ledger does not balance: {dict(accounts)}"
-        assert -accounts["member_payments"] == held
-        if statuses[pool_id] == "completed":
-            payout = payouts[pool_id]
-            assert (payout.status, payout.gross_minor) == ("paid", held)
-            assert accounts["escrow"] == accounts["vendor_payable"] == 0
-            assert (accounts["vendor_payouts"], accounts["platform_fee"]) == (payout.amount_minor, payout.fee_minor)
-        else:
-            assert pool_id not in payouts and accounts["escrow"] == held
+        assert -accounts["member_payments"] == sum(p.amount_minor for p in charged)
+        assert accounts["escrow"] == accounts["vendor_payable"] == 0, dict(accounts)
+        assert accounts["refunds"] == sum(p.refunded_minor for p in charged)
+        assert accounts["platform_fee"] == sum(p.fee_minor for p in charged)
+        assert accounts["vendor_payouts"] == sum(p.released_minor - p.fee_minor for p in charged)
 
 
 def _check_stripe(fake: FakeStripe, world: World, session: Session) -> None:
-    """What Stripe saw: one PaymentIntent per served member, money taken only from good cards,
-    one transfer of the payout's amount per completed pool."""
+    """What Stripe saw: one PaymentIntent per served member, money taken only from good cards and
+    refunded no more than decided, one transfer of each paid payout's amount."""
     query = select(Commitment.pool_id, Commitment.member_id).where(Commitment.pool_id.in_(world.pool_ids))
     for pool_id, member_id in session.execute(query):
         customer, group = world.customers[member_id], f"pool-{pool_id}"
@@ -334,10 +371,17 @@ def _check_stripe(fake: FakeStripe, world: World, session: Session) -> None:
         good = served and (pool_id, member_id) not in world.declined
         assert fake.succeeded_charges(customer, group) == int(good), (pool_id, member_id)
         assert len(fake.payment_intents(customer, group)) == int(served), (pool_id, member_id)
-    transfers = [o for o in list(fake.objects.values()) if o.get("object") == "transfer"]
-    paid = dict(session.execute(select(Payout.pool_id, Payout.amount_minor).where(Payout.status == "paid")).all())
-    assert Counter(t["transfer_group"] for t in transfers) == Counter(f"pool-{pool_id}" for pool_id in paid)
-    assert {t["transfer_group"]: t["amount"] for t in transfers} == {f"pool-{p}": a for p, a in paid.items()}
+    objects = list(fake.objects.values())
+    refunds = Counter()
+    for refund in (o for o in objects if o.get("object") == "refund"):
+        refunds[refund["payment_intent"]] += refund["amount"]
+    query = select(Payment.gateway_ref, Payment.refunded_minor).where(Payment.refunded_minor > 0)
+    decided = {ref: amount for ref, amount in session.execute(query)}
+    assert dict(refunds) == decided, "each line refunded exactly what was decided, once"
+    transfers = [o for o in objects if o.get("object") == "transfer"]
+    paid = dict(session.execute(select(Payout.id, Payout.amount_minor).where(Payout.status == "paid")).all())
+    assert Counter(t["transfer_group"] for t in transfers) == Counter(f"payout-{payout_id}" for payout_id in paid)
+    assert {t["transfer_group"]: t["amount"] for t in transfers} == {f"payout-{p}": a for p, a in paid.items()}
 
 
 def test_a_charge_cut_off_and_retried_after_the_member_saved_another_card_repeats_the_first_card(

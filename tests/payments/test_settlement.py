@@ -16,16 +16,17 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.bids.models import Award, AwardLine
-from app.errors import InvalidTransition
+from app.errors import Conflict, NotFound
 from app.notifications.models import Notification
-from app.payments import jobs, ledger
-from app.payments.models import LedgerEntry, Payment, PaymentStatus
+from app.payments import escrow, jobs, ledger
+from app.payments.models import LedgerEntry, Payment, PaymentStatus, Payout
 from app.payments.offline import OfflineGateway
+from app.payments.rules import EscrowTerms
 from app.pools import lifecycle, settlement
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
 from tests import factories
 
-FEE_BPS = 500
+TERMS = EscrowTerms()  # 5 % fee, 14-day window
 
 
 def awarded_pool(session, now, members=((4, "12.00"), (3, "11.00")), price="10.005"):
@@ -79,16 +80,23 @@ def test_nobody_pays_more_than_they_authorised(session, now):
         assert payment.amount_minor <= ceiling
 
 
+def confirm_every_line(session, pool, now):
+    """Each charged member confirms their own delivery."""
+    for line in escrow.lines_of(session, pool.id):
+        member = session.get(User, line.member_id)
+        escrow.confirm_delivery(session, pool_id=pool.id, actor=member, terms=TERMS, now=now)
+    session.commit()
+
+
 def test_delivery_pays_the_vendor_once_minus_the_fee(session, now):
     pool, _ = awarded_pool(session, now)
     jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
-    settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=FEE_BPS, now=now)
-    session.commit()
+    confirm_every_line(session, pool, now)
     for _ in range(2):
-        jobs.pay_out(session, OfflineGateway(), pool_id=pool.id, now=now)
+        jobs.pay_out_pending(session, OfflineGateway(), now=now)
     statement = ledger.statement(session, pool.id)
     gross = 4002 + 3002
-    fee = 350  # 5 % of 70.04 = 3.502 → 3.50 (half-even)
+    fee = 200 + 150  # each line's 5 %, half-even: 40.02 → 2.00, 30.02 → 1.50
     assert statement.balances == {
         "escrow": 0,
         "member_payments": -gross,
@@ -96,50 +104,43 @@ def test_delivery_pays_the_vendor_once_minus_the_fee(session, now):
         "vendor_payable": 0,
         "vendor_payouts": gross - fee,
     }
+    assert session.scalar(select(func.count()).select_from(Payout)) == 1  # one batch for the vendor
     assert session.get(Pool, pool.id).status == PoolStatus.COMPLETED
 
 
 def test_delivery_cannot_be_confirmed_before_settlement(session, now):
-    pool, _ = awarded_pool(session, now)
-    with pytest.raises(InvalidTransition):
-        settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=FEE_BPS, now=now)
+    pool, made = awarded_pool(session, now)
+    with pytest.raises(NotFound):  # no charged line yet
+        escrow.confirm_delivery(session, pool_id=pool.id, actor=made[0].member, terms=TERMS, now=now)
+    with pytest.raises(NotFound):  # and the organiser may not confirm for members of a pool delivered to them
+        escrow.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, terms=TERMS, now=now)
 
 
 def test_escrow_is_released_after_the_dispute_window(session, now):
     pool, _ = awarded_pool(session, now)
     jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
-    window = timedelta(days=14)
-    assert (
-        jobs.release_due_escrow(session, OfflineGateway(), now=now + timedelta(days=13), window=window, fee_bps=FEE_BPS)
-        == 0
-    )
-    assert (
-        jobs.release_due_escrow(session, OfflineGateway(), now=now + timedelta(days=15), window=window, fee_bps=FEE_BPS)
-        == 1
-    )
+    assert jobs.release_due_escrow(session, OfflineGateway(), now=now + timedelta(days=13), terms=TERMS) == 0
+    assert jobs.release_due_escrow(session, OfflineGateway(), now=now + timedelta(days=15), terms=TERMS) == 2
     assert session.get(Pool, pool.id).status == PoolStatus.COMPLETED
 
 
-def test_a_dispute_holds_the_money_and_a_refund_returns_it(session, now):
+def test_a_dispute_holds_the_members_money_and_a_refund_returns_it(session, now):
     pool, made = awarded_pool(session, now)
     jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
-    settlement.open_dispute(
-        session, pool_id=pool.id, actor=made[0].member, reason="Half the panels were cracked", now=now
-    )
+    dispute = escrow.open_dispute(session, pool_id=pool.id, actor=made[0].member, reason="not_as_described",
+                                  message="Half the panels were cracked", terms=TERMS, now=now)  # fmt: skip
     session.commit()
-    assert (
-        jobs.release_due_escrow(
-            session, OfflineGateway(), now=now + timedelta(days=30), window=timedelta(days=1), fee_bps=FEE_BPS
-        )
-        == 0
-    )
-    settlement.resolve_dispute(
-        session, pool_id=pool.id, actor=pool.organiser, resolution="refund", fee_bps=FEE_BPS, now=now
-    )
+    later = now + timedelta(days=30)
+    assert jobs.release_due_escrow(session, OfflineGateway(), now=later, terms=TERMS) == 1  # the other line only
+    vendor = session.get(User, dispute.vendor_id)
+    escrow.answer_dispute(session, dispute_id=dispute.id, actor=vendor, answer="refund", message="Sorry!",
+                          terms=TERMS, now=later)  # fmt: skip
     session.commit()
-    jobs.refund_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
+    jobs.refund_due(session, OfflineGateway(), now=later)
+    jobs.pay_out_pending(session, OfflineGateway(), now=later)
     balances = ledger.statement(session, pool.id).balances
-    assert balances["escrow"] == 0 and balances["refunds"] == 4002 + 3002
+    assert balances["escrow"] == 0 and balances["refunds"] == 4002
+    assert balances["vendor_payouts"] + balances["platform_fee"] == 3002
     assert session.get(Pool, pool.id).status == PoolStatus.COMPLETED
 
 
@@ -167,20 +168,55 @@ def customer_of(session, commitment):
     return commitment.member.payment_customer_ref
 
 
-def test_a_declined_member_is_dropped_told_and_the_rest_pay_the_same_price(session, now, gateway, fake_stripe):
+def test_a_declined_member_gets_a_grace_window_then_is_dropped_told_and_the_rest_pay_the_same_price(
+    session, now, gateway, fake_stripe
+):
     pool, made = awarded_pool(session, now)
     with_cards(session, gateway, fake_stripe, made, ["pm_card_visa", "pm_card_chargeDeclined"])
     jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
     group = f"pool-{pool.id}"
     assert fake_stripe.succeeded_charges(customer_of(session, made[0]), group) == 1
-    assert fake_stripe.succeeded_charges(customer_of(session, made[1]), group) == 0
+    declined = session.scalar(select(Payment).where(Payment.commitment_id == made[1].id))
+    assert declined.status == PaymentStatus.DECLINED
+    assert declined.action_expires_at == now + TERMS.decline_grace  # 72 hours to pay with another card
+    assert session.get(Pool, pool.id).status == PoolStatus.AWARDED  # the price holds while the member may pay
+
+    def told():
+        kinds = session.scalars(select(Notification.kind).where(Notification.user_id == made[1].member_id))
+        return sorted(kind for kind in kinds if kind != "awarded")
+
+    assert told() == ["card_declined:0"]
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now + timedelta(hours=1))
+    assert told() == ["card_declined:0"]  # reminded once a day, not at every sweep
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now + timedelta(hours=25))
+    assert told() == ["card_declined:0", "card_declined:1"]
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now + timedelta(hours=73))
     assert session.get(Commitment, made[1].id).status == CommitmentStatus.PAYMENT_FAILED
-    told = dict(session.execute(select(Notification.kind, Notification.email_due).where(
-        Notification.user_id == made[1].member_id)).all())  # fmt: skip
-    assert told.get("payment_failed") is True and "charged" not in told  # told in the inbox and by email
+    email = session.scalar(select(Notification.email_due).where(
+        Notification.user_id == made[1].member_id, Notification.kind == "payment_failed"))  # fmt: skip
+    assert email is True and "charged" not in told()  # told in the inbox and by email
     assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
     assert session.scalar(select(Award.unit_price)) == Decimal("10.005")
     assert ledger.balance(session, pool.id, ledger.ESCROW) == 4002
+
+
+def test_a_declined_member_who_pays_with_another_card_in_time_is_charged_once(session, now, gateway, fake_stripe):
+    pool, made = awarded_pool(session, now)
+    with_cards(session, gateway, fake_stripe, made, ["pm_card_visa", "pm_card_chargeDeclined"])
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
+    member = made[1].member
+    setup = gateway.start_card_setup(customer_ref=customer_of(session, made[1]), idempotency_key="another-card")
+    fake_stripe.complete_setup(setup.setup_ref, "pm_card_mastercard")  # the member saved a good card
+    with pytest.raises(Conflict):  # a member whose payment went through has nothing to pay again
+        jobs.retry_declined(session, gateway, pool_id=pool.id, member=made[0].member, now=now)
+    with pytest.raises(NotFound):  # and someone with no line in the pool has no payment at all
+        jobs.retry_declined(session, gateway, pool_id=pool.id, member=pool.organiser, now=now)
+    paid = jobs.retry_declined(session, gateway, pool_id=pool.id, member=member, now=now + timedelta(hours=2))
+    assert paid.status == PaymentStatus.SUCCEEDED and paid.idempotency_key.endswith("-card-2")
+    jobs.settle_pool(session, gateway, pool_id=pool.id, now=now + timedelta(hours=2))
+    assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
+    assert fake_stripe.succeeded_charges(customer_of(session, made[1]), f"pool-{pool.id}") == 1
+    assert ledger.balance(session, pool.id, ledger.ESCROW) == 4002 + 3002
 
 
 def test_authentication_required_waits_for_the_member_then_settles(session, now, gateway, fake_stripe):
@@ -238,7 +274,7 @@ def test_a_rate_limited_charge_is_retried_by_the_sdk(session, now, gateway, fake
     assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
 
 
-def test_the_vendor_is_paid_by_one_transfer_in_the_pools_transfer_group(session, now, gateway, fake_stripe):
+def test_the_vendor_is_paid_by_one_transfer_for_its_released_lines(session, now, gateway, fake_stripe):
     pool, made = awarded_pool(session, now, members=((2, "12"),))
     with_cards(session, gateway, fake_stripe, made, ["pm_card_visa"])
     award = session.scalar(select(Award))
@@ -249,10 +285,9 @@ def test_the_vendor_is_paid_by_one_transfer_in_the_pools_transfer_group(session,
     profile.payouts_enabled = True  # as account.updated reports once onboarding is done
     session.commit()
     jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
-    settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=FEE_BPS, now=now)
-    session.commit()
-    jobs.pay_out(session, gateway, pool_id=pool.id, now=now)
-    jobs.pay_out(session, gateway, pool_id=pool.id, now=now)
+    confirm_every_line(session, pool, now)
+    jobs.pay_out_pending(session, gateway, now=now)
+    jobs.pay_out_pending(session, gateway, now=now)
     transfers = [r for r in fake_stripe.requests_for("transfers.create") if r.status == 200]
     assert len({r.idempotency_key for r in transfers}) == 1
     assert session.get(Pool, pool.id).status == PoolStatus.COMPLETED
@@ -262,9 +297,8 @@ def test_a_vendor_without_a_payout_account_waits_without_losing_the_payout(sessi
     pool, made = awarded_pool(session, now, members=((2, "12"),))
     with_cards(session, gateway, fake_stripe, made, ["pm_card_visa"])
     jobs.settle_pool(session, gateway, pool_id=pool.id, now=now)
-    settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=FEE_BPS, now=now)
-    session.commit()
-    assert jobs.pay_out(session, gateway, pool_id=pool.id, now=now) == 0
+    confirm_every_line(session, pool, now)
+    assert jobs.pay_out_pending(session, gateway, now=now) == 0
     assert session.get(Pool, pool.id).status == PoolStatus.SETTLED
     assert ledger.balance(session, pool.id, ledger.VENDOR_PAYABLE) > 0
 

@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from app.payments import jobs
+from app.notifications.models import Notification
+from app.payments import escrow, jobs
 from app.payments.models import Payment, PaymentStatus, WebhookReceipt
-from app.pools import settlement
-from app.pools.models import PoolStatus
 from tests import factories
 from tests.fakes.fake_stripe import TEST_WEBHOOK_SECRET, make_event, signed_event
 from tests.payments.test_settlement import awarded_pool, with_cards
@@ -105,84 +104,11 @@ def test_account_updates_mark_vendors_ready_for_payouts(stripe_client, session, 
     assert vendor.vendor_profile.payouts_enabled is True
 
 
-def test_delivery_on_a_pool_that_is_not_settled_is_409(client, session, now):
-    pool, _ = awarded_pool(session, now)
-    response = client.post(
-        f"/api/v1/pools/{pool.id}/delivery", headers=factories.token(session, pool.organiser, now=now)
-    )
-    assert response.status_code == 409
-    assert response.get_json()["code"] == "invalid_transition"
-
-
-def test_confirming_delivery_over_the_api_completes_the_pool(client, session, now):
-    from app.payments.offline import OfflineGateway
-
-    pool, _ = awarded_pool(session, now)
-    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
-    auth = factories.token(session, pool.organiser, now=now)
-    assert client.post(f"/api/v1/pools/{pool.id}/delivery", headers=auth).get_json()["status"] == "completed"
-    ledger_body = client.get(f"/api/v1/pools/{pool.id}/ledger", headers=auth).get_json()
-    assert ledger_body["total"] == 0 and ledger_body["balances"]["escrow"] == 0
-    actions = [e["action"] for e in client.get(f"/api/v1/pools/{pool.id}/audit", headers=auth).get_json()]
-    assert actions[:2] == ["pool.create", "pool.publish"] and actions[-2:] == ["pool.deliver", "pool.complete"]
-
-
 def test_the_ledger_and_audit_trail_are_for_the_organiser_only(client, session, now):
     pool, made = awarded_pool(session, now)
     member = factories.token(session, made[0].member, now=now)
     assert client.get(f"/api/v1/pools/{pool.id}/ledger", headers=member).status_code == 404
     assert client.get(f"/api/v1/pools/{pool.id}/audit", headers=member).status_code == 404
-
-
-def test_a_stranger_cannot_confirm_delivery_or_dispute(client, session, now):
-    from app.payments.offline import OfflineGateway
-
-    pool, _ = awarded_pool(session, now)
-    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
-    stranger = factories.token(session, factories.user(session, now=now), now=now)
-    assert client.post(f"/api/v1/pools/{pool.id}/delivery", headers=stranger).status_code == 404
-    response = client.post(f"/api/v1/pools/{pool.id}/dispute", json={"reason": "never came"}, headers=stranger)
-    assert response.status_code == 404
-
-
-def test_a_dispute_needs_a_reason(client, session, now):
-    pool, made = awarded_pool(session, now)
-    response = client.post(
-        f"/api/v1/pools/{pool.id}/dispute",
-        json={"reason": ""},
-        headers=factories.token(session, made[0].member, now=now),
-    )
-    assert response.status_code == 422 and "reason" in response.get_json()["errors"]
-
-
-def test_dispute_and_release_over_the_api(client, session, now):
-    from app.payments.offline import OfflineGateway
-
-    pool, made = awarded_pool(session, now)
-    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
-    member = factories.token(session, made[0].member, now=now)
-    organiser = factories.token(session, pool.organiser, now=now)
-    disputed = client.post(f"/api/v1/pools/{pool.id}/dispute", json={"reason": "Late by a month"}, headers=member)
-    assert disputed.get_json()["status"] == PoolStatus.DISPUTED
-    resolved = client.post(
-        f"/api/v1/pools/{pool.id}/dispute/resolve", json={"resolution": "release"}, headers=organiser
-    )
-    assert resolved.get_json()["status"] == PoolStatus.COMPLETED
-
-
-def test_members_cannot_resolve_disputes(client, session, now):
-    from app.payments.offline import OfflineGateway
-
-    pool, made = awarded_pool(session, now)
-    jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
-    settlement.open_dispute(session, pool_id=pool.id, actor=made[0].member, reason="Broken", now=now)
-    session.commit()
-    response = client.post(
-        f"/api/v1/pools/{pool.id}/dispute/resolve",
-        json={"resolution": "refund"},
-        headers=factories.token(session, made[0].member, now=now),
-    )
-    assert response.status_code == 404
 
 
 @pytest.fixture
@@ -241,10 +167,102 @@ def test_a_payout_waits_until_the_provider_enables_the_vendors_payouts(session, 
     vendor = session.get(User, award_of(session, pool.id).vendor_id)
     account = gateway.create_connected_account(user_id=vendor.id, email=vendor.email, idempotency_key="acct-new")
     vendor.vendor_profile.payout_account_id, vendor.vendor_profile.payouts_enabled = account, False
-    settlement.confirm_delivery(session, pool_id=pool.id, actor=pool.organiser, fee_bps=500, now=now)
+    member = session.get(User, captured_payment.member_id)
+    escrow.confirm_delivery(session, pool_id=pool.id, actor=member, terms=jobs.TERMS, now=now)
     session.commit()
-    assert jobs.pay_out(session, gateway, pool_id=pool.id, now=now) == 0
+    assert jobs.pay_out_pending(session, gateway, now=now) == 0
     assert session.scalar(select(Payout)).status == PayoutStatus.PENDING
     vendor.vendor_profile.payouts_enabled = True  # what account.updated records
     session.commit()
-    assert jobs.pay_out(session, gateway, pool_id=pool.id, now=now + timedelta(minutes=10)) == 1
+    assert jobs.pay_out_pending(session, gateway, now=now + timedelta(minutes=10)) == 1
+
+
+def test_refund_webhooks_late_repeated_or_out_of_order_change_nothing_twice(
+    stripe_client, session, now, gateway, captured_payment
+):
+    """A dispute's partial refund is made by the sweep; Stripe's charge.refunded events for it, sent
+    twice and behind a later one, book nothing more."""
+    from app.accounts.models import User
+    from app.payments import escrow
+
+    member = session.get(User, captured_payment.member_id)
+    dispute = escrow.open_dispute(session, pool_id=captured_payment.pool_id, actor=member, reason="partial",
+                                  message="Half came.", terms=jobs.TERMS, now=now)  # fmt: skip
+    vendor = session.get(User, dispute.vendor_id)
+    escrow.answer_dispute(session, dispute_id=dispute.id, actor=vendor, answer="partial", refund_minor=500,
+                          message="Refunding half a unit.", terms=jobs.TERMS, now=now)  # fmt: skip
+    escrow.accept_offer(session, dispute_id=dispute.id, actor=member, terms=jobs.TERMS, now=now)
+    session.commit()
+    assert jobs.refund_due(session, gateway, now=now) == 1
+    for event_id, total in (("evt_1", 500), ("evt_1", 500), ("evt_2", 500), ("evt_0", 200)):
+        assert post_event(stripe_client, _refunded(captured_payment, total, event_id)).status_code == 200
+    session.expire_all()
+    payment = session.get(Payment, captured_payment.id)
+    assert (payment.refunded_minor, payment.refund_due_minor) == (500, 500)
+    assert _refunds_booked(session, payment.pool_id) == 500
+    refunded = [n for n in session.scalars(select(Notification.kind).where(Notification.user_id == member.id))
+                if n.startswith("refunded")]  # fmt: skip
+    assert refunded == ["refunded:500"]  # the member is told once
+
+
+def test_transfer_webhooks_after_the_sweep_record_a_payout_once(stripe_client, session, now, gateway,
+                                                                          fake_stripe, captured_payment):  # fmt: skip
+    from app.accounts.models import User
+    from app.payments import escrow, ledger
+    from app.payments.models import Payout
+
+    vendor_id = session.scalar(select(Payment.vendor_id))
+    vendor = session.get(User, vendor_id)
+    vendor.vendor_profile.payout_account_id = gateway.create_connected_account(
+        user_id=vendor.id, email=vendor.email, idempotency_key="acct-webhooks"
+    )
+    vendor.vendor_profile.payouts_enabled = True  # fmt: skip
+    member = session.get(User, captured_payment.member_id)
+    escrow.confirm_delivery(session, pool_id=captured_payment.pool_id, actor=member, terms=jobs.TERMS, now=now)
+    session.commit()
+    assert jobs.pay_out_pending(session, gateway, now=now) == 1
+    payout = session.scalar(select(Payout))
+    transfer = next(o for o in fake_stripe.objects.values() if o.get("object") == "transfer")
+    event = {"id": transfer["id"], "object": "transfer", "amount": transfer["amount"],
+             "transfer_group": transfer["transfer_group"]}  # fmt: skip
+    for event_id in ("evt_t1", "evt_t1", "evt_t2"):
+        assert post_event(stripe_client, make_event("transfer.created", event, event_id)).status_code == 200
+    assert jobs.pay_out_pending(session, gateway, now=now + timedelta(minutes=5)) == 0
+    session.expire_all()
+    assert session.get(Payout, payout.id).status == "paid"
+    assert ledger.balance(session, captured_payment.pool_id, ledger.VENDOR_PAYOUTS) == payout.amount_minor
+    assert len([o for o in fake_stripe.objects.values() if o.get("object") == "transfer"]) == 1
+    forged = {**event, "amount": transfer["amount"] + 1}  # an amount that is not the payout's changes nothing
+    receipt = post_event(stripe_client, make_event("transfer.created", forged, "evt_t3")).get_json()
+    assert receipt["outcome"] == "unknown transfer: nothing changed"
+
+
+def test_a_transfer_webhook_for_a_sweep_that_died_after_the_call_records_the_payout(
+    stripe_client, session, now, gateway, fake_stripe, captured_payment
+):
+    """The sweep transferred and died before recording it: the event records the payout, and the
+    next sweep does not transfer again."""
+    from app.accounts.models import User
+    from app.payments import escrow, service
+    from app.payments.models import Payout
+
+    vendor = session.get(User, captured_payment.vendor_id)
+    vendor.vendor_profile.payout_account_id = gateway.create_connected_account(
+        user_id=vendor.id, email=vendor.email, idempotency_key="acct-died"
+    )
+    vendor.vendor_profile.payouts_enabled = True  # fmt: skip
+    member = session.get(User, captured_payment.member_id)
+    escrow.confirm_delivery(session, pool_id=captured_payment.pool_id, actor=member, terms=jobs.TERMS, now=now)
+    [payout_id] = service.open_payouts(session, now=now)
+    payout = service.begin_payout(session, payout_id=payout_id, now=now)
+    session.commit()
+    made = gateway.transfer(destination_account=vendor.vendor_profile.payout_account_id,
+                            amount_minor=payout.amount_minor, currency=payout.currency,
+                            transfer_group=f"payout-{payout.id}", idempotency_key=payout.idempotency_key)  # fmt: skip
+    event = {"id": made.transfer_ref, "object": "transfer", "amount": payout.amount_minor,
+             "transfer_group": f"payout-{payout.id}"}  # fmt: skip
+    assert post_event(stripe_client, make_event("transfer.created", event, "evt_died")).status_code == 200
+    assert jobs.pay_out_pending(session, gateway, now=now + timedelta(minutes=5)) == 0
+    session.expire_all()
+    assert session.get(Payout, payout.id).status == "paid"
+    assert len([o for o in fake_stripe.objects.values() if o.get("object") == "transfer"]) == 1

@@ -1,0 +1,144 @@
+"""The rules of escrow per line, as pure functions: no database, no Flask.
+
+A line is one served member's payment to one winning vendor. Its escrow holds what the member
+paid until the member confirms delivery, the dispute window passes with no dispute open, or a
+dispute decides (release, full refund, or a partial refund with the rest released). The line's
+state, and from the lines the pool's, is always derived here, so every page and answer says the
+same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from app.money import format_minor
+from app.payments.models import DisputeStage, PaymentStatus
+from app.pools.models import PoolStatus
+
+
+@dataclass(frozen=True)
+class EscrowTerms:
+    """How long each step may take and what the platform keeps (from config; see docs/escrow.md)."""
+
+    fee_bps: int = 500  # PLATFORM_FEE_BPS: the platform's fee on what a line releases
+    window: timedelta = timedelta(days=14)  # DISPUTE_WINDOW_DAYS after the charge
+    answer: timedelta = timedelta(days=3)  # DISPUTE_ANSWER_DAYS for the vendor to answer a dispute
+    escalate: timedelta = timedelta(days=7)  # DISPUTE_ESCALATE_DAYS unresolved, then an operator decides
+    decline_grace: timedelta = timedelta(hours=72)  # DECLINE_GRACE_HOURS to pay with another card
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> EscrowTerms:
+        return cls(
+            fee_bps=int(config["PLATFORM_FEE_BPS"]),
+            window=timedelta(days=int(config["DISPUTE_WINDOW_DAYS"])),
+            answer=timedelta(days=int(config["DISPUTE_ANSWER_DAYS"])),
+            escalate=timedelta(days=int(config["DISPUTE_ESCALATE_DAYS"])),
+            decline_grace=timedelta(hours=int(config["DECLINE_GRACE_HOURS"])),
+        )
+
+
+def fee_minor(gross_minor: int, fee_bps: int) -> int:
+    """The platform's fee on `gross_minor`, rounded half-even to the minor unit."""
+    quotient, remainder = divmod(gross_minor * fee_bps, 10_000)
+    if remainder * 2 > 10_000 or (remainder * 2 == 10_000 and quotient % 2 == 1):
+        quotient += 1
+    return quotient
+
+
+def fee_percent(fee_bps: int) -> str:
+    """The fee as people read it: 500 → "5%", 250 → "2.5%"."""
+    whole, rest = divmod(fee_bps, 100)
+    return f"{whole}%" if rest == 0 else f"{whole}.{rest:02d}".rstrip("0") + "%"
+
+
+class LineLike(Protocol):
+    status: str
+    amount_minor: int
+    currency: str
+    refunded_minor: int
+    refund_due_minor: int
+    released_minor: int
+    fee_minor: int
+    released_at: datetime | None
+    paid_out_at: datetime | None
+    dispute_until: datetime | None
+
+
+class DisputeLike(Protocol):
+    stage: str
+
+
+@dataclass(frozen=True)
+class LineState:
+    """What a line's money is doing, for the member, the vendor and the organiser alike."""
+
+    kind: (
+        str  # pending | declined | failed | held | in_dispute | refund_pending | released | refunded | partly_refunded
+    )
+    label: str  # one sentence, with the amounts as money
+    final: bool  # nothing about this line's money will change any more
+
+
+def releasable_minor(line: LineLike) -> int:
+    """What a release would pay the vendor now: what is held, less refunds already decided."""
+    return line.amount_minor - line.released_minor - line.refund_due_minor
+
+
+def line_state(line: LineLike, dispute: DisputeLike | None = None) -> LineState:
+    """The line's state in words; `dispute` is its dispute, if it has one."""
+
+    def money(minor: int) -> str:
+        return format_minor(minor, line.currency)
+
+    if line.status in (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION):
+        return LineState("pending", f"Payment of {money(line.amount_minor)} is being taken.", False)
+    if line.status == PaymentStatus.DECLINED:
+        return LineState("declined", f"The card was declined; {money(line.amount_minor)} is still to pay.", False)
+    if line.status == PaymentStatus.FAILED:
+        return LineState("failed", "The payment did not go through: nothing was taken.", True)
+    if dispute is not None and dispute.stage != DisputeStage.RESOLVED:
+        stage = DISPUTE_STAGE_LABELS.get(DisputeStage(dispute.stage), dispute.stage)
+        return LineState(
+            "in_dispute", f"{money(line.amount_minor)} is held while the dispute is open ({stage}).", False
+        )
+    refund_pending = line.refund_due_minor > line.refunded_minor
+    if refund_pending:
+        return LineState(
+            "refund_pending", f"A refund of {money(line.refund_due_minor)} is on its way to the member.", False
+        )
+    if line.released_minor == 0 and line.refunded_minor == 0:
+        return LineState("held", f"{money(line.amount_minor)} is held until delivery is confirmed.", False)
+    released_on = f" on {line.released_at:%d %b %Y}" if line.released_at else ""
+    paid = line.released_minor == 0 or line.paid_out_at is not None
+    if line.refunded_minor == line.amount_minor:
+        return LineState("refunded", f"Refunded in full: {money(line.refunded_minor)}.", True)
+    if line.refunded_minor > 0:
+        label = (
+            f"{money(line.refunded_minor)} refunded; {money(line.released_minor)} released to the vendor{released_on}."
+        )
+        return LineState("partly_refunded", label, paid)
+    return LineState("released", f"{money(line.released_minor)} released to the vendor{released_on}.", paid)
+
+
+DISPUTE_STAGE_LABELS = {
+    DisputeStage.AWAITING_VENDOR: "waiting for the vendor's answer",
+    DisputeStage.OFFERED: "the vendor offered a partial refund",
+    DisputeStage.CONTESTED: "the vendor contests it; the organiser mediates",
+    DisputeStage.ESCALATED: "with a Buyswarm operator",
+    DisputeStage.RESOLVED: "resolved",
+}
+
+
+def pool_status_from_lines(states: Sequence[LineState]) -> PoolStatus:
+    """A settled pool's status from its lines' states: disputed while any line is, refunded once
+    every charged line was refunded in full, completed once every line's money has left escrow
+    (and what was released is paid out), settled before."""
+    if any(state.kind == "in_dispute" for state in states):
+        return PoolStatus.DISPUTED
+    charged = [state for state in states if state.kind != "failed"]
+    if charged and all(state.final for state in charged):
+        return PoolStatus.REFUNDED if all(state.kind == "refunded" for state in charged) else PoolStatus.COMPLETED
+    return PoolStatus.SETTLED
