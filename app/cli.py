@@ -58,6 +58,19 @@ def create_admin(email: str, display_name: str, password: str) -> None:
     click.echo(f"{user.email} is an operator (user {user.id}).")
 
 
+@users_cli.command("grant-disputes")
+@click.option("--email", required=True)
+@click.option("--revoke", is_flag=True, help="Take the role away instead.")
+def grant_disputes(email: str, revoke: bool) -> None:
+    """Make an account a dispute operator: it decides escalated disputes at /admin/disputes."""
+    user = accounts.find_user_by_email(db.session(), email)
+    if user is None:
+        raise click.ClickException(f"No account with the email {email}.")
+    user.is_dispute_operator = not revoke
+    db.session.commit()
+    click.echo(f"{user.email} {'is no longer' if revoke else 'is now'} a dispute operator (user {user.id}).")
+
+
 @demo_cli.command("seed")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def seed(if_empty: bool) -> None:

@@ -36,6 +36,23 @@ def line_amount_minor(quantity: int, unit_price: Decimal, currency: str) -> int:
     return minor_amount(quantity, unit_price, exponent(currency))
 
 
+def parse_major(text: str, currency: str) -> int:
+    """An amount people typed ("250", "250.5", "1,250.00") in the currency's minor units; ValueError if
+    it is not a plain positive-or-zero amount with at most the currency's decimal places."""
+    cleaned = text.strip().replace(",", "")
+    places = exponent(currency)
+    whole, _, fraction = cleaned.partition(".")
+    if (
+        not whole.isascii()
+        or not whole.isdigit()
+        or not (fraction == "" or (fraction.isascii() and fraction.isdigit()))
+    ):
+        raise ValueError("Enter an amount such as 25.00.")
+    if len(fraction) > places or len(whole) > 15:
+        raise ValueError(f"Enter at most {places} decimal places." if len(fraction) > places else "Too large.")
+    return int(whole) * 10**places + (int(fraction.ljust(places, "0")) if places else 0)
+
+
 def format_minor(amount_minor: int, currency: str) -> str:
     """Format an amount in minor units for people: '£1,234.50'."""
     exp = exponent(currency)

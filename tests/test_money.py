@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.money import format_minor, format_price, line_amount_minor
+from app.money import format_minor, format_price, line_amount_minor, parse_major
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,22 @@ FORMATTED = [(100, "USD", "$1.00"), (100, "CHF", "CHF 1.00"), (1234567, "JPY", "
 @pytest.mark.parametrize(("amount", "currency", "text"), FORMATTED)
 def test_every_currency_is_formatted_with_its_own_exponent(amount, currency, text):
     assert format_minor(amount, currency) == text
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "minor"),
+    [("250", "GBP", 25000), ("250.5", "GBP", 25050), ("1,250.00", "EUR", 125000), (" 0.01 ", "USD", 1),
+     ("1200", "JPY", 1200), ("0", "GBP", 0)],
+)  # fmt: skip
+def test_typed_amounts_become_exact_minor_units(typed, currency, minor):
+    assert parse_major(typed, currency) == minor
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency"),
+    [("4oo", "GBP"), ("-5", "GBP"), ("1.005", "GBP"), ("1.5", "JPY"), ("", "GBP"), ("١٢", "GBP"), ("1e3", "GBP"),
+     ("9" * 16, "GBP")],
+)  # fmt: skip
+def test_amounts_that_are_not_plain_money_are_refused(typed, currency):
+    with pytest.raises(ValueError):
+        parse_major(typed, currency)

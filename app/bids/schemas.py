@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, post_load, validate
 
 from app.bids.rules import MAX_TIERS, Tier
+from app.payments.gateways import current_terms
 from app.schemas import UnitPriceField, positive_int, text
 
 
@@ -51,6 +52,12 @@ class BidOut(Schema):
     created_at = fields.DateTime(attribute="bid.created_at")
     rank = fields.Integer(allow_none=True, metadata={"description": "1 = leading; null when not disclosed"})
     price_now = UnitPriceField(allow_none=True, metadata={"description": "the bid's price at the current demand"})
+    platform_fee_bps = fields.Function(
+        lambda _view: current_terms().fee_bps,
+        metadata={
+            "description": "the platform's fee, in basis points of what each delivered line releases to the vendor"
+        },
+    )
 
 
 class ServedOut(Schema):

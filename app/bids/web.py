@@ -15,6 +15,7 @@ from app.errors import Conflict, Forbidden, ValidationFailed
 from app.extensions import db, rate_limit
 from app.http import restored_values, validate
 from app.payments.escrow import disputes_involving
+from app.payments.gateways import current_terms
 from app.payments.rules import fee_percent, line_state
 from app.payments.service import lines_sold_by, payouts_of
 from app.pools import service as pools
@@ -48,7 +49,7 @@ def dashboard() -> Any:
         },
         disputed={payment_id: d.id for payment_id, d in disputes.items()},
         payouts=payouts_of(db.session(), vendor.id),
-        fee=fee_percent(int(current_app.config["PLATFORM_FEE_BPS"])),
+        fee=fee_percent(current_terms().fee_bps),
     )
 
 
@@ -101,6 +102,7 @@ def edit(pool_id: int) -> Any:
         own=own,
         best=service.best_unit_price(db.session(), pool),
         is_vendor=vendor.vendor_profile is not None,
+        fee=fee_percent(current_terms().fee_bps),
     ), 400 if errors else 200
 
 

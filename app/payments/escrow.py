@@ -132,8 +132,8 @@ def dispute_for(session: Session, dispute_id: int, user: User) -> tuple[Dispute,
     role = role_in(dispute, pool, user) if dispute is not None and pool is not None else None
     if dispute is None or pool is None or role is None:
         raise NotFound("No such dispute.")
-    if role == "operator" and dispute.stage not in (DisputeStage.ESCALATED, DisputeStage.RESOLVED):
-        raise NotFound("No such dispute.")  # operators see a dispute once it is theirs to decide
+    if role == "operator" and dispute.escalated_at is None:
+        raise NotFound("No such dispute.")  # operators see a dispute once it was theirs to decide
     return dispute, pool, role
 
 

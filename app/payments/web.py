@@ -24,7 +24,7 @@ from app.clock import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.http import confirmation, load_form
-from app.money import format_minor
+from app.money import format_minor, parse_major
 from app.payments import escrow, jobs, ledger, service
 from app.payments.gateways import current_gateway, current_terms
 from app.payments.models import Dispute, DisputeStage, Payment
@@ -219,6 +219,25 @@ def _decided(found: Dispute) -> Any:
     return redirect(_back(found.id))
 
 
+def _flash_errors(errors: dict[str, list[str]], typo: list[str]) -> None:
+    """Every problem with the form at once, each with the field it concerns."""
+    names = {"refund_minor": "Refund", "message": "Message", "answer": "Answer", "outcome": "Outcome", "note": "Note"}
+    said = [f"{names.get(field, field)}: {' '.join(msgs)}" for field, msgs in errors.items()]
+    flash(" ".join([*(f"Refund: {t}" for t in typo), *said]), "error")
+
+
+def _money_form(line: Payment) -> tuple[Any, list[str]]:
+    """The submitted form with a typed refund amount ("250.00") as refund_minor, and its error if any."""
+    form = request.form.copy()
+    typed = form.pop("refund_amount", "").strip()
+    if typed:
+        try:
+            form["refund_minor"] = str(parse_major(typed, line.currency))
+        except ValueError as exc:
+            return form, [str(exc)]
+    return form, []
+
+
 def _line_of(found: Dispute) -> Payment:
     line = db.session.get(Payment, found.payment_id)
     assert line is not None
@@ -231,11 +250,12 @@ def answer(dispute_id: int) -> Any:
     """The vendor answers: refund in full, offer a partial refund, or contest."""
     actor = require_user()
     found, _pool, _role = escrow.dispute_for(db.session(), dispute_id, actor)
-    data, errors = load_form(AnswerIn(), request.form)
-    if errors:
-        flash(" ".join(f"{field.replace('_', ' ')}: {' '.join(msgs)}" for field, msgs in errors.items()), "error")
-        return redirect(_back(dispute_id))
     line = _line_of(found)
+    form, typo = _money_form(line)
+    data, errors = load_form(AnswerIn(), form)
+    if errors or typo:
+        _flash_errors(errors, typo)
+        return redirect(_back(dispute_id))
     if data["answer"] != "contest":
         amount = line.amount_minor - line.refunded_minor if data["answer"] == "refund" else data["refund_minor"]
         words = "refunds the member in full" if data["answer"] == "refund" else "offers the member a partial refund"
@@ -319,11 +339,12 @@ def decision(dispute_id: int) -> Any:
     """A dispute operator decides: release, refund in full, or refund part."""
     actor = require_user()
     found, _pool, _role = escrow.dispute_for(db.session(), dispute_id, actor)
-    data, errors = load_form(DecisionIn(), request.form)
-    if errors:
-        flash(" ".join(f"{field.replace('_', ' ')}: {' '.join(msgs)}" for field, msgs in errors.items()), "error")
-        return redirect(_back(dispute_id))
     line = _line_of(found)
+    form, typo = _money_form(line)
+    data, errors = load_form(DecisionIn(), form)
+    if errors or typo:
+        _flash_errors(errors, typo)
+        return redirect(_back(dispute_id))
     most = line.amount_minor - line.refunded_minor
     refund = {"release": 0, "refund": most}.get(data["outcome"], data["refund_minor"] or 0)
     page = confirmation(

@@ -7,7 +7,9 @@ changes nothing) and records an AuditEvent with the state before and after.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -110,6 +112,30 @@ def close_pool(session: Session, *, pool_id: int, actor: User | None, now: datet
         raise InvalidTransition("This pool is not due to close yet.")
     _clear(session, [pool], actor, now)
     return pool
+
+
+@dataclass(frozen=True)
+class ClosePreview:
+    """What closing an open pool now would do, for the organiser to confirm first."""
+
+    members_charged: int  # served members, each charged their line
+    total_minor: int  # what they would be charged together
+    unit_price: Decimal | None
+    shortfall: int  # units still missing to tip (the pool fails when > 0)
+    note: str | None  # why it would fail
+
+
+def preview_close(session: Session, pool: Pool) -> ClosePreview:
+    """Clear the pool as closing it now would, writing nothing."""
+    demands = _demands(session, [pool.id])
+    offers = _offers(session, [pool], _active_bids(session, [pool.id]))
+    outcome = bid_rules.clear(demands[pool.id], offers[pool.id], min_quantity=pool.min_quantity)
+    if outcome is None:
+        shortfall = max(0, pool.min_quantity - pool.committed_quantity)
+        note = None if shortfall else "no bid can serve the members at a price they accepted"
+        return ClosePreview(0, 0, None, shortfall, note)
+    total = sum(line_amount_minor(line.quantity, outcome.unit_price, pool.currency) for line in outcome.served)
+    return ClosePreview(len(outcome.served), total, outcome.unit_price, 0, None)
 
 
 def close_due(session: Session, *, pool_ids: Sequence[int], now: datetime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -14,8 +15,8 @@ from app.bids import service as bids
 from app.clock import utcnow
 from app.errors import ValidationFailed
 from app.extensions import db
-from app.http import load_form, restored_values
-from app.money import CURRENCIES, format_price
+from app.http import confirmation, load_form, restored_values
+from app.money import CURRENCIES, format_minor, format_price
 from app.payments import escrow
 from app.payments.jobs import save_card
 from app.payments.rules import line_state
@@ -238,7 +239,31 @@ def publish(pool_id: int) -> Any:
 @bp.post("/pools/<int:pool_id>/close")
 @login_required
 def close(pool_id: int) -> Any:
-    """Close the pool now and clear it (organiser)."""
+    """Close the pool now and clear it (organiser), once the organiser has seen what it does."""
+    pool = service.get_organised_pool(db.session(), pool_id, require_user())
+    if pool.status == PoolStatus.OPEN:
+        preview = lifecycle.preview_close(db.session(), pool)
+        if preview.members_charged:
+            consequence = [
+                f"{preview.members_charged} member{'s' if preview.members_charged != 1 else ''} will be charged "
+                f"{format_minor(preview.total_minor, pool.currency)} now, at "
+                f"{format_price(preview.unit_price or Decimal(0), pool.currency)} per {pool.unit}.",
+                "Bidding and joining end, and this cannot be undone.",
+            ]
+        elif preview.shortfall:
+            consequence = [f"This fails the pool: {preview.shortfall} more {pool.unit} were needed to tip it. "
+                           "Nobody is charged, and this cannot be undone."]  # fmt: skip
+        else:
+            consequence = [f"This fails the pool: {preview.note}. Nobody is charged, and this cannot be undone."]
+        page = confirmation(
+            title=f"Close “{pool.title}” now?",
+            consequence=consequence,
+            button="Yes, close it now",
+            back=url_for("pools.show", pool_id=pool_id),
+            danger=not preview.members_charged,
+        )
+        if page is not None:
+            return page
     pool = lifecycle.close_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
     db.session.commit()
     flash(
@@ -253,7 +278,23 @@ def close(pool_id: int) -> Any:
 @bp.post("/pools/<int:pool_id>/cancel")
 @login_required
 def cancel(pool_id: int) -> Any:
-    """Cancel a draft or open pool."""
+    """Cancel a draft or open pool, once the organiser has seen what it does."""
+    pool = service.get_organised_pool(db.session(), pool_id, require_user())
+    if pool.status in (PoolStatus.DRAFT, PoolStatus.OPEN):
+        members = (
+            f"its {pool.member_count} member{'s' if pool.member_count != 1 else ''} are told"
+            if pool.member_count
+            else "nobody has joined yet"
+        )
+        page = confirmation(
+            title=f"Cancel “{pool.title}”?",
+            consequence=[f"The pool ends now and nobody is charged; {members}. This cannot be undone."],
+            button="Yes, cancel the pool",
+            back=url_for("pools.show", pool_id=pool_id),
+            danger=True,
+        )
+        if page is not None:
+            return page
     lifecycle.cancel_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
     db.session.commit()
     flash("The pool is cancelled. Nobody will be charged.", "success")

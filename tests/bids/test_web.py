@@ -79,7 +79,10 @@ def test_the_organiser_closes_and_members_see_their_line(client, session, now, p
     factories.commitment(session, pool=pool, now=now, member=member, quantity=2, max_unit_price="460")
     organiser_email = pool.organiser.email
     log_in(client, organiser_email)
-    page = submit(client, f"/pools/{pool.id}", f"/pools/{pool.id}/close", follow=True).get_data(as_text=True)
+    asked = submit(client, f"/pools/{pool.id}", f"/pools/{pool.id}/close").get_data(as_text=True)
+    assert "will be charged" in asked and "at £450.00 per install" in asked  # the confirm step, in money
+    confirmed = submit(client, f"/pools/{pool.id}", f"/pools/{pool.id}/close", {"confirmed": "yes"}, follow=True)
+    page = confirmed.get_data(as_text=True)
     assert "Awarded at £450.00 per install" in page
     submit(client, "/", "/logout")
     log_in(client, "late@example.com")
