@@ -93,13 +93,24 @@ def close_due(limit: int) -> None:
 
 @pools_cli.command("settle")
 def settle() -> None:
-    """Charge awarded pools, release escrow past the dispute window, pay vendors and refund disputes."""
+    """Charge awarded pools, make decided refunds and pay vendors their released lines."""
     from flask import current_app
 
     from app.scheduler.jobs import settle_everything
 
     counts = settle_everything(db.session(), current_app.config, now=utcnow())
     click.echo(", ".join(f"{what}: {count}" for what, count in counts.items()))
+
+
+@pools_cli.command("release")
+def release() -> None:
+    """Release lines whose dispute window passed, escalate disputes that are due, and pay vendors
+    their released lines in batches (as the scheduler's release-escrow job does every 5 minutes)."""
+    from flask import current_app
+
+    from app.scheduler.jobs import release_escrow
+
+    click.echo(f"Released {release_escrow(db.session(), current_app.config, now=utcnow())} line(s).")
 
 
 @pools_cli.command("show")

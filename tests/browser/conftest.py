@@ -56,6 +56,13 @@ class LiveApp:
         )
         return done.stdout
 
+    def sql(self, statement: str, *params: object) -> None:
+        """Test setup on the served app's SQLite database (time passing, say)."""
+        import sqlite3
+
+        with sqlite3.connect(self.env["DATABASE_URL"].removeprefix("sqlite:///")) as conn:
+            conn.execute(statement, params)
+
     def emailed_links(self, to: str) -> list[str]:
         """Send the outbox (the operator's `flask outbox send`); return the site paths linked in mail to `to`."""
         printed = self.cli("outbox", "send")

@@ -82,10 +82,13 @@ def test_member_journey(new_page, live_app):
     live_app.cli("pools", "settle")
     page.reload()
     page.get_by_text("Awarded at £230.00 per panel").wait_for()
-    page.get_by_text("You paid £920.00").wait_for()
+    page.get_by_text("£920.00 is held until delivery is confirmed").wait_for()
 
     page.get_by_role("button", name="Confirm delivery").click()
+    page.get_by_text("This releases £920.00 to the vendor now").wait_for()  # a confirm step, no JavaScript
+    page.get_by_role("button", name="Yes, release the money").click()
     page.get_by_text("Thanks for confirming delivery").wait_for()
+    page.get_by_text("£920.00 released to the vendor on").wait_for()
     for name in ("Val Vendor", "Olga Organiser"):
         card = page.locator(".card", has=page.get_by_role("heading", name=re.compile(name)))
         card.get_by_label("Positive").check()
@@ -136,10 +139,14 @@ def test_vendor_journey(new_page, live_app):
 
     organiser("POST", f"/api/v1/pools/{pool['id']}/close")
     live_app.cli("pools", "settle")
-    organiser("POST", f"/api/v1/pools/{pool['id']}/delivery")
+    for buyer in buyers:  # each member confirms their own delivery
+        buyer("POST", f"/api/v1/pools/{pool['id']}/delivery", {})
+    live_app.cli("pools", "release")  # the vendor is paid its released lines in one batch
     page.goto("/vendor")
     page.get_by_text("won").first.wait_for()
-    assert re.search(r"£49,020\.00 paid \(£2,580\.00 fee\)", page.content())  # 12 × 4,300 less 5 %
+    assert page.get_by_text("You get £16,340.00 after the £860.00 fee").count() == 3  # 4 × 4,300 less 5 %
+    payouts = page.locator("table", has=page.get_by_role("columnheader", name="Paid to you"))
+    assert "£49,020.00" in payouts.inner_text() and "£2,580.00" in payouts.inner_text()
 
     page.goto(f"/pools/{pool['id']}")
     card = page.locator(".card", has=page.get_by_role("heading", name=re.compile("Buyer 0")))
@@ -174,17 +181,97 @@ def test_organiser_journey(new_page, live_app):
     assert page.locator("svg[role=img]").count() == 1
 
     page.get_by_role("button", name="Close and award now").click()
+    page.get_by_text("2 members will be charged £31,600.00 now, at £7,900.00 per pump").wait_for()
+    page.get_by_role("button", name="Yes, close it now").click()
     page.get_by_text("The pool is closed and awarded.").wait_for()
     live_app.cli("pools", "settle")
-    members[0]("POST", f"/api/v1/pools/{pool_id}/dispute", {"reason": "One pump arrived dented."})
+    members[0]("POST", f"/api/v1/pools/{pool_id}/delivery", {})
 
     page.get_by_role("link", name="Open the organiser console").click()
-    page.get_by_text("One pump arrived dented.", exact=True).wait_for()
-    screenshot(page, "organiser-console-dispute")
-    page.get_by_role("button", name="Delivery was fine: pay the vendor").click()
-    page.get_by_text("Dispute resolved.").wait_for()
+    page.get_by_text("£15,800.00 released to the vendor on").wait_for()
+    page.get_by_text("£15,800.00 is held until delivery is confirmed").wait_for()  # the other member's line
     content = page.content()
-    assert "vendor_payouts" in content and "always zero" in content
-    for action in ("pool.publish", "pool.close", "pool.settle", "pool.dispute", "pool.resolve", "pool.complete"):
+    assert "vendor_payable" in content and "always zero" in content
+    for action in ("pool.publish", "pool.close", "pool.settle", "line.release"):
         assert action in content, action
     screenshot(page, "organiser-console")
+
+
+def log_in(page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log out").wait_for()
+
+
+def test_dispute_journey(new_page, live_app):
+    """A member disputes, the vendor offers a partial refund, the organiser mediates, the member
+    accepts; another member's line is released by the window; the vendor sees both outcomes and
+    its payout net of the fee. Member, vendor and organiser each in their own browser."""
+    organiser = ApiUser(live_app, "Dora Organiser")
+    pool = organiser.open_pool("Dispute journey wood pellets", category="heating", unit="bag", min_quantity=10)
+    vendor = ApiUser(live_app, "Pellet Vendor")
+    vendor.become_vendor(["heating"])
+    patient = ApiUser(live_app, "Pat Patient")
+    patient.join(pool["id"], 5, "12")
+    member = new_page()
+    register(member, live_app, "Dee Disputer", "dee@example.com")
+    member.goto(f"/pools/{pool['id']}")
+    member.get_by_label("Quantity (bag)").fill("10")
+    member.get_by_label("Most you'll pay per bag (GBP)").fill("12")
+    member.get_by_role("button", name="Join pool").click()
+    member.get_by_text("You're in!").wait_for()
+    vendor.bid(pool["id"], [(1, "10")])
+    organiser("POST", f"/api/v1/pools/{pool['id']}/close")
+    live_app.cli("pools", "settle")
+
+    member.reload()
+    member.get_by_text("£100.00 is held until delivery is confirmed").wait_for()
+    member.get_by_label("Only part of it arrived").check()
+    member.get_by_label("What happened?").fill("Only 6 of my 10 bags came.")
+    member.get_by_role("button", name="Open a dispute").click()
+    member.get_by_text("Dispute opened. Your money stays held").wait_for()
+    member.get_by_text("£100.00 is held while the dispute is open (waiting for the vendor's answer)").wait_for()
+    dispute_url = member.url
+
+    seller = new_page()
+    log_in(seller, vendor.email)
+    seller.goto("/vendor")
+    seller.get_by_role("link", name="Open the dispute").click()
+    seller.get_by_label("Offer a partial refund").check()
+    seller.get_by_label("Partial refund (GBP)").fill("40.00")
+    seller.get_by_label("Message to the member").fill("Sorry: 4 bags were left behind. We refund them.")
+    seller.get_by_role("button", name="Send answer").click()
+    seller.get_by_text("£40.00 of the £100.00 line").wait_for()  # the confirm step
+    seller.get_by_role("button", name="Yes, make the offer").click()
+    seller.get_by_text("the vendor offered a partial refund").first.wait_for()
+
+    mediator = new_page()
+    log_in(mediator, organiser.email)
+    mediator.goto(f"/pools/{pool['id']}/console")
+    mediator.get_by_role("link", name="offered").click()
+    mediator.get_by_label("Write in the thread").fill("I saw the delivery: 6 bags. The offer looks fair.")
+    mediator.get_by_role("button", name="Post").click()
+    mediator.get_by_text("I saw the delivery: 6 bags.").wait_for()
+
+    member.goto(dispute_url)
+    member.get_by_text("I saw the delivery: 6 bags.").wait_for()
+    screenshot(member, "dispute-offer")
+    member.get_by_role("button", name="Accept the offer").click()
+    member.get_by_text("You get £40.00 back, and £60.00 is released to the vendor now").wait_for()
+    member.get_by_role("button", name="Yes, accept").click()
+    member.get_by_text("£40.00 refunded; £60.00 released to the vendor").wait_for()
+
+    # The other member did nothing: their line's dispute window ends (test setup: moved into the past).
+    live_app.sql("UPDATE payments SET dispute_until = '2000-01-01 00:00:00.000000' WHERE member_id = ?", patient.id)
+    assert "Released 1 line(s)" in live_app.cli("pools", "release")
+
+    seller.goto("/vendor")
+    seller.get_by_text("£40.00 refunded; £60.00 released to the vendor").wait_for()
+    seller.get_by_text("£50.00 released to the vendor").wait_for()
+    seller.get_by_text("You get £57.00 after the £3.00 fee").wait_for()
+    seller.get_by_text("You get £47.50 after the £2.50 fee").wait_for()
+    payouts = seller.locator("table", has=seller.get_by_role("columnheader", name="Paid to you"))
+    assert "£104.50" in payouts.inner_text()  # 60 + 50 released, less the 5 % fee
+    screenshot(seller, "vendor-dashboard-escrow")
