@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from app.db import Base
+from app.db import Base, insert_rows
 
 
 class AuditEvent(Base):
@@ -50,6 +51,36 @@ def record(
     )
     session.add(event)
     return event
+
+
+def record_rows(
+    session: Session,
+    *,
+    action: str,
+    subject_type: str,
+    events: Sequence[tuple[int | None, int, Any, Any]],
+    actor_id: int | None,
+    now: datetime,
+) -> None:
+    """Add one audit event per (pool id, subject id, before, after), all of one action, in one
+    batched insert (a sweep releasing many pools' lines)."""
+    insert_rows(
+        session,
+        AuditEvent,
+        [
+            {
+                "pool_id": pool_id,
+                "actor_id": actor_id,
+                "action": action,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "before": before,
+                "after": after,
+                "created_at": now,
+            }
+            for pool_id, subject_id, before, after in events
+        ],
+    )
 
 
 SEALED = {"sealed": "shown after the close"}  # what a sealed bid's details read as before the close

@@ -121,9 +121,19 @@ def seed(url: str, *, rows: int, users: int, vendors: int, pools: int, seed_valu
         with conn.transaction():
             copy_rows(
                 cur,
-                "users (email, password_hash, display_name, created_at, is_admin, is_active_account, session_token)",
+                "users (email, password_hash, display_name, created_at, is_admin, is_active_account, session_token,"
+                " is_dispute_operator)",
                 (
-                    (f"user{n}@bench.example", "x", f"User {n}", NOW - timedelta(days=ages[n]), False, True, f"s{n}")
+                    (
+                        f"user{n}@bench.example",
+                        "x",
+                        f"User {n}",
+                        NOW - timedelta(days=ages[n]),
+                        False,
+                        True,
+                        f"s{n}",
+                        False,
+                    )  # fmt: skip
                     for n in range(users)
                 ),
             )
@@ -256,7 +266,7 @@ _POOL_COLUMNS = (
     "pools (title, description, category, unit, currency, min_quantity, opens_at, closes_at, auction_kind,"
     " min_decrement_pct, soft_close_minutes, max_extensions, extensions_used, award_rule, visibility, status,"
     " organiser_id, committed_quantity, member_count, created_at, updated_at, published_at, closed_at,"
-    " settled_at, completed_at, max_per_member, link_token, close_failures)"
+    " settled_at, completed_at, max_per_member, link_token, close_failures, delivery_to_organiser)"
 )
 
 
@@ -267,7 +277,7 @@ def _pool_row(p: int, organiser: int, rng: random.Random) -> tuple[Any, ...]:
     return (
         f"Bench pool {p}", "", "solar", "install", "GBP", 10, opened, closed, "open", "1.00", 10, 3, 0,
         "lowest_price", "public", "completed", organiser, members * 2, members, opened, closed, opened, closed,
-        closed + timedelta(days=1), closed + timedelta(days=15), 5, f"bench-link-{p}", 0,
+        closed + timedelta(days=1), closed + timedelta(days=15), 5, f"bench-link-{p}", 0, False,
     )  # fmt: skip
 
 

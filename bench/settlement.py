@@ -16,12 +16,19 @@ and one bid at 90.00 per unit that serves them all. Then:
            partial run reports the pools it finished
   raw SQL  for the same payments, with psycopg 3 executemany in one process: the two ledger legs
            of each capture and the payment row's update, committed every 500 payments
+  escrow   then every tenth line of those pools gets a decided partial refund (half the line, as a
+           resolved dispute leaves it; set up in SQL, not measured), the clock moves past the
+           dispute window, and app.payments.jobs.refund_due and release_due_escrow run until every
+           line is refunded and released and every payout is paid: refunds one gateway call each,
+           releases of whole pools at a time, one payout per vendor
+  raw SQL  the same escrow postings (a refund's two legs, a release's three, a payout's two per
+           line) and the lines' updates, with executemany, committed every 500 lines
 
-Both measured phases start right after a CHECKPOINT, so that neither pays for flushing the pages
-the other (or the seeding) dirtied.
+Every measured phase starts right after a CHECKPOINT, so that none pays for flushing the pages
+another (or the seeding) dirtied.
 
-Target: the app's close-and-settle rate, in ledger rows per second (two per member), at least a
-third of the raw rate. Figures drift between machines; the ratio is what to compare.
+Target: the app's rate in ledger rows per second, charging and escrow together, at least a third
+of the raw rate. Figures drift between machines; the ratio is what to compare.
 """
 
 from __future__ import annotations
@@ -93,9 +100,9 @@ def seed(url: str, pools: int, members: int) -> int:
         copy_rows(
             cur,
             "users (email, password_hash, display_name, created_at, is_admin, is_active_account, session_token,"
-            " email_verified_at)",
+            " email_verified_at, is_dispute_operator)",
             (
-                (f"user{n}@bench.example", "x", f"User {n}", START, False, True, f"bench-session-{n}", START)
+                (f"user{n}@bench.example", "x", f"User {n}", START, False, True, f"bench-session-{n}", START, False)
                 for n in range(1 + vendors + people)
             ),
         )
@@ -148,7 +155,7 @@ _POOL_COLUMNS = (
     "pools (title, description, category, unit, currency, min_quantity, opens_at, closes_at, auction_kind,"
     " min_decrement_pct, soft_close_minutes, max_extensions, extensions_used, award_rule, visibility, status,"
     " organiser_id, committed_quantity, member_count, created_at, updated_at, published_at, max_per_member,"
-    " link_token, close_failures)"
+    " link_token, close_failures, delivery_to_organiser)"
 )
 
 
@@ -181,6 +188,7 @@ def _pool_row(p: int, organiser: int, members: int, committed: int) -> tuple[Any
         members * 3,  # no member is near the per-member cap
         f"bench-link-{p}",
         0,
+        False,
     )
 
 
@@ -445,6 +453,92 @@ def raw_ledger(url: str, payments: list[tuple[Any, ...]]) -> float:
         return time.perf_counter() - started
 
 
+# The escrow phase ---------------------------------------------------------------------------------
+
+REFUND_EVERY = 10  # every tenth line gets a decided partial refund
+
+
+def decide_refunds(url: str, pools: set[int]) -> int:
+    """Test setup: a decided partial refund (half the line) on every tenth line, as a resolved
+    dispute leaves it; return how many."""
+    with psycopg.connect(psycopg_url(url)) as conn:
+        done = conn.execute(
+            "UPDATE payments SET refund_due_minor = amount_minor / 2 WHERE status = 'succeeded'"
+            f" AND id %% {REFUND_EVERY} = 0 AND pool_id = ANY(%s)",
+            (sorted(pools),),
+        ).rowcount
+        conn.commit()
+    return done
+
+
+def ledger_rows(url: str) -> int:
+    with psycopg.connect(psycopg_url(url)) as conn:
+        return int(conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0])
+
+
+def sweep_escrow(app: Any, *, budget: float) -> float:
+    """Refund, release and pay out until nothing is left (or the budget ends); return the seconds."""
+    from app.extensions import db
+    from app.payments import jobs
+    from app.payments.offline import OfflineGateway
+    from app.payments.rules import EscrowTerms
+
+    terms, gateway = EscrowTerms(), OfflineGateway()
+    later = START + terms.window + timedelta(days=1)  # every line's dispute window has passed
+    started = time.perf_counter()
+    with app.app_context():
+        session = db.session()
+        while time.perf_counter() - started < budget:
+            refunded = jobs.refund_due(session, gateway, now=later, limit=500)
+            released = jobs.release_due_escrow(session, gateway, now=later, terms=terms, limit=200)
+            if not refunded and not released and not jobs.pay_out_pending(session, gateway, now=later):
+                break
+        db.session.remove()
+        db.engine.dispose()
+    return time.perf_counter() - started
+
+
+def escrow_lines(url: str, pools: set[int]) -> list[tuple[Any, ...]]:
+    """The lines of these pools as the escrow phase left them: what the raw baseline posts again."""
+    with psycopg.connect(psycopg_url(url)) as conn:
+        rows = conn.execute(
+            "SELECT id, pool_id, member_id, vendor_id, currency, refunded_minor, released_minor, fee_minor"
+            " FROM payments WHERE status IN ('succeeded', 'refunded') AND pool_id = ANY(%s) ORDER BY id",
+            (sorted(pools),),
+        ).fetchall()
+    return rows
+
+
+UPDATE_LINE = (
+    "UPDATE payments SET refunded_minor = %s, released_minor = %s, fee_minor = %s, released_at = %s,"
+    " released_by = 'window', paid_out_at = %s, updated_at = %s WHERE id = %s"
+)
+
+
+def raw_escrow(url: str, lines: list[tuple[Any, ...]]) -> tuple[float, int]:
+    """Insert each line's refund, release and payout legs and update the line; return (seconds, rows)."""
+    now, rows = datetime.now(UTC), 0
+    with psycopg.connect(psycopg_url(url)) as conn, conn.cursor() as cur:
+        started = time.perf_counter()
+        for i in range(0, len(lines), RAW_BATCH):
+            legs, updates = [], []
+            for line_id, pool_id, member_id, vendor_id, currency, refunded, released, fee in lines[i : i + RAW_BATCH]:
+                key, memo = f"raw-payment-{line_id}", f"line of member {member_id} to vendor {vendor_id}"
+                if refunded:
+                    legs += [(pool_id, f"{key}-refunded", "escrow", -refunded, currency, memo, now),
+                             (pool_id, f"{key}-refunded", "refunds", refunded, currency, memo, now)]  # fmt: skip
+                released_legs = [("escrow", -released), ("vendor_payable", released - fee), ("platform_fee", fee)]
+                paid_legs = [("vendor_payable", fee - released), ("vendor_payouts", released - fee)]
+                legs += [(pool_id, f"{key}-released", a, n, currency, memo, now) for a, n in released_legs]
+                legs += [(pool_id, f"{key}-paid-out", a, n, currency, memo, now) for a, n in paid_legs]
+                updates.append((refunded, released, fee, now, now, now, line_id))
+            cur.executemany(INSERT_LEG, legs)
+            cur.executemany(UPDATE_LINE, updates)
+            conn.commit()
+            rows += len(legs)
+        return time.perf_counter() - started, rows
+
+
 # Report ------------------------------------------------------------------------------------------
 
 
@@ -469,6 +563,26 @@ def report(args: argparse.Namespace, run: AppRun, payments: int, raw_seconds: fl
     print(f"ratio app / raw: {app_rate / raw_rate:.3f}   target >= {TARGET_RATIO:.3f}: {verdict}")
     if args.processes == 1:
         print("  (the two sweepers run at once, as in the scheduler: their busy times overlap the wall time)")
+
+
+def report_escrow(
+    run: AppRun, payments: int, raw_seconds: float, app: tuple[int, int, int, float], raw: tuple[int, float]
+) -> None:
+    """Print the escrow phase, its raw baseline, and the whole run's ratio (charging and escrow)."""
+    lines, refunds, rows, seconds = app
+    raw_rows, raw_escrow_seconds = raw
+    print(f"\nescrow: {lines} lines of those pools released past their window, {refunds} of them partly refunded")
+    print(f"{'':28}{'seconds':>9}{'lines/s':>9}{'ledger rows/s':>15}")
+    print(f"{'app: refund + release + pay':28}{seconds:9.1f}{lines / seconds:9.0f}{rows / seconds:15.0f}")
+    print(f"{'raw SQL, executemany':28}{raw_escrow_seconds:9.1f}{lines / raw_escrow_seconds:9.0f}", end="")
+    print(f"{raw_rows / raw_escrow_seconds:15.0f}")
+    escrow_ratio = (rows / seconds) / (raw_rows / raw_escrow_seconds)
+    print(f"ratio app / raw, escrow: {escrow_ratio:.3f}")
+    app_rate = (2 * payments + rows) / (run.seconds + seconds)
+    raw_rate = (2 * payments + raw_rows) / (raw_seconds + raw_escrow_seconds)
+    verdict = "PASS" if app_rate / raw_rate >= TARGET_RATIO else "FALL SHORT"
+    print(f"ratio app / raw, charging and escrow together: {app_rate / raw_rate:.3f}   target >= "
+          f"{TARGET_RATIO:.3f}: {verdict}")  # fmt: skip
 
 
 def report_breakdown(pools: int, meter: Meter, payments: int) -> None:
@@ -527,6 +641,16 @@ def main() -> None:
         checkpoint(url)
         raw_seconds = raw_ledger(url, payments)
         report(args, run, len(payments), raw_seconds)
+        refunds = decide_refunds(url, pools)
+        rows_before = ledger_rows(url)
+        checkpoint(url)
+        escrow_seconds = sweep_escrow(make_app(url), budget=args.budget)
+        escrow_rows = ledger_rows(url) - rows_before
+        lines = escrow_lines(url, pools)
+        checkpoint(url)
+        raw_escrow_seconds, raw_rows = raw_escrow(url, lines)
+        report_escrow(run, len(payments), raw_seconds, (len(lines), refunds, escrow_rows, escrow_seconds),
+                      (raw_rows, raw_escrow_seconds))  # fmt: skip
         print(f"load average before the run: {load:.1f} on {os.cpu_count()} cores (other work skews both rates)")
         report_breakdown(warm, meter, warm_payments)
         if run.profile is not None:

@@ -13,15 +13,18 @@ after the commit, in app.payments.jobs; what is decided here is written first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
 from app.accounts.models import User
+from app.db import in_values, update_rows
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.money import format_minor
 from app.payments import ledger
@@ -36,9 +39,10 @@ from app.payments.models import (
 )
 from app.payments.rules import EscrowTerms, LineState, fee_minor, line_state, pool_status_from_lines, releasable_minor
 from app.pools.models import Pool, PoolStatus
-from app.social.fanout import notify_user
+from app.social.fanout import notify_each, notify_user
 
 ESCROW_STATES = (PoolStatus.SETTLED, PoolStatus.DISPUTED)
+_OPEN = SimpleNamespace(stage=DisputeStage.AWAITING_VENDOR)  # stands for any open dispute in a line's state
 
 
 # Reading ------------------------------------------------------------------------------------
@@ -236,49 +240,78 @@ def confirm_delivery(
 def release_line(
     session: Session, pool: Pool, line: Payment, terms: EscrowTerms, *, by: str, actor_id: int | None, now: datetime
 ) -> int:
-    """Release what the (locked) line holds, less decided refunds, to its vendor; return the amount.
+    """Release what the (locked) line holds, less decided refunds, to its vendor; return the amount."""
+    return release_lines(session, {pool.id: pool}, [line], terms, by=by, actor_id=actor_id, now=now)
 
-    One posting per line: escrow to the vendor's payable and the platform's fee. The payout
-    sweep then pays released lines to their vendor in a batch.
+
+RELEASE_REASONS = {
+    ReleasedBy.MEMBER: "you confirmed delivery",
+    ReleasedBy.ORGANISER: "the organiser confirmed the collection",
+    ReleasedBy.WINDOW: "the dispute window ended with no dispute open",
+    ReleasedBy.DISPUTE: "your dispute was resolved",
+}
+
+
+def release_lines(
+    session: Session,
+    pools: Mapping[int, Pool],
+    lines: Sequence[Any],
+    terms: EscrowTerms,
+    *,
+    by: str,
+    actor_id: int | None,
+    now: datetime,
+) -> int:
+    """Release what each (locked) line holds, less decided refunds, to its vendor; return the total.
+
+    `lines` are Payment objects or rows with their columns, of the (locked) `pools`. One posting
+    per line (escrow to the vendor's payable and the platform's fee), an AuditEvent and a notice to
+    its member, written in batches: the window sweep costs a few statements per batch of pools. A
+    line released before is left alone. The payout sweep then pays released lines in batches.
     """
-    if line.released_at is not None:
-        return 0
-    amount = releasable_minor(line)
-    fee = fee_minor(amount, terms.fee_bps)
-    line.released_minor, line.fee_minor = amount, fee
-    line.released_at, line.released_by, line.updated_at = now, by, now
-    if amount > 0:
-        ledger.post(
-            session,
-            pool_id=pool.id,
-            payment_id=line.id,
-            key=f"payment-{line.id}-released",
-            currency=line.currency,
-            memo=f"line of member {line.member_id} released to vendor {line.vendor_id}, less the platform fee",
-            now=now,
-            legs=[(ledger.ESCROW, -amount), (ledger.VENDOR_PAYABLE, amount - fee), (ledger.PLATFORM_FEE, fee)],
+    fresh = [line for line in lines if line.released_at is None]
+    changes, events, postings, told = [], [], [], []
+    for line in fresh:
+        pool = pools[line.pool_id]
+        amount = releasable_minor(line)
+        fee = fee_minor(amount, terms.fee_bps)
+        changes.append(
+            {
+                "id": line.id,
+                "released_minor": amount,
+                "fee_minor": fee,
+                "released_at": now,
+                "released_by": by,
+                "updated_at": now,
+            }
         )
-    audit.record(
-        session,
-        action="line.release",
-        subject=line,
-        actor_id=actor_id,
-        now=now,
-        pool_id=pool.id,
-        before={"held_minor": amount + line.refund_due_minor - line.refunded_minor},
-        after={"released_minor": amount, "fee_minor": fee, "by": by},
-    )
-    if amount > 0:
-        money = format_minor(amount, line.currency)
-        why = {
-            ReleasedBy.MEMBER: "you confirmed delivery",
-            ReleasedBy.ORGANISER: "the organiser confirmed the collection",
-            ReleasedBy.WINDOW: "the dispute window ended with no dispute open",
-            ReleasedBy.DISPUTE: "your dispute was resolved",
-        }[ReleasedBy(by)]
-        notify_user(session, line.member_id, pool, "released", f"{money} of your payment for “{pool.title}” "
-                    f"was released to the vendor: {why}.", now)  # fmt: skip
-    return amount
+        held = amount + line.refund_due_minor - line.refunded_minor
+        after = {"released_minor": amount, "fee_minor": fee, "by": by}
+        events.append((pool.id, line.id, {"held_minor": held}, after))
+        if amount > 0:
+            postings.append(
+                ledger.Posting(
+                    pool_id=pool.id,
+                    key=f"payment-{line.id}-released",
+                    currency=line.currency,
+                    memo=f"line of member {line.member_id} released to vendor {line.vendor_id}, less the platform fee",
+                    legs=[(ledger.ESCROW, -amount), (ledger.VENDOR_PAYABLE, amount - fee), (ledger.PLATFORM_FEE, fee)],
+                    payment_id=line.id,
+                )
+            )
+            words = (
+                f"{format_minor(amount, line.currency)} of your payment for “{pool.title}” was released to the "
+                f"vendor: {RELEASE_REASONS[ReleasedBy(by)]}."
+            )
+            told.append((pool, line.member_id, "released", words))
+    update_rows(session, Payment, changes)
+    audit.record_rows(session, action="line.release", subject_type="payment", events=events, actor_id=actor_id, now=now)
+    for line in fresh:
+        if isinstance(line, Payment):
+            session.expire(line)  # written above, past the ORM: read again when next used
+    ledger.post_many(session, postings, now=now, keys_are_new=True)  # released_at was unset under the lock
+    notify_each(session, told, now)
+    return sum(change["released_minor"] for change in changes)
 
 
 def release_due_lines(session: Session, *, terms: EscrowTerms, now: datetime, pool_ids: Sequence[int]) -> int:
@@ -289,24 +322,27 @@ def release_due_lines(session: Session, *, terms: EscrowTerms, now: datetime, po
     """
     query = select(Pool).where(Pool.id.in_(pool_ids), Pool.status.in_(ESCROW_STATES)).order_by(Pool.id)
     pools = session.scalars(query.with_for_update(skip_locked=True).execution_options(populate_existing=True)).all()
-    released = 0
-    for pool in pools:
-        open_disputes = select(Dispute.payment_id).where(
-            Dispute.pool_id == pool.id, Dispute.stage != DisputeStage.RESOLVED
-        )
-        due = _lock_lines(
-            session,
-            pool.id,
+    if not pools:
+        return 0
+    ids = [pool.id for pool in pools]
+    open_disputes = select(Dispute.payment_id).where(
+        in_values(session, Dispute.pool_id, ids), Dispute.stage != DisputeStage.RESOLVED
+    )
+    due = session.execute(
+        select(*_LINE_COLUMNS)
+        .where(
+            in_values(session, Payment.pool_id, ids),
             Payment.status == PaymentStatus.SUCCEEDED,
             Payment.released_at.is_(None),
             Payment.dispute_until <= now,
             Payment.id.not_in(open_disputes),
         )
-        for line in due:
-            release_line(session, pool, line, terms, by=ReleasedBy.WINDOW, actor_id=None, now=now)
-            released += 1
-        sync_pool_status(session, pool, now=now)
-    return released
+        .order_by(Payment.id)
+        .with_for_update()
+    ).all()
+    release_lines(session, {pool.id: pool for pool in pools}, due, terms, by=ReleasedBy.WINDOW, actor_id=None, now=now)
+    sync_pools(session, pools, now=now)
+    return len(due)
 
 
 def pools_with_due_lines(session: Session, *, now: datetime, limit: int) -> list[int]:
@@ -321,20 +357,69 @@ def pools_with_due_lines(session: Session, *, now: datetime, limit: int) -> list
     return list(session.scalars(query))
 
 
+_LINE_COLUMNS = (  # what a line's state and its release read: rows, not ORM objects, for a whole pool
+    Payment.id,
+    Payment.pool_id,
+    Payment.member_id,
+    Payment.vendor_id,
+    Payment.status,
+    Payment.amount_minor,
+    Payment.currency,
+    Payment.refunded_minor,
+    Payment.refund_due_minor,
+    Payment.released_minor,
+    Payment.fee_minor,
+    Payment.released_at,
+    Payment.paid_out_at,
+    Payment.dispute_until,
+)
+
+
 def sync_pool_status(session: Session, pool: Pool, *, now: datetime) -> PoolStatus:
     """Set the (locked) settled pool's status from its lines: disputed, settled, completed or refunded."""
-    if pool.status not in ESCROW_STATES:
-        return PoolStatus(pool.status)
-    disputes = disputes_of(session, pool.id)
-    states = [line_state(line, disputes.get(line.id)) for line in lines_of(session, pool.id)]
-    status = pool_status_from_lines(states)
-    if status != pool.status:
+    sync_pools(session, [pool], now=now)
+    return PoolStatus(pool.status)
+
+
+def sync_pools(session: Session, pools: Sequence[Pool], *, now: datetime) -> None:
+    """sync_pool_status for many locked pools: one read of their lines and one of their open disputes."""
+    settled = {pool.id: pool for pool in pools if pool.status in ESCROW_STATES}
+    if not settled:
+        return
+    open_disputes = set(
+        session.scalars(
+            select(Dispute.payment_id).where(
+                in_values(session, Dispute.pool_id, settled), Dispute.stage != DisputeStage.RESOLVED
+            )
+        )
+    )
+    states: dict[int, list[LineState]] = {pool_id: [] for pool_id in settled}
+    rows = session.execute(select(*_LINE_COLUMNS).where(in_values(session, Payment.pool_id, settled)))
+    for row in rows:
+        states[row.pool_id].append(line_state(row, _OPEN if row.id in open_disputes else None))
+    for pool_id, pool in settled.items():
+        status = pool_status_from_lines(states[pool_id])
+        if status == pool.status:
+            continue
         before, pool.status, pool.updated_at = pool.status, status, now
         if status in (PoolStatus.COMPLETED, PoolStatus.REFUNDED):
             pool.completed_at = now
-        audit.record(session, action="pool.lines", subject=pool, actor_id=None, now=now, pool_id=pool.id,
-                     before={"status": before}, after={"status": str(status)})  # fmt: skip
-    return status
+        audit.record(
+            session,
+            action="pool.lines",
+            subject=pool,
+            actor_id=None,
+            now=now,
+            pool_id=pool.id,
+            before={"status": before},
+            after={"status": str(status)},
+        )
+
+
+def lock_pools(session: Session, pool_ids: Sequence[int]) -> list[Pool]:
+    """Lock these pools in id order (one order for every worker: no deadlocks)."""
+    query = select(Pool).where(in_values(session, Pool.id, sorted(set(pool_ids)))).order_by(Pool.id)
+    return list(session.scalars(query.with_for_update().execution_options(populate_existing=True)))
 
 
 # Disputes --------------------------------------------------------------------------------------
@@ -379,11 +464,26 @@ def open_dispute(
     session.add(dispute)
     session.flush()
     _post(session, dispute, actor.id, "member", message, now)
-    audit.record(session, action="dispute.open", subject=dispute, actor_id=actor.id, now=now, pool_id=pool.id,
-                 after={"payment_id": line.id, "reason": reason})  # fmt: skip
+    audit.record(
+        session,
+        action="dispute.open",
+        subject=dispute,
+        actor_id=actor.id,
+        now=now,
+        pool_id=pool.id,
+        after={"payment_id": line.id, "reason": reason},
+    )
     money = format_minor(line.amount_minor, line.currency)
-    _tell(session, pool, dispute, "dispute_opened", f"A member disputed their line of {money} in “{pool.title}” "
-          f"({REASONS[reason]}). The money stays held until the dispute is resolved.", now, skip=())  # fmt: skip
+    _tell(
+        session,
+        pool,
+        dispute,
+        "dispute_opened",
+        f"A member disputed their line of {money} in “{pool.title}” "
+        f"({REASONS[reason]}). The money stays held until the dispute is resolved.",
+        now,
+        skip=(),
+    )
     if pool.organiser_id in (dispute.vendor_id, dispute.member_id):
         _escalate(session, pool, dispute, "the organiser is a party to this line, so cannot mediate", now)
     sync_pool_status(session, pool, now=now)
@@ -412,8 +512,17 @@ def answer_dispute(
         raise Conflict(f"This dispute is {dispute.stage.replace('_', ' ')}: the vendor can no longer answer it.")
     _post(session, dispute, actor.id, "vendor", message, now)
     if answer == "refund":
-        _resolve(session, pool, line, dispute, DisputeOutcome.REFUND, line.amount_minor - line.refunded_minor,
-                 actor, terms, now)  # fmt: skip
+        _resolve(
+            session,
+            pool,
+            line,
+            dispute,
+            DisputeOutcome.REFUND,
+            line.amount_minor - line.refunded_minor,
+            actor,
+            terms,
+            now,
+        )
         return dispute
     if answer == "partial":
         dispute.offer_minor = _check_partial(line, refund_minor)
@@ -423,8 +532,15 @@ def answer_dispute(
         dispute.stage = DisputeStage.CONTESTED
         what = "contests the dispute; the organiser mediates, and either of you may ask a Buyswarm operator"
     dispute.updated_at = now
-    audit.record(session, action="dispute.answer", subject=dispute, actor_id=actor.id, now=now, pool_id=pool.id,
-                 after={"answer": answer, "offer_minor": dispute.offer_minor})  # fmt: skip
+    audit.record(
+        session,
+        action="dispute.answer",
+        subject=dispute,
+        actor_id=actor.id,
+        now=now,
+        pool_id=pool.id,
+        after={"answer": answer, "offer_minor": dispute.offer_minor},
+    )
     _tell(session, pool, dispute, "dispute_answered", f"The vendor {what} (“{pool.title}”).", now, skip=(actor.id,))
     return dispute
 
@@ -463,8 +579,15 @@ def post_message(session: Session, *, dispute_id: int, actor: User, body: str, n
     if dispute.stage == DisputeStage.RESOLVED:
         raise Conflict("This dispute is resolved: its thread is closed.")
     message = _post(session, dispute, actor.id, role, body, now)
-    _tell(session, pool, dispute, f"dispute_message:{dispute.id}-{message.id}",
-          f"{actor.display_name} ({role}) wrote in the dispute on “{pool.title}”.", now, skip=(actor.id,))  # fmt: skip
+    _tell(
+        session,
+        pool,
+        dispute,
+        f"dispute_message:{dispute.id}-{message.id}",
+        f"{actor.display_name} ({role}) wrote in the dispute on “{pool.title}”.",
+        now,
+        skip=(actor.id,),
+    )
     return message
 
 
@@ -534,12 +657,25 @@ def _check_partial(line: Payment, refund_minor: int | None) -> int:
 
 def _escalate(session: Session, pool: Pool, dispute: Dispute, why: str, now: datetime) -> None:
     dispute.stage, dispute.escalated_at, dispute.escalation_note, dispute.updated_at = (
-        DisputeStage.ESCALATED, now, why[:200], now)  # fmt: skip
+        DisputeStage.ESCALATED,
+        now,
+        why[:200],
+        now,
+    )
     _post(session, dispute, None, "system", f"Escalated to a Buyswarm operator: {why}.", now)
-    audit.record(session, action="dispute.escalate", subject=dispute, actor_id=None, now=now, pool_id=pool.id,
-                 after={"why": why})  # fmt: skip
-    _tell(session, pool, dispute, "dispute_escalated", f"A dispute on “{pool.title}” went to a Buyswarm operator: "
-          f"{why}. The money stays held until the operator decides.", now, skip=())  # fmt: skip
+    audit.record(
+        session, action="dispute.escalate", subject=dispute, actor_id=None, now=now, pool_id=pool.id, after={"why": why}
+    )
+    _tell(
+        session,
+        pool,
+        dispute,
+        "dispute_escalated",
+        f"A dispute on “{pool.title}” went to a Buyswarm operator: "
+        f"{why}. The money stays held until the operator decides.",
+        now,
+        skip=(),
+    )
 
 
 def _resolve(
@@ -558,9 +694,15 @@ def _resolve(
     dispute.resolved_at, dispute.resolved_by, dispute.updated_at = now, actor.id, now
     line.refund_due_minor, line.updated_at = line.refunded_minor + refund_minor, now
     release_line(session, pool, line, terms, by=ReleasedBy.DISPUTE, actor_id=actor.id, now=now)
-    audit.record(session, action="dispute.resolve", subject=dispute, actor_id=actor.id, now=now, pool_id=pool.id,
-                 after={"outcome": str(outcome), "refund_minor": refund_minor,
-                        "released_minor": line.released_minor})  # fmt: skip
+    audit.record(
+        session,
+        action="dispute.resolve",
+        subject=dispute,
+        actor_id=actor.id,
+        now=now,
+        pool_id=pool.id,
+        after={"outcome": str(outcome), "refund_minor": refund_minor, "released_minor": line.released_minor},
+    )
     words = {
         DisputeOutcome.RELEASE: "the vendor is paid the line",
         DisputeOutcome.REFUND: f"the member is refunded in full ({format_minor(refund_minor, line.currency)})",

@@ -25,7 +25,7 @@ from app.payments.models import Payment, PaymentStatus, Payout
 from app.payments.rules import EscrowTerms
 from app.pools import settlement
 from app.pools.models import Commitment, Pool, PoolStatus
-from app.social.fanout import notify_user
+from app.social.fanout import notify_each, notify_user
 
 log = logging.getLogger(__name__)
 TERMS = EscrowTerms()  # the defaults; the scheduler and requests pass the configured terms
@@ -235,10 +235,16 @@ def _remind_declined(session: Session, payment_id: int, now: datetime) -> None:
     assert pool is not None
     told = int((now - payment.updated_at) / REMIND_EVERY)  # one notification per reminder
     money = format_minor(payment.amount_minor, payment.currency)
-    notify_user(session, payment.member_id, pool, f"card_declined:{told}",
-                f"Your card was declined for “{pool.title}” ({money}). The price holds for you until "
-                f"{payment.action_expires_at:%d %b %Y %H:%M} UTC: open the pool's page and choose “Pay with "
-                "another card”, or you will be dropped from the pool and not charged.", now)  # fmt: skip
+    notify_user(
+        session,
+        payment.member_id,
+        pool,
+        f"card_declined:{told}",
+        f"Your card was declined for “{pool.title}” ({money}). The price holds for you until "
+        f"{payment.action_expires_at:%d %b %Y %H:%M} UTC: open the pool's page and choose “Pay with "
+        "another card”, or you will be dropped from the pool and not charged.",
+        now,
+    )
     payment.reminded_at = now
 
 
@@ -276,8 +282,9 @@ def _charge_again(session: Session, gateway: PaymentGateway, payment_id: int, no
     return 1
 
 
-def release_due_escrow(session: Session, gateway: PaymentGateway, *, now: datetime, terms: EscrowTerms = TERMS,
-                       limit: int = 200) -> int:  # fmt: skip
+def release_due_escrow(
+    session: Session, gateway: PaymentGateway, *, now: datetime, terms: EscrowTerms = TERMS, limit: int = 200
+) -> int:
     """Release each line whose dispute window passed with no dispute open, escalate disputes that
     are due, then pay the vendors their released lines in batches."""
     due = escrow.pools_with_due_lines(session, now=now, limit=limit)
@@ -360,22 +367,63 @@ def finish_payout(session: Session, *, payout_id: int, transfer_ref: str, now: d
         return
     payout = session.get(Payout, payout_id)
     assert payout is not None
-    queue_email(session, user_id=payout.vendor_id, kind=f"payout_sent:{payout.id}", now=now,
-                message=f"We sent you {format_minor(payout.amount_minor, payout.currency)} for "
-                f"{payout.line_count} delivered line{'s' if payout.line_count != 1 else ''} "
-                f"({format_minor(payout.gross_minor, payout.currency)} less the platform fee of "
-                f"{format_minor(payout.fee_minor, payout.currency)}).")  # fmt: skip
-    for pool_id in pool_ids:
-        escrow.sync_pool_status(session, escrow.lock_pool(session, pool_id), now=now)
+    queue_email(
+        session,
+        user_id=payout.vendor_id,
+        kind=f"payout_sent:{payout.id}",
+        now=now,
+        message=f"We sent you {format_minor(payout.amount_minor, payout.currency)} for "
+        f"{payout.line_count} delivered line{'s' if payout.line_count != 1 else ''} "
+        f"({format_minor(payout.gross_minor, payout.currency)} less the platform fee of "
+        f"{format_minor(payout.fee_minor, payout.currency)}).",
+    )
+    escrow.sync_pools(session, escrow.lock_pools(session, pool_ids), now=now)
 
 
 def refund_due(session: Session, gateway: PaymentGateway, *, now: datetime, limit: int = 200) -> int:
     """Make every decided refund that is not made yet (a dispute's outcome)."""
     due = service.refund_due_ids(session, limit=limit)
     session.rollback()
+    if gateway.in_database and due:
+        return _guarded(
+            session, f"refunding lines {due[0]}…{due[-1]}", partial(_refund_in_database, session, gateway, due, now)
+        )
     return sum(
         _guarded(session, f"refunding line {line_id}", partial(refund_line, session, gateway, line_id=line_id, now=now))
         for line_id in due
+    )
+
+
+def _refund_in_database(session: Session, gateway: PaymentGateway, line_ids: list[int], now: datetime) -> int:
+    """A gateway inside this database refunds as the refunds are recorded, in one transaction."""
+
+    def refund(payment_ref: str, amount_minor: int, key: str) -> str:
+        return gateway.refund(payment_ref=payment_ref, amount_minor=amount_minor, idempotency_key=key).refund_ref
+
+    made = service.refund_in_database(session, line_ids, refund=refund, now=now)
+    pools = {pool.id: pool for pool in escrow.lock_pools(session, sorted({line.pool_id for line in made}))}
+    notify_each(
+        session,
+        [
+            (pools[line.pool_id], line.member_id, refund_kind(line), _refund_words(pools[line.pool_id], line))
+            for line in made
+        ],
+        now,
+    )  # each refund is told once
+    escrow.sync_pools(session, list(pools.values()), now=now)
+    session.commit()
+    return len(made)
+
+
+def refund_kind(line: service.Refunded | Payment) -> str:
+    """The notification of a refund: named by the total refunded, so each new refund is told once."""
+    return f"refunded:{line.refunded_minor}"
+
+
+def _refund_words(pool: Pool, line: service.Refunded | Payment) -> str:
+    return (
+        f"{format_minor(line.refunded_minor, line.currency)} of your payment for “{pool.title}” was refunded "
+        "to your card."
     )
 
 
@@ -411,9 +459,9 @@ def finish_refund(
         return "unknown refund: nothing changed"
     if payment.refunded_minor > already:
         pool = escrow.lock_pool(session, payment.pool_id)
-        notify_user(session, payment.member_id, pool, f"refunded:{payment.refunded_minor}",
-                    f"{format_minor(payment.refunded_minor, payment.currency)} of your payment for “{pool.title}” "
-                    "was refunded to your card.", now)  # fmt: skip
+        notify_user(
+            session, payment.member_id, pool, f"refunded:{payment.refunded_minor}", _refund_words(pool, payment), now
+        )
         escrow.sync_pool_status(session, pool, now=now)
     return f"payment {payment.id} is {payment.status}, {payment.refunded_minor} refunded"
 

@@ -10,7 +10,7 @@ same thing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -78,8 +78,40 @@ class LineState:
     kind: (
         str  # pending | declined | failed | held | in_dispute | refund_pending | released | refunded | partly_refunded
     )
-    label: str  # one sentence, with the amounts as money
     final: bool  # nothing about this line's money will change any more
+    line: LineLike = field(repr=False, compare=False)
+    stage: str | None = None  # the open dispute's stage, when in_dispute
+
+    @property
+    def label(self) -> str:
+        """One sentence, with the amounts as money (made when shown: a sweep needs only the kind)."""
+        line = self.line
+
+        def money(minor: int) -> str:
+            return format_minor(minor, line.currency)
+
+        released_on = f" on {line.released_at:%d %b %Y}" if line.released_at else ""
+        refunded = f" ({money(line.refunded_minor)} refunded)" if line.refunded_minor else ""
+        labels = {
+            "pending": lambda: f"Payment of {money(line.amount_minor)} is being taken.",
+            "declined": lambda: f"The card was declined; {money(line.amount_minor)} is still to pay.",
+            "failed": lambda: "The payment did not go through: nothing was taken.",
+            "in_dispute": lambda: (
+                f"{money(line.amount_minor - line.refunded_minor)} is held while the dispute is "
+                f"open ({DISPUTE_STAGE_LABELS.get(self.stage or '', self.stage)})."
+            ),
+            "refund_pending": lambda: f"A refund of {money(line.refund_due_minor)} is on its way to the member.",
+            "held": lambda: (
+                f"{money(line.amount_minor - line.refunded_minor)} is held until delivery is confirmed{refunded}."
+            ),
+            "refunded": lambda: f"Refunded in full: {money(line.refunded_minor)}.",
+            "partly_refunded": lambda: (
+                f"{money(line.refunded_minor)} refunded; {money(line.released_minor)} "
+                f"released to the vendor{released_on}."
+            ),
+            "released": lambda: f"{money(line.released_minor)} released to the vendor{released_on}.",
+        }
+        return labels[self.kind]()
 
 
 def releasable_minor(line: LineLike) -> int:
@@ -88,42 +120,26 @@ def releasable_minor(line: LineLike) -> int:
 
 
 def line_state(line: LineLike, dispute: DisputeLike | None = None) -> LineState:
-    """The line's state in words; `dispute` is its dispute, if it has one."""
-
-    def money(minor: int) -> str:
-        return format_minor(minor, line.currency)
-
+    """The line's state; `dispute` is its dispute, if it has one."""
     if line.status in (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION):
-        return LineState("pending", f"Payment of {money(line.amount_minor)} is being taken.", False)
+        return LineState("pending", False, line)
     if line.status == PaymentStatus.DECLINED:
-        return LineState("declined", f"The card was declined; {money(line.amount_minor)} is still to pay.", False)
+        return LineState("declined", False, line)
     if line.status == PaymentStatus.FAILED:
-        return LineState("failed", "The payment did not go through: nothing was taken.", True)
+        return LineState("failed", True, line)
     if dispute is not None and dispute.stage != DisputeStage.RESOLVED:
-        stage = DISPUTE_STAGE_LABELS.get(DisputeStage(dispute.stage), dispute.stage)
-        return LineState(
-            "in_dispute", f"{money(line.amount_minor)} is held while the dispute is open ({stage}).", False
-        )
-    refund_pending = line.refund_due_minor > line.refunded_minor
-    if refund_pending:
-        return LineState(
-            "refund_pending", f"A refund of {money(line.refund_due_minor)} is on its way to the member.", False
-        )
-    if line.released_minor == 0 and line.refunded_minor == 0:
-        return LineState("held", f"{money(line.amount_minor)} is held until delivery is confirmed.", False)
-    released_on = f" on {line.released_at:%d %b %Y}" if line.released_at else ""
-    paid = line.released_minor == 0 or line.paid_out_at is not None
+        return LineState("in_dispute", False, line, dispute.stage)
+    if line.refund_due_minor > line.refunded_minor:
+        return LineState("refund_pending", False, line)
     if line.refunded_minor == line.amount_minor:
-        return LineState("refunded", f"Refunded in full: {money(line.refunded_minor)}.", True)
-    if line.refunded_minor > 0:
-        label = (
-            f"{money(line.refunded_minor)} refunded; {money(line.released_minor)} released to the vendor{released_on}."
-        )
-        return LineState("partly_refunded", label, paid)
-    return LineState("released", f"{money(line.released_minor)} released to the vendor{released_on}.", paid)
+        return LineState("refunded", True, line)
+    if line.released_at is None:
+        return LineState("held", False, line)
+    paid = line.released_minor == 0 or line.paid_out_at is not None
+    return LineState("partly_refunded" if line.refunded_minor else "released", paid, line)
 
 
-DISPUTE_STAGE_LABELS = {
+DISPUTE_STAGE_LABELS: dict[str, str] = {  # StrEnum members are their values as keys
     DisputeStage.AWAITING_VENDOR: "waiting for the vendor's answer",
     DisputeStage.OFFERED: "the vendor offered a partial refund",
     DisputeStage.CONTESTED: "the vendor contests it; the organiser mediates",

@@ -15,13 +15,14 @@ as open_charges writes the payments, in one transaction with their ledger postin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
@@ -34,6 +35,7 @@ from app.payments.models import Payment, PaymentStatus, Payout, PayoutStatus
 from app.payments.rules import EscrowTerms
 from app.pools.models import Commitment, Pool
 
+log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)  # how long one worker owns an attempt before another may retry it
 ACTION_GRACE = timedelta(hours=48)  # how long a member has to authenticate a payment on-session
 DECLINE_GRACE = EscrowTerms().decline_grace  # how long a member has to pay with another card (config overrides)
@@ -460,17 +462,19 @@ def open_payouts(session: Session, *, now: datetime, limit: int = 5000) -> list[
 
     The lines are locked (those another worker is gathering are skipped), so each line joins one
     payout, once; the payout's idempotency key names its first line, so it is the same on every
-    retry of its transfer.
+    retry of its transfer. Rows, not ORM objects: a sweep gathers thousands of lines.
     """
     query = (
-        select(Payment)
+        select(
+            Payment.id, Payment.pool_id, Payment.vendor_id, Payment.currency, Payment.released_minor, Payment.fee_minor
+        )
         .where(Payment.released_minor > 0, Payment.payout_id.is_(None))
         .order_by(Payment.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    groups: dict[tuple[int, str], list[Payment]] = {}
-    for line in session.scalars(query.execution_options(populate_existing=True)):
+    groups: dict[tuple[int, str], list[Any]] = {}
+    for line in session.execute(query):
         groups.setdefault((line.vendor_id or 0, line.currency), []).append(line)
     made = []
     for (vendor_id, currency), lines in groups.items():
@@ -490,8 +494,12 @@ def open_payouts(session: Session, *, now: datetime, limit: int = 5000) -> list[
         )
         session.add(payout)
         session.flush()
-        for line in lines:
-            line.payout_id, line.updated_at = payout.id, now
+        session.execute(
+            update(Payment)
+            .where(in_values(session, Payment.id, [line.id for line in lines]))
+            .values(payout_id=payout.id, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
         made.append(payout.id)
     return made
 
@@ -524,9 +532,14 @@ def record_payout(session: Session, *, payout_id: int, transfer_ref: str, now: d
     if payout is None or payout.status == PayoutStatus.PAID:
         return []
     payout.status, payout.gateway_ref, payout.updated_at = PayoutStatus.PAID, transfer_ref, now
-    lines = list(session.scalars(select(Payment).where(Payment.payout_id == payout.id).order_by(Payment.id)))
-    for line in lines:
-        line.paid_out_at, line.updated_at = now, now
+    query = select(Payment.id, Payment.pool_id, Payment.currency, Payment.released_minor, Payment.fee_minor)
+    lines = session.execute(query.where(Payment.payout_id == payout.id).order_by(Payment.id)).all()
+    session.execute(
+        update(Payment)
+        .where(Payment.payout_id == payout.id)
+        .values(paid_out_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     ledger.post_many(
         session,
         [
@@ -535,12 +548,16 @@ def record_payout(session: Session, *, payout_id: int, transfer_ref: str, now: d
                 key=f"payment-{line.id}-paid-out",
                 currency=line.currency,
                 memo=f"paid to vendor {payout.vendor_id} in payout {payout.id}",
-                legs=[(ledger.VENDOR_PAYABLE, -line.net_minor), (ledger.VENDOR_PAYOUTS, line.net_minor)],
+                legs=[
+                    (ledger.VENDOR_PAYABLE, line.fee_minor - line.released_minor),
+                    (ledger.VENDOR_PAYOUTS, line.released_minor - line.fee_minor),
+                ],
                 payment_id=line.id,
             )
             for line in lines
         ],
         now=now,
+        keys_are_new=True,  # the payout turned paid just now, under its lock: its lines were never posted
     )
     return sorted({line.pool_id for line in lines})
 
@@ -580,25 +597,96 @@ def record_refund(
     payment = _lock_payment(session, payment_id)
     if payment is None or payment.status != PaymentStatus.SUCCEEDED:
         return payment
-    total = min(refunded_total_minor, payment.amount_minor)
-    new = total - payment.refunded_minor
-    if new <= 0:
-        return payment
-    whole = total == payment.amount_minor
-    payment.refunded_minor, payment.refund_ref, payment.updated_at = total, refund_ref, now
-    if whole:
-        payment.status = PaymentStatus.REFUNDED
-    ledger.post(
-        session,
-        pool_id=payment.pool_id,
-        payment_id=payment.id,
-        key=f"payment-{payment.id}-refunded" if whole else f"payment-{payment.id}-refunded-to-{total}",
-        currency=payment.currency,
-        memo=f"refunded member {payment.member_id}" + ("" if whole else f" ({new} minor units, partly)"),
-        now=now,
-        legs=[(ledger.ESCROW, -new), (ledger.REFUNDS, new)],
-    )
+    change = _refunded(payment, refunded_total_minor, now)
+    if change is not None:
+        values, posting = change
+        for name, value in values.items():
+            setattr(payment, name, value)
+        ledger.post_many(session, [posting], now=now)
     return payment
+
+
+def _refunded(line: Any, refunded_total_minor: int, now: datetime) -> tuple[dict[str, Any], ledger.Posting] | None:
+    """A captured line's changed columns and posting once `refunded_total_minor` is refunded in all,
+    or None when that adds nothing. What was released to the vendor is no longer escrow's to refund."""
+    most = line.amount_minor - line.released_minor
+    if refunded_total_minor > most:
+        log.warning(
+            "payment %s: a refund of %s reported, more than the %s escrow held", line.id, refunded_total_minor, most
+        )
+    total = min(refunded_total_minor, most)
+    new = total - line.refunded_minor
+    if new <= 0:
+        return None
+    whole = total == line.amount_minor
+    values = {
+        "id": line.id,
+        "refunded_minor": total,
+        "updated_at": now,
+        "status": PaymentStatus.REFUNDED if whole else PaymentStatus.SUCCEEDED,
+    }
+    posting = ledger.Posting(
+        pool_id=line.pool_id,
+        key=f"payment-{line.id}-refunded" if whole else f"payment-{line.id}-refunded-to-{total}",
+        currency=line.currency,
+        memo=f"refunded member {line.member_id}" + ("" if whole else f" ({new} minor units, partly)"),
+        legs=[(ledger.ESCROW, -new), (ledger.REFUNDS, new)],
+        payment_id=line.id,
+    )
+    return values, posting
+
+
+@dataclass(frozen=True)
+class Refunded:
+    """A line a refund was just recorded for."""
+
+    id: int
+    pool_id: int
+    member_id: int
+    currency: str
+    refunded_minor: int
+
+
+def refund_in_database(
+    session: Session, line_ids: Sequence[int], *, refund: Callable[[str, int, str], str], now: datetime
+) -> list[Refunded]:
+    """Make and record the decided refunds of these lines in this transaction (a gateway inside this
+    database, like open_charges' charge_now): atomicity gives exactly-once, so nothing is leased.
+    One locking read, one write and one batch of postings per chunk; return what was refunded."""
+    made: list[Refunded] = []
+    for chunk in _in_id_order(line_ids):
+        rows = session.execute(
+            select(
+                Payment.id,
+                Payment.pool_id,
+                Payment.member_id,
+                Payment.amount_minor,
+                Payment.currency,
+                Payment.status,
+                Payment.refunded_minor,
+                Payment.refund_due_minor,
+                Payment.released_minor,
+                Payment.gateway_ref,
+                Payment.idempotency_key,
+            )
+            .where(in_values(session, Payment.id, chunk))
+            .order_by(Payment.id)
+            .with_for_update()
+        ).all()
+        changes = []
+        for row in rows:
+            if row.status != PaymentStatus.SUCCEEDED or row.refund_due_minor <= row.refunded_minor:
+                continue
+            key = f"{row.idempotency_key}-refund-to-{row.refund_due_minor}"
+            ref = refund(row.gateway_ref or row.idempotency_key, row.refund_due_minor - row.refunded_minor, key)
+            change = _refunded(row, row.refund_due_minor, now)
+            if change is not None:
+                change[0]["refund_ref"] = ref
+                changes.append(change)
+                made.append(Refunded(row.id, row.pool_id, row.member_id, row.currency, change[0]["refunded_minor"]))
+        update_rows(session, Payment, [values for values, _ in changes])
+        ledger.post_many(session, [posting for _, posting in changes], now=now)
+    return made
 
 
 def commitment_for(session: Session, payment: Payment) -> Commitment:

@@ -128,8 +128,11 @@ def confirm_delivery(pool_id: int) -> Any:
         db.session(), pool_id=pool_id, actor=actor, terms=current_terms(), now=utcnow(), **data
     )
     db.session.commit()
-    flash(f"Thanks for confirming delivery: {len(released)} line{'s' if len(released) != 1 else ''} released "
-          "to the vendor.", "success")  # fmt: skip
+    flash(
+        f"Thanks for confirming delivery: {len(released)} line{'s' if len(released) != 1 else ''} released "
+        "to the vendor.",
+        "success",
+    )
     return redirect(back)
 
 
@@ -158,8 +161,14 @@ def my_disputes() -> Any:
     user = require_user()
     found = escrow.disputes_involving(db.session(), user)
     titles = _pool_titles({d.pool_id for d in found})
-    return render_template("payments/disputes.html", disputes=found, titles=titles, stages=DISPUTE_STAGE_LABELS,
-                           heading="Your disputes", operator=False)  # fmt: skip
+    return render_template(
+        "payments/disputes.html",
+        disputes=found,
+        titles=titles,
+        stages=DISPUTE_STAGE_LABELS,
+        heading="Your disputes",
+        operator=False,
+    )
 
 
 @bp.get("/admin/disputes")
@@ -170,8 +179,14 @@ def queue() -> Any:
         raise NotFound("No such page.")
     found = escrow.escalated_disputes(db.session())
     titles = _pool_titles({d.pool_id for d in found})
-    return render_template("payments/disputes.html", disputes=found, titles=titles, stages=DISPUTE_STAGE_LABELS,
-                           heading="Escalated disputes", operator=True)  # fmt: skip
+    return render_template(
+        "payments/disputes.html",
+        disputes=found,
+        titles=titles,
+        stages=DISPUTE_STAGE_LABELS,
+        heading="Escalated disputes",
+        operator=True,
+    )
 
 
 def _pool_titles(pool_ids: set[int]) -> dict[int, str]:
@@ -386,8 +401,9 @@ def retry_payment(pool_id: int) -> Any:
     )
     if page is not None:
         return page
-    paid = jobs.retry_declined(db.session(), current_gateway(), pool_id=pool_id, member=member, now=utcnow(),
-                               terms=current_terms())  # fmt: skip
+    paid = jobs.retry_declined(
+        db.session(), current_gateway(), pool_id=pool_id, member=member, now=utcnow(), terms=current_terms()
+    )
     flash(f"Your payment is {paid.status}.", "success" if paid.status == "succeeded" else "error")
     return redirect(url_for("pools.show", pool_id=pool_id))
 

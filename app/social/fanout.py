@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.db import insert_rows
+from app.db import in_values, insert_rows
 from app.notifications.models import Notification
 from app.notifications.service import notify
 from app.pools.models import Commitment, CommitmentStatus, Pool
@@ -132,6 +132,54 @@ def notify_members_of_pools(
                 "email_attempts": 0,
             }
             for pool_id, user_id in fresh
+        ],
+    )
+    return len(fresh)
+
+
+def notify_each(session: Session, notices: Sequence[tuple[Pool, int, str, str]], now: datetime) -> int:
+    """Tell each user their own news about a pool, (pool, user id, kind, words), inbox and email,
+    once per (pool, user, kind).
+
+    For a sweep that tells many people each their own news (lines released or refunded, say): one
+    query for who was told already and one batched insert, however many.
+    """
+    for _, _, kind, _ in notices:
+        if base_kind(kind) not in KINDS:
+            raise ValueError(f"unknown notification kind {kind!r}; add it to KINDS")
+    if not notices:
+        return 0
+    users = {user_id for _, user_id, _, _ in notices}
+    active = set(session.scalars(select(User.id).where(in_values(session, User.id, users), User.is_active_account)))
+    told = {
+        tuple(row)
+        for row in session.execute(
+            select(Notification.pool_id, Notification.user_id, Notification.kind).where(
+                in_values(session, Notification.pool_id, {pool.id for pool, _, _, _ in notices}),
+                in_values(session, Notification.user_id, users),
+                in_values(session, Notification.kind, {kind for _, _, kind, _ in notices}),
+            )
+        )
+    }
+    fresh = {
+        (pool.id, user_id, kind): message
+        for pool, user_id, kind, message in notices
+        if user_id in active and (pool.id, user_id, kind) not in told
+    }
+    insert_rows(
+        session,
+        Notification,
+        [
+            {
+                "user_id": user_id,
+                "pool_id": pool_id,
+                "kind": kind,
+                "message": message[:500],
+                "created_at": now,
+                "email_due": True,
+                "email_attempts": 0,
+            }
+            for (pool_id, user_id, kind), message in fresh.items()
         ],
     )
     return len(fresh)
