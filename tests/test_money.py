@@ -1,5 +1,6 @@
 """Money formatting and exact line amounts."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -99,3 +100,18 @@ def test_typed_amounts_become_exact_minor_units(typed, currency, minor):
 def test_amounts_that_are_not_plain_money_are_refused(typed, currency):
     with pytest.raises(ValueError):
         parse_major(typed, currency)
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "message"),
+    [("4oo", "GBP", "Enter an amount such as 25.00."), ("1.٣", "GBP", "Enter an amount such as 25.00."),
+     ("1.005", "GBP", "Enter at most 2 decimal places."), ("1.5", "JPY", "Enter at most 0 decimal places."),
+     ("9" * 16, "GBP", "Too large.")],
+)  # fmt: skip
+def test_a_refused_amount_says_what_to_type(typed, currency, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_major(typed, currency)
+
+
+def test_the_largest_amount_typed_is_fifteen_digits():
+    assert parse_major("9" * 15 + ".99", "GBP") == int("9" * 15 + "99")

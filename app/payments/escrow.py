@@ -269,6 +269,7 @@ def release_lines(
     its member, written in batches: the window sweep costs a few statements per batch of pools. A
     line released before is left alone. The payout sweep then pays released lines in batches.
     """
+    session.flush()  # the lines' pending changes (a decided refund) are written before the update below
     fresh = [line for line in lines if line.released_at is None]
     changes, events, postings, told = [], [], [], []
     for line in fresh:

@@ -317,3 +317,21 @@ def test_whatever_the_parties_do_the_ledger_balances_and_no_line_pays_out_twice(
     released = [line for line in escrow.lines_of(session, pool.id) if line.released_minor > 0]
     assert sorted(posted) == sorted(line.id for line in released)  # and every released line was
     assert all(line.paid_out_at is not None for line in released)
+
+
+def test_members_of_a_failed_or_cancelled_pool_are_told_they_were_not_charged(session, now):
+    from app.pools import lifecycle
+
+    failing = factories.open_pool(session, now=now, min_quantity=50)
+    member = factories.user(session, now=now)
+    factories.commitment(session, pool=failing, now=now, member=member, quantity=2)
+    lifecycle.close_pool(session, pool_id=failing.id, actor=failing.organiser, now=now)
+    cancelled = factories.open_pool(session, now=now)
+    factories.commitment(session, pool=cancelled, now=now, member=member, quantity=2)
+    lifecycle.cancel_pool(session, pool_id=cancelled.id, actor=cancelled.organiser, now=now)
+    session.commit()
+    notes = session.scalars(select(Notification).where(Notification.user_id == member.id,
+                                                       Notification.kind == "not_charged")).all()  # fmt: skip
+    assert {n.pool_id for n in notes} == {failing.id, cancelled.id}
+    assert all("You were not charged" in n.message and n.email_due for n in notes)
+    assert session.get(Pool, failing.id).status == PoolStatus.FAILED

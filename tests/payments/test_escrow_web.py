@@ -182,3 +182,29 @@ def test_operators_grant_and_revoke_the_dispute_role_from_the_cli(app, session, 
     assert session.get(User, user.id).is_dispute_operator is False
     missing = runner.invoke(args=["users", "grant-disputes", "--email", "nobody@example.com"])
     assert missing.exit_code != 0 and "No account" in missing.output
+
+
+def _statements_for(client, count_queries, path):
+    count_queries.statements.clear()
+    assert client.get(path).status_code == 200
+    return count_queries.count
+
+
+def test_pages_with_lines_and_disputes_take_the_same_queries_however_many(client, session, now, count_queries):
+    """No query per line: the console and the vendor dashboard cost as much with 2 lines as with 12."""
+    counts = []
+    for members in (2, 12):
+        pool, vendor, buyers = settled(session, now, members=members)
+        for buyer in buyers[: members // 2]:
+            escrow.open_dispute(session, pool_id=pool.id, actor=buyer, reason="partial", message="Half came.",
+                                terms=jobs.TERMS, now=now)  # fmt: skip
+        escrow.confirm_delivery(session, pool_id=pool.id, actor=buyers[-1], terms=jobs.TERMS, now=now)
+        session.commit()
+        log_in(client, pool.organiser.email)
+        console = _statements_for(client, count_queries, f"/pools/{pool.id}/console")
+        submit(client, "/", "/logout")
+        log_in(client, vendor.email)
+        dashboard = _statements_for(client, count_queries, "/vendor")
+        submit(client, "/", "/logout")
+        counts.append((console, dashboard))
+    assert counts[0] == counts[1], counts

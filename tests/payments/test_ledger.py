@@ -96,3 +96,25 @@ def test_a_statement_lists_entries_in_the_order_they_were_posted(session, pool_i
         ledger.post_many(session, [_payment(pool_id, key, amount)], now=now)
     keys = [entry.posting_key for entry in ledger.statement(session, pool_id).entries]
     assert keys == ["first", "first", "second", "second", "third", "third"]
+
+
+def test_a_lines_postings_carry_its_id_and_its_balance_is_its_own(session, pool_id, now):
+    """Postings about a line (a payment) name it: its escrow balance is read from its postings alone."""
+    captured = [(ledger.ESCROW, 900), (ledger.MEMBER_PAYMENTS, -900)]
+    released = [(ledger.ESCROW, -600), (ledger.VENDOR_PAYABLE, 570), (ledger.PLATFORM_FEE, 30)]
+    other = [(ledger.ESCROW, 400), (ledger.MEMBER_PAYMENTS, -400)]
+    assert ledger.post(session, pool_id=pool_id, payment_id=7, key="p7-c", currency="GBP", memo="", now=now,
+                       legs=captured)  # fmt: skip
+    assert ledger.post(session, pool_id=pool_id, payment_id=7, key="p7-r", currency="GBP", memo="", now=now,
+                       legs=released)  # fmt: skip
+    ledger.post_many(session, [ledger.Posting(pool_id, "p8-c", "GBP", "", other, payment_id=8)], now=now)
+    assert ledger.line_balance(session, 7, ledger.ESCROW) == 300
+    assert ledger.line_balance(session, 8, ledger.ESCROW) == 400
+    assert ledger.line_balance(session, 7, ledger.PLATFORM_FEE) == 30
+    assert ledger.line_balance(session, 9, ledger.ESCROW) == 0  # a line with no postings holds nothing
+    assert ledger.balance(session, pool_id, ledger.ESCROW) == 700
+    ids = set(session.scalars(select(LedgerEntry.payment_id).where(LedgerEntry.posting_key == "p7-r")))
+    assert ids == {7}
+    unnamed = _payment(pool_id, "no-line", 5)
+    ledger.post_many(session, [unnamed], now=now)
+    assert set(session.scalars(select(LedgerEntry.payment_id).where(LedgerEntry.posting_key == "no-line"))) == {None}
