@@ -106,7 +106,7 @@ def test_amounts_that_are_not_plain_money_are_refused(typed, currency):
     ("typed", "currency", "message"),
     [("4oo", "GBP", "Enter an amount such as 25.00."), ("1.٣", "GBP", "Enter an amount such as 25.00."),
      ("1.005", "GBP", "Enter at most 2 decimal places."), ("1.5", "JPY", "Enter at most 0 decimal places."),
-     ("9" * 16, "GBP", "Too large.")],
+     ("9" * 16, "GBP", "Too large."), ("9" * 16 + ".99", "GBP", "Too large.")],
 )  # fmt: skip
 def test_a_refused_amount_says_what_to_type(typed, currency, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
