@@ -133,7 +133,7 @@ def seed(url: str, *, rows: int, users: int, vendors: int, pools: int, seed_valu
                         True,
                         f"s{n}",
                         False,
-                    )  # fmt: skip
+                    )
                     for n in range(users)
                 ),
             )
