@@ -1,5 +1,5 @@
 """WSGI entry point: `gunicorn wsgi:app`, `flask --app wsgi ...`."""
 
-from app import create_app
+from app.web import create_app
 
 app = create_app()

@@ -51,7 +51,7 @@ import psycopg  # noqa: E402
 from psycopg.types.json import Json  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from app import create_app  # noqa: E402
+from app.web import create_app  # noqa: E402
 from app.accounts import service as accounts  # noqa: E402
 from app.accounts.models import User  # noqa: E402
 from app.clock import utcnow  # noqa: E402

@@ -517,7 +517,7 @@ def main() -> None:
         print(f"data: {data.feedback_rows:,} feedback; vendors receive {share:.0%}; "
               f"busiest ratees {', '.join(f'#{u}: {n:,}' for u, n in top)}")  # fmt: skip
 
-        from app import create_app
+        from app.web import create_app
         from app.extensions import db
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": server.url})

@@ -285,7 +285,7 @@ def make_app(url: str) -> Any:
     """The application on the bench database, as the scheduler process builds it."""
     import logging
 
-    from app import create_app
+    from app.web import create_app
 
     os.environ.setdefault("BUYSWARM_ENV", "development")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PAYMENT_GATEWAY": "offline"})

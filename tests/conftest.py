@@ -74,7 +74,7 @@ def app(database_url: str) -> Flask:
     """The application on a database built by `alembic upgrade head`."""
     from flask_migrate import upgrade
 
-    from app import create_app
+    from app.web import create_app
 
     application = create_app(
         {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SERVER_NAME": "localhost"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,45 @@ def test_nothing_in_app_reads_the_clock_directly():
         if p.name != "clock.py" and ("datetime.now(" in p.read_text() or "datetime.utcnow(" in p.read_text())
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "app.bids.clearing",
+        "app.bids.rules",
+        "app.money",
+        "app.payments.rules",
+        "app.pools.rules",
+        "app.reputation.trust",
+    ],
+)
+def test_the_pure_rules_import_without_any_web_framework(module):
+    """Importing a package's pure code loads no Flask or Werkzeug module (the app factory is `app.web`)."""
+    import subprocess
+    import sys
+
+    probe = (
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug', 'flask_sqlalchemy')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=APP.parent, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", f"{module} loads {done.stdout.strip()}"
+
+
+MD_PATH = re.compile(r"(?<![\w/.-])([\w./-]+\.md)\b")
+
+
+def test_every_markdown_file_the_code_or_readme_names_is_in_the_repository():
+    """A reader who clones the repository can open every design note the code, the tests or the README cite."""
+    root = APP.parent
+    sources = [root / "README.md", *root.joinpath("docs").glob("*.md")]
+    for folder in ("app", "config", "tests", "bench", "scripts", "migrations"):
+        sources += [p for p in root.joinpath(folder).rglob("*") if p.suffix in {".py", ".html", ".sh"}]
+    missing = {
+        (str(source.relative_to(root)), name)
+        for source in sources
+        for name in MD_PATH.findall(source.read_text(errors="replace"))
+        if not (root / name).exists() and not (root / "docs" / name).exists()
+    }
+    assert not missing, f"cited but not in the repository: {sorted(missing)}"

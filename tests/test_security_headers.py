@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app import create_app
+from app.web import create_app
 from config import ConfigError, load_config
 from tests import factories
 

@@ -8,10 +8,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from app import create_app
 from app.accounts.models import User
 from app.extensions import limiter
 from app.social import mail
+from app.web import create_app
 from tests import factories
 from tests.conftest import csrf_from
 from tests.web_helpers import log_in, submit

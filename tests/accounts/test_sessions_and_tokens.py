@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
+from app.web import create_app
 from tests import factories
 from tests.conftest import csrf_from
 from tests.web_helpers import log_in, submit

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from app import create_app
 from app.accounts.models import ApiToken, User
+from app.web import create_app
 from tests import factories
 from tests.web_helpers import log_in, submit
 

@@ -188,8 +188,8 @@ def test_a_bearer_token_bid_leaves_no_cookie(client, pool, vendor_auth):
 
 
 def test_bidding_is_rate_limited(database_url, session, pool, vendor_auth):
-    from app import create_app
     from app.extensions import limiter
+    from app.web import create_app
 
     limited = create_app(
         {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_BIDDING": "2 per minute"}

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app
 from app.notifications.models import Notification
 from app.payments import escrow, jobs
 from app.payments.models import Payment, PaymentStatus, WebhookReceipt
+from app.web import create_app
 from tests import factories
 from tests.fakes.fake_stripe import TEST_WEBHOOK_SECRET, make_event, signed_event
 from tests.payments.test_settlement import awarded_pool, with_cards
