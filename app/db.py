@@ -38,6 +38,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, mapped_column, registry
 from sqlalchemy.sql.selectable import TableValuedAlias
 
+from app.money import PRICE_PLACES
+
 T = TypeVar("T")
 
 NAMING_CONVENTION = {
@@ -102,8 +104,8 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
 
 def UnitPriceType() -> ExactDecimal:  # noqa: N802 - reads like the type it names
-    """A unit price: Decimal with exactly 4 decimal places."""
-    return ExactDecimal(14, 4)
+    """A unit price: Decimal with exactly PRICE_PLACES (4) decimal places, below 10^10."""
+    return ExactDecimal(10 + PRICE_PLACES, PRICE_PLACES)
 
 
 Json = Annotated[Any, mapped_column(JSON())]

@@ -56,6 +56,22 @@ CONTENT_SECURITY_POLICY = {
 }
 
 
+def configured_limit(setting: str) -> Callable[[], str]:
+    """A rate limit read from the app's configuration when a request is checked ("10 per minute")."""
+
+    def limit() -> str:
+        from flask import current_app
+
+        return str(current_app.config[setting])
+
+    limit.__name__ = f"limit_{setting.lower()}"
+    return limit
+
+
+LOGIN_RATE = configured_limit("RATELIMIT_LOGIN")  # logins, sign-ups, token and password requests
+BIDDING_RATE = configured_limit("RATELIMIT_BIDDING")  # placed bids, web and API
+
+
 def rate_limit(limit_value: str | Callable[[], str], **options: Any) -> Callable[[F], F]:
     """`limiter.limit`, at no cost per request while rate limiting is switched off.
 

@@ -10,7 +10,12 @@ CURRENCIES: dict[str, int] = {
     "JPY": 0, "NOK": 2, "NZD": 2, "PLN": 2, "SEK": 2, "USD": 2,
 }  # fmt: skip
 
-_EXACT = Context(prec=100, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
+# The two decimal contexts, one home. EXACT raises instead of rounding (exact arithmetic on money);
+# ROUNDING is for the deliberate roundings, whatever the thread's context says.
+EXACT = Context(prec=100, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
+ROUNDING = Context(prec=100)
+PRICE_PLACES = 4  # a unit price carries at most this many decimal places (and the columns exactly this many)
+PRICE_STEP = Decimal(1).scaleb(-PRICE_PLACES)  # 0.0001: the smallest unit price, and a price's quantum
 SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$", "JPY": "¥"}
 
 
@@ -27,8 +32,8 @@ def minor_amount(quantity: int, unit_price: Decimal, digits: int) -> int:
     """
     if digits < 0:
         raise ValueError("a currency's minor-unit exponent is 0 or more")
-    major = _EXACT.multiply(Decimal(quantity), unit_price)
-    return int(major.scaleb(digits, _EXACT).to_integral_value(rounding=ROUND_HALF_EVEN, context=_EXACT))
+    major = EXACT.multiply(Decimal(quantity), unit_price)
+    return int(major.scaleb(digits, EXACT).to_integral_value(rounding=ROUND_HALF_EVEN, context=EXACT))
 
 
 def line_amount_minor(quantity: int, unit_price: Decimal, currency: str) -> int:

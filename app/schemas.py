@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.money import CURRENCIES
+from app.money import CURRENCIES, PRICE_PLACES, PRICE_STEP
 from app.text import control_characters
 
 MAX_UNIT_PRICE = Decimal("9999999999.9999")  # below 10^10, as the unit-price columns hold
@@ -76,20 +76,20 @@ class DecimalText(fields.Field):
 
 
 class UnitPriceField(DecimalText):
-    """A positive unit price with at most 4 decimal places, given as a decimal string ("3.10").
+    """A positive unit price with at most PRICE_PLACES (4) decimal places, given as a decimal string ("3.10").
 
     Dumped as a decimal string ("3.1000"); numbers are refused on input because a float is not exact.
     """
 
     default_error_messages = {
-        "invalid": "Enter a price like 3.10 (digits, optionally a point and up to 4 decimals).",
+        "invalid": f"Enter a price like 3.10 (digits, optionally a point and up to {PRICE_PLACES} decimals).",
         "positive": "Price must be greater than zero.",
-        "places": "Price may have at most 4 decimal places.",
+        "places": f"Price may have at most {PRICE_PLACES} decimal places.",
         "too_large": "Price must be below 10,000,000,000.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(places=4, minimum=Decimal("0.0001"), maximum=MAX_UNIT_PRICE, **kwargs)
+        super().__init__(places=PRICE_PLACES, minimum=PRICE_STEP, maximum=MAX_UNIT_PRICE, **kwargs)
 
     def check_range(self, number: Decimal) -> None:
         if number <= 0:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 
 from app.accounts import service
@@ -24,14 +23,10 @@ from app.accounts.schemas import (
 from app.auth import require_user
 from app.clock import utcnow
 from app.errors import Unauthenticated
-from app.extensions import db, limiter
+from app.extensions import LOGIN_RATE, db, limiter
 from app.http import ApiBlueprint
 
 blp = ApiBlueprint("accounts_api", __name__, url_prefix="/api/v1", description="Users, API tokens and vendors")
-
-
-def login_rate() -> str:
-    return str(current_app.config["RATELIMIT_LOGIN"])
 
 
 def _shown_once(token: ApiToken, plain: str) -> dict[str, Any]:
@@ -43,7 +38,7 @@ CHECK_EMAIL = "Check your email: we sent a link to confirm the address (or, if i
 
 @blp.route("/users")
 class Users(MethodView):
-    decorators = [limiter.limit(login_rate, methods=["POST"])]
+    decorators = [limiter.limit(LOGIN_RATE, methods=["POST"])]
 
     @blp.arguments(RegisterIn)
     @blp.response(202, MessageOut)
@@ -67,7 +62,7 @@ class MyPassword(MethodView):
 
 @blp.route("/password-resets")
 class PasswordResets(MethodView):
-    decorators = [limiter.limit(login_rate, methods=["POST"])]
+    decorators = [limiter.limit(LOGIN_RATE, methods=["POST"])]
 
     @blp.arguments(PasswordForgotIn)
     @blp.response(202, MessageOut)
@@ -96,7 +91,7 @@ class PublicUser(MethodView):
 
 @blp.route("/tokens")
 class Tokens(MethodView):
-    decorators = [limiter.limit(login_rate, methods=["POST"])]
+    decorators = [limiter.limit(LOGIN_RATE, methods=["POST"])]
 
     @blp.arguments(TokenIn)
     @blp.response(201, TokenOut)

@@ -21,14 +21,10 @@ from app.accounts.schemas import (
 from app.auth import caller, require_user
 from app.clock import utcnow
 from app.errors import ValidationFailed
-from app.extensions import db, limiter
+from app.extensions import LOGIN_RATE, db, limiter
 from app.http import back_to, load_form, restored_values
 
 bp = Blueprint("accounts", __name__, template_folder="../templates")
-
-
-def _login_rate() -> str:
-    return str(current_app.config["RATELIMIT_LOGIN"])
 
 
 CHECK_EMAIL = (
@@ -38,7 +34,7 @@ CHECK_EMAIL = (
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(_login_rate, methods=["POST"])
+@limiter.limit(LOGIN_RATE, methods=["POST"])
 def register() -> Any:
     """Create an account; its address is confirmed by email, and the answer is the same for a taken address."""
     values: dict[str, Any] = request.form.to_dict() if request.method == "POST" else restored_values({})
@@ -76,7 +72,7 @@ def resend_confirmation() -> Any:
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit(_login_rate, methods=["POST"])
+@limiter.limit(LOGIN_RATE, methods=["POST"])
 def forgot_password() -> Any:
     """Ask for a password-reset link; the answer does not say whether the address has an account."""
     values = {"email": request.form.get("email", "")}
@@ -92,7 +88,7 @@ def forgot_password() -> Any:
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
-@limiter.limit(_login_rate, methods=["POST"])
+@limiter.limit(LOGIN_RATE, methods=["POST"])
 def reset_password(token: str) -> Any:
     """Choose a new password through the emailed link (once); every session ends, this one begins."""
     errors: dict[str, list[str]] = {}
@@ -132,7 +128,7 @@ def _secret() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_rate, methods=["POST"])
+@limiter.limit(LOGIN_RATE, methods=["POST"])
 def login() -> Any:
     """Log in with email and password."""
     values = {"email": request.form.get("email", "")}

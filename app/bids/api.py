@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 
 from app.auth import caller, require_user, require_vendor
 from app.bids import service
 from app.bids.schemas import AwardOut, BidIn, BidOut
 from app.clock import utcnow
-from app.extensions import db, rate_limit
+from app.extensions import BIDDING_RATE, db, rate_limit
 from app.http import ApiBlueprint
 from app.pools import lifecycle
 from app.pools import service as pools
@@ -21,13 +20,9 @@ from app.pools.schemas import PoolOut
 blp = ApiBlueprint("bids_api", __name__, url_prefix="/api/v1", description="Bids, closing and awards")
 
 
-def bidding_rate() -> str:
-    return str(current_app.config["RATELIMIT_BIDDING"])
-
-
 @blp.route("/pools/<int:pool_id>/bids")
 class Bids(MethodView):
-    decorators = [rate_limit(bidding_rate, methods=["POST"])]
+    decorators = [rate_limit(BIDDING_RATE, methods=["POST"])]
 
     @blp.arguments(BidIn())  # an instance: given the class, webargs would build a schema per request
     @blp.response(201, BidOut)

@@ -22,14 +22,15 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
+from decimal import Decimal
 from itertools import accumulate, pairwise
 from math import isqrt
 from operator import attrgetter, itemgetter
 from typing import Any
 
+from app.money import EXACT
+
 # Arithmetic on prices that must never round silently: a rounding raises instead.
-EXACT = Context(prec=100, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_FLOOR, Context, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from app.bids.clearing import (
@@ -25,7 +25,7 @@ from app.bids.clearing import (
     price_at,
     rank_offers,
 )
-from app.money import minor_amount as line_amount_minor  # one implementation: app.money
+from app.money import PRICE_PLACES, PRICE_STEP, ROUNDING
 
 __all__ = [
     "MAX_TIERS",
@@ -42,7 +42,6 @@ __all__ = [
     "evaluate_offer",
     "fingerprint",
     "improves_on",
-    "line_amount_minor",
     "next_price_drop",
     "price_at",
     "rank_offers",
@@ -53,9 +52,6 @@ __all__ = [
 
 MAX_TIERS = 20
 MAX_WITHDRAWALS = 3  # withdrawals a vendor may make on one pool (withdraw-and-rebid probes the leader)
-PRICE_PLACES = 4  # unit prices carry at most this many decimal places
-_PRICE_STEP = Decimal(1).scaleb(-PRICE_PLACES)  # 0.0001
-_ROUNDING = Context(prec=100)  # for deliberate roundings, whatever the thread's context
 
 
 class InvalidBid(Exception):
@@ -169,10 +165,10 @@ def required_to_lead(leader_price: Decimal, min_decrement_pct: Decimal) -> Decim
         raise ValueError("min_decrement_pct must be at least 0 and below 100")
     remaining = EXACT.subtract(Decimal(100), Decimal(min_decrement_pct))
     allowed = EXACT.multiply(leader_price, remaining).scaleb(-2, EXACT)
-    price = allowed.quantize(_PRICE_STEP, rounding=ROUND_FLOOR, context=_ROUNDING)
+    price = allowed.quantize(PRICE_STEP, rounding=ROUND_FLOOR, context=ROUNDING)
     if price >= leader_price:
-        step_below = EXACT.subtract(leader_price, _PRICE_STEP)
-        price = step_below.quantize(_PRICE_STEP, rounding=ROUND_FLOOR, context=_ROUNDING)
+        step_below = EXACT.subtract(leader_price, PRICE_STEP)
+        price = step_below.quantize(PRICE_STEP, rounding=ROUND_FLOOR, context=ROUNDING)
     return price
 
 

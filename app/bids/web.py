@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from app.auth import require_user
@@ -12,7 +12,7 @@ from app.bids import service
 from app.bids.schemas import BidIn
 from app.clock import utcnow
 from app.errors import Conflict, Forbidden, ValidationFailed
-from app.extensions import db, rate_limit
+from app.extensions import BIDDING_RATE, db, rate_limit
 from app.http import restored_values, validate
 from app.payments.escrow import disputes_involving
 from app.payments.gateways import current_terms
@@ -22,10 +22,6 @@ from app.pools import service as pools
 
 bp = Blueprint("bids", __name__, template_folder="../templates")
 TIER_ROWS = 8  # rows the bid editor shows; blank rows are ignored
-
-
-def _bidding_rate() -> str:
-    return str(current_app.config["RATELIMIT_BIDDING"])
 
 
 @bp.get("/vendor")
@@ -66,7 +62,7 @@ def _tier_form() -> Any:
 
 @bp.route("/pools/<int:pool_id>/bid", methods=["GET", "POST"])
 @login_required
-@rate_limit(_bidding_rate, methods=["POST"])
+@rate_limit(BIDDING_RATE, methods=["POST"])
 def edit(pool_id: int) -> Any:
     """Place or revise the vendor's bid on a pool."""
     vendor = require_user()

@@ -34,13 +34,8 @@ from app.payments.schemas import (
     PayoutOut,
 )
 from app.pools import service as pools
-from app.pools.models import Pool
 
 blp = ApiBlueprint("payments_api", __name__, url_prefix="/api/v1", description="Settlement, escrow, disputes, ledger")
-
-
-def _organised(pool_id: int) -> Pool:
-    return pools.get_organised_pool(db.session(), pool_id, require_user())
 
 
 def _lines(pool_id: int) -> list[escrow.LineView]:
@@ -201,7 +196,7 @@ class Ledger(MethodView):
     @blp.response(200, LedgerOut)
     def get(self, pool_id: int) -> Any:
         """The pool's ledger entries and the balance of each account (organiser or operator)."""
-        found = ledger.statement(db.session(), _organised(pool_id).id)
+        found = ledger.statement(db.session(), pools.get_organised_pool(db.session(), pool_id, require_user()).id)
         return {"entries": found.entries, "balances": found.balances, "total": found.total}
 
 
@@ -210,7 +205,7 @@ class Payments(MethodView):
     @blp.response(200, PaymentOut(many=True))
     def get(self, pool_id: int) -> Any:
         """Each served member's payment and its status (organiser or operator)."""
-        return service.payments_of(db.session(), _organised(pool_id).id)
+        return service.payments_of(db.session(), pools.get_organised_pool(db.session(), pool_id, require_user()).id)
 
 
 @blp.route("/pools/<int:pool_id>/audit")
@@ -218,7 +213,7 @@ class Audit(MethodView):
     @blp.response(200, AuditEventOut(many=True))
     def get(self, pool_id: int) -> Any:
         """The pool's audit trail, oldest first (organiser or operator)."""
-        pool = _organised(pool_id)
+        pool = pools.get_organised_pool(db.session(), pool_id, require_user())
         return trail(db.session(), pool.id, bids_sealed=pool.bids_sealed)
 
 

@@ -37,10 +37,6 @@ from app.text import spreadsheet_safe
 bp = Blueprint("payments", __name__, template_folder="../templates")
 
 
-def _organised(pool_id: int) -> Pool:
-    return pools.get_organised_pool(db.session(), pool_id, require_user())
-
-
 def _members(pool: Pool) -> list[Commitment]:
     query = select(Commitment).where(Commitment.pool_id == pool.id).options(joinedload(Commitment.member))
     return list(db.session.scalars(query.order_by(Commitment.joined_at)))
@@ -56,7 +52,7 @@ def _names(user_ids: set[int | None]) -> dict[int, User]:
 @login_required
 def console(pool_id: int) -> Any:
     """The organiser's console: members, bids, award, each line's money, ledger and audit trail."""
-    pool = _organised(pool_id)
+    pool = pools.get_organised_pool(db.session(), pool_id, require_user())
     organiser = require_user()
     members = _members(pool)
     return render_template(
@@ -77,7 +73,7 @@ def console(pool_id: int) -> Any:
 @login_required
 def members_csv(pool_id: int) -> Response:
     """Export the pool's members and their commitments as CSV (organiser)."""
-    pool = _organised(pool_id)
+    pool = pools.get_organised_pool(db.session(), pool_id, require_user())
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["commitment_id", "member", "email", "quantity", "max_unit_price", "status", "joined_at"])

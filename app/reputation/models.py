@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
@@ -11,12 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.db import Base
-
-
-class Direction(StrEnum):
-    BUYER_TO_VENDOR = "buyer_to_vendor"
-    VENDOR_TO_BUYER = "vendor_to_buyer"
-    MEMBER_TO_ORGANISER = "member_to_organiser"
+from app.reputation.rules import Direction  # noqa: F401 - the one Direction; its values are what direction stores
 
 
 class Feedback(Base):

@@ -20,7 +20,8 @@ from app.payments.models import Payment, PaymentStatus
 from app.pools.models import Pool, PoolStatus
 from app.pools.service import get_pool
 from app.reputation import rules, scores
-from app.reputation.models import Direction, Feedback
+from app.reputation.models import Feedback
+from app.reputation.rules import Direction
 from app.social.fanout import notify_user
 
 WINDOW = timedelta(days=60)  # feedback opens at settlement and closes this long after

@@ -14,9 +14,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from types import MappingProxyType
 from typing import NamedTuple
 
+from app.money import PRICE_STEP
+
 _DAY = 86400.0  # seconds
 _LN2 = math.log(2.0)
-_PRICE_PLACES = Decimal("0.0001")  # unit prices carry at most 4 decimal places
 NO_SCORES: Mapping[str, int] = MappingProxyType({})
 REPUTATION_PRICE_WEIGHT = Decimal("0.10")  # k in price × (1 + k·(1 − trust))
 
@@ -340,6 +341,6 @@ def reputation_adjusted_price(unit_price: Decimal, trust: float, weight: Decimal
         raise ValueError("trust must lie in [0, 1]")
     if unit_price < 0:
         raise ValueError("unit_price must not be negative")
-    exact_trust = Decimal(trust).quantize(_PRICE_PLACES, ROUND_HALF_EVEN)
+    exact_trust = Decimal(trust).quantize(PRICE_STEP, ROUND_HALF_EVEN)
     factor = 1 + weight * (1 - exact_trust)
-    return (unit_price * factor).quantize(_PRICE_PLACES, ROUND_HALF_EVEN)
+    return (unit_price * factor).quantize(PRICE_STEP, ROUND_HALF_EVEN)

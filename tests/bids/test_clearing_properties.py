@@ -19,12 +19,12 @@ from app.bids.rules import (
     clear,
     evaluate_offer,
     fingerprint,
-    line_amount_minor,
     next_price_drop,
     price_at,
     rank_offers,
     required_to_lead,
 )
+from app.money import minor_amount
 
 # A coarse price grid makes "max price exactly equal to a tier price" common.
 PRICES = [Decimal(cents).scaleb(-2) for cents in range(100, 301, 25)]
@@ -269,4 +269,4 @@ def test_the_price_to_lead_is_the_highest_that_beats_the_leader_by_the_decrement
 @given(st.integers(0, 10**6), st.decimals("0", "10000", places=4), st.sampled_from([0, 2, 3]))
 def test_a_line_amount_is_the_exact_product_rounded_half_even(quantity, price, exponent) -> None:
     exact = Fraction(quantity) * Fraction(price) * 10**exponent
-    assert line_amount_minor(quantity, price, exponent) == round(exact)  # round() is half-even
+    assert minor_amount(quantity, price, exponent) == round(exact)  # round() is half-even

@@ -21,7 +21,6 @@ from app.bids.rules import (
     evaluate_offer,
     fingerprint,
     improves_on,
-    line_amount_minor,
     next_price_drop,
     price_at,
     rank_offers,
@@ -29,6 +28,7 @@ from app.bids.rules import (
     soft_close,
     validate_tiers,
 )
+from app.money import minor_amount
 
 D = Decimal
 
@@ -334,12 +334,12 @@ def test_fingerprint_refuses_a_join_order_it_cannot_encode_canonically() -> None
 def test_line_amount_is_quantity_times_price_rounded_half_even_to_minor_units(
     quantity: int, price: str, exponent: int, expected: int
 ) -> None:
-    assert line_amount_minor(quantity, D(price), exponent) == expected
+    assert minor_amount(quantity, D(price), exponent) == expected
 
 
 def test_line_amount_refuses_a_negative_exponent() -> None:
     with pytest.raises(ValueError):
-        line_amount_minor(1, D(1), -1)
+        minor_amount(1, D(1), -1)
 
 
 # --- validate_tiers -----------------------------------------------------------------------------
