@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
+from marshmallow import Schema
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -221,13 +224,33 @@ def _back(dispute_id: int) -> str:
     return url_for("payments.dispute", dispute_id=dispute_id)
 
 
-def _decided(found: Dispute) -> Any:
-    """Commit a decision, make its refund now if the provider answers, and return to the dispute."""
+def _decided(dispute_id: int, decide: Callable[[], Dispute]) -> Any:
+    """Make a decision, commit it, make its refund now if the provider answers, and return to the
+    dispute; a refund amount the rules refuse is said on the dispute's page and changes nothing."""
+    try:
+        found = decide()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash(" ".join(msg for msgs in exc.errors.values() for msg in msgs) or exc.message, "error")
+        return redirect(_back(dispute_id))
     db.session.commit()
     if found.refund_minor:
         jobs.try_refund(db.session(), current_gateway(), line_id=found.payment_id, now=utcnow())
     flash("Done: the dispute is resolved." if found.stage == DisputeStage.RESOLVED else "Saved.", "success")
     return redirect(_back(found.id))
+
+
+def _decision_form(dispute_id: int, actor: User, schema: Schema) -> tuple[Payment, dict[str, Any]] | Any:
+    """The dispute's line and the submitted form (a typed refund amount as minor units), or the redirect
+    back to the dispute with every problem said at once."""
+    found, _pool, _role = escrow.dispute_for(db.session(), dispute_id, actor)
+    line = _line_of(found)
+    form, typo = _money_form(line)
+    data, errors = load_form(schema, form)
+    if errors or typo:
+        _flash_errors(errors, typo)
+        return redirect(_back(dispute_id))
+    return line, data
 
 
 def _flash_errors(errors: dict[str, list[str]], typo: list[str]) -> None:
@@ -260,13 +283,10 @@ def _line_of(found: Dispute) -> Payment:
 def answer(dispute_id: int) -> Any:
     """The vendor answers: refund in full, offer a partial refund, or contest."""
     actor = require_user()
-    found, _pool, _role = escrow.dispute_for(db.session(), dispute_id, actor)
-    line = _line_of(found)
-    form, typo = _money_form(line)
-    data, errors = load_form(AnswerIn(), form)
-    if errors or typo:
-        _flash_errors(errors, typo)
-        return redirect(_back(dispute_id))
+    loaded = _decision_form(dispute_id, actor, AnswerIn())
+    if not isinstance(loaded, tuple):
+        return loaded
+    line, data = loaded
     if data["answer"] != "contest":
         amount = line.amount_minor - line.refunded_minor if data["answer"] == "refund" else data["refund_minor"]
         words = "refunds the member in full" if data["answer"] == "refund" else "offers the member a partial refund"
@@ -281,15 +301,18 @@ def answer(dispute_id: int) -> Any:
         )
         if page is not None:
             return page
-    try:
-        found = escrow.answer_dispute(
-            db.session(), dispute_id=dispute_id, actor=actor, terms=current_terms(), now=utcnow(), **data
-        )
-    except ValidationFailed as exc:
-        db.session.rollback()
-        flash(" ".join(msg for msgs in exc.errors.values() for msg in msgs) or exc.message, "error")
-        return redirect(_back(dispute_id))
-    return _decided(found)
+    return _decided(
+        dispute_id,
+        partial(
+            escrow.answer_dispute,
+            db.session(),
+            dispute_id=dispute_id,
+            actor=actor,
+            terms=current_terms(),
+            now=utcnow(),
+            **data,
+        ),
+    )
 
 
 @bp.post("/disputes/<int:dispute_id>/accept")
@@ -313,8 +336,10 @@ def accept(dispute_id: int) -> Any:
     )
     if page is not None:
         return page
-    found = escrow.accept_offer(db.session(), dispute_id=dispute_id, actor=actor, terms=current_terms(), now=utcnow())
-    return _decided(found)
+    accept = partial(
+        escrow.accept_offer, db.session(), dispute_id=dispute_id, actor=actor, terms=current_terms(), now=utcnow()
+    )
+    return _decided(dispute_id, accept)
 
 
 @bp.post("/disputes/<int:dispute_id>/messages")
@@ -349,13 +374,10 @@ def escalate(dispute_id: int) -> Any:
 def decision(dispute_id: int) -> Any:
     """A dispute operator decides: release, refund in full, or refund part."""
     actor = require_user()
-    found, _pool, _role = escrow.dispute_for(db.session(), dispute_id, actor)
-    line = _line_of(found)
-    form, typo = _money_form(line)
-    data, errors = load_form(DecisionIn(), form)
-    if errors or typo:
-        _flash_errors(errors, typo)
-        return redirect(_back(dispute_id))
+    loaded = _decision_form(dispute_id, actor, DecisionIn())
+    if not isinstance(loaded, tuple):
+        return loaded
+    line, data = loaded
     most = line.amount_minor - line.refunded_minor
     refund = {"release": 0, "refund": most}.get(data["outcome"], data["refund_minor"] or 0)
     page = confirmation(
@@ -368,15 +390,12 @@ def decision(dispute_id: int) -> Any:
     )
     if page is not None:
         return page
-    try:
-        found = escrow.decide(
-            db.session(), dispute_id=dispute_id, actor=actor, terms=current_terms(), now=utcnow(), **data
-        )
-    except ValidationFailed as exc:
-        db.session.rollback()
-        flash(" ".join(msg for msgs in exc.errors.values() for msg in msgs) or exc.message, "error")
-        return redirect(_back(dispute_id))
-    return _decided(found)
+    return _decided(
+        dispute_id,
+        partial(
+            escrow.decide, db.session(), dispute_id=dispute_id, actor=actor, terms=current_terms(), now=utcnow(), **data
+        ),
+    )
 
 
 @bp.post("/pools/<int:pool_id>/payment/retry")

@@ -119,20 +119,7 @@ def notify_members_of_pools(
     )
     fresh = sorted(recipients - set(session.execute(query)))
     insert_rows(
-        session,
-        Notification,
-        [
-            {
-                "user_id": user_id,
-                "pool_id": pool_id,
-                "kind": kind,
-                "message": pools[pool_id][1],
-                "created_at": now,
-                "email_due": True,
-                "email_attempts": 0,
-            }
-            for pool_id, user_id in fresh
-        ],
+        session, Notification, [_emailed(user_id, pool_id, kind, pools[pool_id][1], now) for pool_id, user_id in fresh]
     )
     return len(fresh)
 
@@ -166,20 +153,12 @@ def notify_each(session: Session, notices: Sequence[tuple[Pool, int, str, str]],
         for pool, user_id, kind, message in notices
         if user_id in active and (pool.id, user_id, kind) not in told
     }
-    insert_rows(
-        session,
-        Notification,
-        [
-            {
-                "user_id": user_id,
-                "pool_id": pool_id,
-                "kind": kind,
-                "message": message[:500],
-                "created_at": now,
-                "email_due": True,
-                "email_attempts": 0,
-            }
-            for (pool_id, user_id, kind), message in fresh.items()
-        ],
-    )
+    rows = [_emailed(user_id, pool_id, kind, message, now) for (pool_id, user_id, kind), message in fresh.items()]
+    insert_rows(session, Notification, rows)
     return len(fresh)
+
+
+def _emailed(user_id: int, pool_id: int, kind: str, message: str, now: datetime) -> dict[str, object]:
+    """A notification row that also goes out by email (the outbox: app.notifications.models)."""
+    return {"user_id": user_id, "pool_id": pool_id, "kind": kind, "message": message[:500], "created_at": now,
+            "email_due": True, "email_attempts": 0}  # fmt: skip
