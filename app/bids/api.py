@@ -6,6 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
+from app import unit_of_work
 from app.auth import caller, require_user, require_vendor
 from app.bids import service
 from app.bids.schemas import AwardOut, BidIn, BidOut
@@ -29,10 +30,7 @@ class Bids(MethodView):
     def post(self, data: dict[str, Any], pool_id: int) -> Any:
         """Place a bid, or revise yours (the new bid replaces your previous one)."""
         placed = service.place(db.session(), pool_id=pool_id, vendor=require_vendor(), now=utcnow(), **data)
-        db.session.commit()
-        if placed.announce:
-            service.announce_new_leader(db.session(), pool_id=pool_id, now=utcnow())
-            db.session.commit()
+        unit_of_work.commit(db.session(), service.after_placing(db.session(), placed, now=utcnow()))
         return placed.view()
 
     @blp.response(200, BidOut(many=True))

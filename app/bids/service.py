@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -659,9 +659,22 @@ def market_view(session: Session, pool: Pool) -> Market:
     )
 
 
+def after_placing(session: Session, placed: Placed, *, now: datetime) -> list[Callable[[], None]]:
+    """What follows a placed bid once it is committed (see app.unit_of_work): telling the members of
+    a new leader, when the bid took the first lead of an open auction."""
+    if not placed.announce:
+        return []
+    return [partial(announce_new_leader, session, pool_id=placed.bid.pool_id, now=now)]
+
+
 def announce_new_leader(session: Session, *, pool_id: int, now: datetime) -> None:
-    """Tell the pool's members once that vendors are undercutting each other (after the bid committed)."""
-    pool = session.get(Pool, pool_id)
+    """Tell the pool's members once that vendors are undercutting each other (after the bid committed).
+
+    The pool is locked first: two vendors taking the lead at once announce one after the other, and
+    the second finds the members told.
+    """
+    query = select(Pool).where(Pool.id == pool_id).with_for_update()
+    pool = session.scalar(query.execution_options(populate_existing=True))
     if pool is None or pool.auction_kind != AuctionKind.OPEN:
         return  # a sealed auction's lead is a secret
     already = session.scalar(

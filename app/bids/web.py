@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from app import unit_of_work
 from app.auth import require_user
 from app.bids import service
 from app.bids.schemas import BidIn
@@ -78,10 +79,7 @@ def edit(pool_id: int) -> Any:
                 db.session.rollback()
                 errors = exc.errors or {"_schema": [exc.message]}
             else:
-                db.session.commit()
-                if placed.announce:
-                    service.announce_new_leader(db.session(), pool_id=pool_id, now=utcnow())
-                    db.session.commit()
+                unit_of_work.commit(db.session(), service.after_placing(db.session(), placed, now=utcnow()))
                 flash("Your bid is in.", "success")
                 return redirect(url_for("bids.edit", pool_id=pool_id))
     else:  # what an expired form left behind, else the vendor's current bid

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
 
+from app import unit_of_work
 from app.auth import caller, require_user
 from app.bids import service as bids
 from app.clock import utcnow
@@ -125,8 +127,7 @@ class MyCommitment(MethodView):
         commitment, created = commitments.commit(
             db.session(), pool_id=pool_id, member=require_user(), now=utcnow(), **data
         )
-        db.session.commit()
-        save_card(commitment.id)
+        unit_of_work.commit(db.session(), [partial(save_card, commitment.id)])
         return commitment, 201 if created else 200
 
     @blp.response(204)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
+from app import unit_of_work
 from app.accounts.models import User
 from app.auth import caller, require_user
 from app.bids import service as bids
@@ -316,8 +318,7 @@ def commit(pool_id: int) -> Any:
             errors = exc.errors
         else:
             record_pending_invite(made)
-            db.session.commit()
-            save_card(made.id)
+            unit_of_work.commit(db.session(), [partial(save_card, made.id)])
             flash("You're in! We'll tell you when the pool closes." if created else "Commitment updated.", "success")
             return redirect(url_for("pools.show", pool_id=pool_id))
     db.session.rollback()
