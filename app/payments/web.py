@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.accounts.models import User
+from app.accounts.service import users_by_id
 from app.audit import trail
 from app.auth import require_user
 from app.bids import service as bids
@@ -43,12 +44,6 @@ bp = Blueprint("payments", __name__, template_folder="../templates")
 def _members(pool: Pool) -> list[Commitment]:
     query = select(Commitment).where(Commitment.pool_id == pool.id).options(joinedload(Commitment.member))
     return list(db.session.scalars(query.order_by(Commitment.joined_at)))
-
-
-def _names(user_ids: set[int | None]) -> dict[int, User]:
-    ids = {i for i in user_ids if i}
-    query = select(User).where(User.id.in_(ids)).options(joinedload(User.vendor_profile))
-    return {user.id: user for user in db.session.scalars(query)} if ids else {}
 
 
 @bp.get("/pools/<int:pool_id>/console")
@@ -205,7 +200,9 @@ def dispute(dispute_id: int) -> Any:
     found, pool, role = escrow.dispute_for(db.session(), dispute_id, viewer)
     line = db.session.get(Payment, found.payment_id)
     assert line is not None
-    names = _names({found.member_id, found.vendor_id, pool.organiser_id, *(m.author_id for m in found.messages)})
+    names = users_by_id(
+        db.session(), {found.member_id, found.vendor_id, pool.organiser_id, *(m.author_id for m in found.messages)}
+    )
     return render_template(
         "payments/dispute.html",
         dispute=found,

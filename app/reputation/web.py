@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from app.accounts.service import get_user
+from app.accounts.service import get_user, users_by_id
 from app.auth import caller, require_user
 from app.clock import utcnow
 from app.errors import Conflict, ValidationFailed
@@ -45,7 +45,8 @@ def feedback_context(pool: Any, viewer: Any) -> dict[str, Any]:
         return {"rateable": [], "given": {}}
     given = {f.ratee_id: f for f in service.my_feedback(db.session(), pool_id=pool.id, rater=viewer)}
     parties = service.rateable(db.session(), pool, viewer)
-    names = {p.ratee_id: get_user(db.session(), p.ratee_id).display_name for p in parties}
+    people = users_by_id(db.session(), (p.ratee_id for p in parties))  # one query, however many parties
+    names = {p.ratee_id: people[p.ratee_id].display_name for p in parties}
     return {
         "rateable": [(p, names[p.ratee_id], rules.CRITERIA[p.direction]) for p in parties],
         "given": given,
