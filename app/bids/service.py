@@ -52,10 +52,10 @@ from app.bids.rules import Offer, Tier
 from app.db import select_in_one_round_trip
 from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from app.notifications.models import Notification
+from app.pools.fanout import notify_pool_members
 from app.pools.models import AuctionKind, Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
 from app.pools.service import ensure_visible, get_pool_for_update
 from app.reputation.scores import trust_of
-from app.social.fanout import notify_pool_members
 
 # The bid path's statements, built once: Core on the models' tables, so no unit of work and no
 # statement building or cache-key computing per request while the pool's row lock is held.

@@ -19,7 +19,7 @@ from app.db import Base
 class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
-        # Pool first: it also answers "who of this pool was told already" (app.social.fanout).
+        # Pool first: it also answers "who of this pool was told already" (app.pools.fanout).
         UniqueConstraint("pool_id", "kind", "user_id"),
         Index("ix_notifications_user_id_read_at", "user_id", "read_at"),
         # The outbox: only the emails still to send are in this index.

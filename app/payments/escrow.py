@@ -38,8 +38,8 @@ from app.payments.models import (
     ReleasedBy,
 )
 from app.payments.rules import EscrowTerms, LineState, fee_minor, line_state, pool_status_from_lines, releasable_minor
+from app.pools.fanout import notify_each, notify_user
 from app.pools.models import Pool, PoolStatus
-from app.social.fanout import notify_each, notify_user
 
 ESCROW_STATES = (PoolStatus.SETTLED, PoolStatus.DISPUTED)
 _OPEN = SimpleNamespace(stage=DisputeStage.AWAITING_VENDOR)  # stands for any open dispute in a line's state

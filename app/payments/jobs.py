@@ -19,13 +19,12 @@ from app.accounts.models import User
 from app.errors import NotFound
 from app.money import format_minor
 from app.notifications.service import queue_email
-from app.payments import escrow, service
+from app.payments import escrow, service, settlement
 from app.payments.gateway import ChargeResult, GatewayError, GatewayUnavailable, PaymentGateway
 from app.payments.models import Payment, PaymentStatus, Payout
 from app.payments.rules import EscrowTerms
-from app.pools import settlement
+from app.pools.fanout import notify_each, notify_user
 from app.pools.models import Commitment, Pool, PoolStatus
-from app.social.fanout import notify_each, notify_user
 
 log = logging.getLogger(__name__)
 TERMS = EscrowTerms()  # the defaults; the scheduler and requests pass the configured terms

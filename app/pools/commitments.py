@@ -17,9 +17,9 @@ from app.accounts.models import User
 from app.accounts.service import require_verified
 from app.errors import Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from app.pools import rules
+from app.pools.fanout import notify_pool_members
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import ensure_visible, get_pool_for_update
-from app.social.fanout import notify_pool_members
 
 
 def find_commitment(session: Session, *, pool_id: int, member_id: int) -> Commitment | None:

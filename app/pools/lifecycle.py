@@ -24,10 +24,10 @@ from app.db import insert_rows
 from app.errors import InvalidTransition, ValidationFailed
 from app.money import line_amount_minor
 from app.pools import rules
+from app.pools.fanout import notify_members_of_pools
 from app.pools.models import AwardRule, Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_organised_pool_for_update, get_pool_for_update
 from app.reputation.scores import price_factors
-from app.social.fanout import notify_members_of_pools
 
 CLOSED = (
     PoolStatus.AWARDED,

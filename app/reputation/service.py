@@ -17,12 +17,12 @@ from app.accounts.models import User
 from app.bids.service import award_of
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.payments.models import Payment, PaymentStatus
+from app.pools.fanout import notify_user
 from app.pools.models import Pool, PoolStatus
 from app.pools.service import get_pool
 from app.reputation import rules, scores
 from app.reputation.models import Feedback
 from app.reputation.rules import Direction
-from app.social.fanout import notify_user
 
 WINDOW = timedelta(days=60)  # feedback opens at settlement and closes this long after
 REVISION_WINDOW = timedelta(days=30)  # a rater may revise once, within this long of rating

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.pools.fanout import notify_pool_members
 from app.pools.models import Pool, PoolStatus
 from app.social import mail
-from app.social.fanout import notify_pool_members
 
 OUTBOX_BATCH = 200
 REMIND_BEFORE = timedelta(hours=24)

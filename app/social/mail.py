@@ -1,7 +1,7 @@
 """Send the email outbox through a backend: the console (default) or an SMTP server.
 
 The outbox is the notifications whose email is due (app.notifications.models); each is rendered
-for its recipient (app.social.fanout.email_of) as it goes out.
+for its recipient (app.pools.fanout.email_of) as it goes out.
 
 Settings come from the app config mapping passed in (MAIL_BACKEND, MAIL_HOST, MAIL_PORT,
 MAIL_USERNAME, MAIL_PASSWORD, MAIL_USE_TLS, MAIL_FROM), never from the environment.
@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from app.accounts import emails as account_emails
 from app.accounts.models import User
 from app.notifications.models import Notification
+from app.pools.fanout import email_of
 from app.pools.models import Pool
-from app.social.fanout import email_of
 from app.text import one_line
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Social use cases: pool discussions, invite links, followed categories, the inbox. No Flask here.
 
-Club use cases live in `app.social.clubs` and notification fan-out in `app.social.fanout`; both
+Club use cases live in `app.social.clubs` and notification fan-out in `app.pools.fanout`; both
 are re-exported here so callers have one module to import.
 """
 
@@ -18,6 +18,7 @@ from app.accounts.models import User
 from app.bids.models import Bid
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.notifications.models import Notification
+from app.pools.fanout import KINDS, notify_pool_members, notify_user
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
 from app.pools.rules import CATEGORIES
 from app.pools.service import grant_link, has_link_grant
@@ -36,7 +37,6 @@ from app.social.clubs import (
     lock_user,
     membership,
 )
-from app.social.fanout import KINDS, notify_pool_members, notify_user
 from app.social.models import POST_MAX_LENGTH, AuthorRole, CategoryFollow, Invite, InviteJoin, Post
 from app.text import control_characters
 

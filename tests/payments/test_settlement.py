@@ -18,11 +18,11 @@ from app.accounts.models import User
 from app.bids.models import Award, AwardLine
 from app.errors import Conflict, NotFound
 from app.notifications.models import Notification
-from app.payments import escrow, jobs, ledger
+from app.payments import escrow, jobs, ledger, settlement
 from app.payments.models import LedgerEntry, Payment, PaymentStatus, Payout
 from app.payments.offline import OfflineGateway
 from app.payments.rules import EscrowTerms
-from app.pools import lifecycle, settlement
+from app.pools import lifecycle
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
 from tests import factories
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from app.accounts.models import User
 from app.notifications.models import Notification
 from app.notifications.service import notify
+from app.pools.fanout import notify_user
 from app.social import jobs, mail
-from app.social.fanout import notify_user
 from tests import factories
 
 

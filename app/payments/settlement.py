@@ -20,9 +20,9 @@ from app.payments import service as payments
 from app.payments.gateway import ChargeResult
 from app.payments.models import Payment, PaymentStatus
 from app.payments.rules import EscrowTerms
+from app.pools.fanout import notify_members_of_pools
 from app.pools.lifecycle import transition
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
-from app.social.fanout import notify_members_of_pools
 
 
 def start_settlement(

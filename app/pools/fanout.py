@@ -1,7 +1,8 @@
 """Tell people about a pool: an inbox notification that also goes out by email, once per (user, pool, kind).
 
-No Flask here, and only models are imported, so any service (commitments, bids, lifecycle,
-settlement, reputation) can call these helpers without an import cycle. The notification is the
+The one notification fan-out. It lives with the pools, whose members it reaches, and imports only
+models below them, so every domain above (bids, payments, reputation, social) tells people
+through it. The notification is the
 email outbox (see app.notifications.models); app.social.mail renders and sends it with email_of.
 """
 
