@@ -86,3 +86,49 @@ def test_every_markdown_file_the_code_or_readme_names_is_in_the_repository():
         if not (root / name).exists() and not (root / "docs" / name).exists()
     }
     assert not missing, f"cited but not in the repository: {sorted(missing)}"
+
+
+# The floors, bottom to top (docs/design.md, "Floors and the order of packages"). A domain module
+# imports only the core and the domains before it; the HTTP floor (each domain's web.py, api.py,
+# schemas.py and context.py, app.web), the scheduler and the CLI may compose any of them.
+DOMAIN_ORDER = ["notifications", "accounts", "pools", "bids", "payments", "reputation", "social"]
+HTTP_FLOOR = {"web.py", "api.py", "schemas.py", "context.py"}
+# The arrows that still run upward, each to be removed by moving the code to its domain (issue 14):
+# the award (clearing, writing it, price factors) belongs to bids; pool visibility asks the clubs.
+STILL_UPWARD = {
+    ("app/bids/service.py", "app.reputation.scores"),
+    ("app/pools/commitments.py", "app.bids.models"),
+    ("app/pools/lifecycle.py", "app.bids"),
+    ("app/pools/lifecycle.py", "app.bids.models"),
+    ("app/pools/lifecycle.py", "app.bids.rules"),
+    ("app/pools/lifecycle.py", "app.reputation.scores"),
+    ("app/pools/service.py", "app.social.service"),
+}
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    """(module path, imported module) for every import of a domain above the importer's own."""
+    rank = {name: n for n, name in enumerate(DOMAIN_ORDER)}
+    found = set()
+    for path in APP.rglob("*.py"):
+        parts = path.relative_to(APP).parts
+        if len(parts) < 2 or parts[0] not in rank or parts[-1] in HTTP_FLOOR:
+            continue
+        for module in imported_modules(path):
+            names = module.split(".")
+            if len(names) >= 2 and names[0] == "app" and names[1] in rank and rank[names[1]] > rank[parts[0]]:
+                found.add((str(path.relative_to(APP.parent)), module))
+    return found
+
+
+def test_no_domain_imports_a_domain_above_it_beyond_the_known_arrows():
+    found = upward_imports()
+    assert found - STILL_UPWARD == set(), f"new imports upward: {sorted(found - STILL_UPWARD)}"
+    assert STILL_UPWARD - found == set(), f"gone, so strike them from STILL_UPWARD: {sorted(STILL_UPWARD - found)}"
+
+
+def test_the_core_imports_no_domain():
+    core = ["db.py", "money.py", "clock.py", "errors.py", "audit.py", "text.py"]
+    for name in core:
+        domains = {m for m in imported_modules(APP / name) if m.split(".")[:2][-1] in DOMAIN_ORDER}
+        assert not domains, f"app/{name} imports {domains}"
