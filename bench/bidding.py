@@ -51,13 +51,13 @@ import psycopg  # noqa: E402
 from psycopg.types.json import Json  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from app.web import create_app  # noqa: E402
 from app.accounts import service as accounts  # noqa: E402
 from app.accounts.models import User  # noqa: E402
 from app.clock import utcnow  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.pools import commitments, lifecycle  # noqa: E402
 from app.pools import service as pools  # noqa: E402
+from app.web import create_app  # noqa: E402
 from tests import pg_server  # noqa: E402
 
 TARGET_RATIO = 0.5
