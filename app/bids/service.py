@@ -687,5 +687,5 @@ def announce_new_leader(session: Session, *, pool_id: int, now: datetime) -> Non
             "new_best_price",
             f"Vendors are competing for “{pool.title}”: there is a new best price. See how low it goes.",
             now,
-            statuses=["active"],
+            statuses=[CommitmentStatus.ACTIVE],
         )

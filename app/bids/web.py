@@ -10,6 +10,7 @@ from flask_login import login_required
 from app import unit_of_work
 from app.auth import require_user
 from app.bids import service
+from app.bids.models import BidStatus
 from app.bids.schemas import BidIn
 from app.clock import utcnow
 from app.errors import Conflict, Forbidden, ValidationFailed
@@ -34,7 +35,7 @@ def dashboard() -> Any:
         flash("Create a vendor profile to bid on pools.", "error")
         return redirect(url_for("accounts.profile"))
     board = service.vendor_dashboard(db.session(), vendor, now=utcnow())
-    won = [row.pool.id for row in board.my_bids if row.bid is not None and row.bid.status == "won"]
+    won = [row.pool.id for row in board.my_bids if row.bid is not None and row.bid.status == BidStatus.WON]
     lines = lines_sold_by(db.session(), vendor.id, won)
     disputes = {d.payment_id: d for d in disputes_involving(db.session(), vendor) if d.vendor_id == vendor.id}
     return render_template(

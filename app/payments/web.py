@@ -31,7 +31,7 @@ from app.http import confirmation, load_form
 from app.money import format_minor, parse_major
 from app.payments import escrow, jobs, ledger, service
 from app.payments.gateways import current_gateway, current_terms
-from app.payments.models import Dispute, DisputeStage, Payment
+from app.payments.models import Dispute, DisputeStage, Payment, PaymentStatus
 from app.payments.rules import DISPUTE_STAGE_LABELS, releasable_minor
 from app.payments.schemas import AnswerIn, DecisionIn, DeliveryIn, DisputeIn, EscalateIn, MessageIn
 from app.pools import service as pools
@@ -416,7 +416,7 @@ def retry_payment(pool_id: int) -> Any:
     paid = jobs.retry_declined(
         db.session(), current_gateway(), pool_id=pool_id, member=member, now=utcnow(), terms=current_terms()
     )
-    flash(f"Your payment is {paid.status}.", "success" if paid.status == "succeeded" else "error")
+    flash(f"Your payment is {paid.status}.", "success" if paid.status == PaymentStatus.SUCCEEDED else "error")
     return redirect(url_for("pools.show", pool_id=pool_id))
 
 

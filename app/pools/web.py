@@ -23,7 +23,7 @@ from app.payments import escrow
 from app.payments.jobs import save_card
 from app.payments.rules import line_state
 from app.pools import commitments, lifecycle, service
-from app.pools.models import Pool, PoolStatus, Visibility
+from app.pools.models import CommitmentStatus, Pool, PoolStatus, Visibility
 from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
 from app.reputation.web import feedback_context
 from app.social.context import pool_social_context
@@ -112,7 +112,7 @@ def _pool_page(
 ) -> Any:
     user = caller()
     mine = commitments.find_commitment(db.session(), pool_id=pool.id, member_id=user.id) if user else None
-    if mine is not None and not mine.is_active and mine.status == "withdrawn":
+    if mine is not None and not mine.is_active and mine.status == CommitmentStatus.WITHDRAWN:
         mine = None
     if values is None:
         values = restored_values({}) or None

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.pools.fanout import notify_pool_members
-from app.pools.models import Pool, PoolStatus
+from app.pools.models import CommitmentStatus, Pool, PoolStatus
 from app.social import mail
 
 OUTBOX_BATCH = 200
@@ -35,7 +35,7 @@ def remind_closing_soon(session: Session, config: Mapping[str, Any], *, now: dat
     told = 0
     for pool in session.scalars(query.order_by(Pool.closes_at, Pool.id)).all():
         message = f"“{pool.title}” closes within a day. Check your quantity and price."
-        told += notify_pool_members(session, pool, "closing_soon", message, now, statuses=["active"],
+        told += notify_pool_members(session, pool, "closing_soon", message, now, statuses=[CommitmentStatus.ACTIVE],
                                     include_organiser=False)  # fmt: skip
     session.commit()
     return told
