@@ -88,7 +88,7 @@ def test_every_markdown_file_the_code_or_readme_names_is_in_the_repository():
     assert not missing, f"cited but not in the repository: {sorted(missing)}"
 
 
-# The floors, bottom to top (docs/design.md, "Floors and the order of packages"). A domain module
+# The floors, bottom to top (docs/architecture.md). A domain module
 # imports only the core and the domains before it; the HTTP floor (each domain's web.py, api.py,
 # schemas.py and context.py, app.web), the scheduler and the CLI may compose any of them.
 DOMAIN_ORDER = ["notifications", "accounts", "pools", "bids", "payments", "reputation", "social"]
