@@ -67,10 +67,6 @@ def dispute_of(session: Session, payment_id: int) -> Dispute | None:
     return session.scalar(select(Dispute).where(Dispute.payment_id == payment_id))
 
 
-def state_of(session: Session, line: Payment) -> LineState:
-    return line_state(line, dispute_of(session, line.id))
-
-
 @dataclass(frozen=True)
 class LineView:
     """A line with its state and dispute, as pages and the API show it."""

@@ -401,12 +401,20 @@ def record_charge(session: Session, *, payment_id: int, result: ChargeResult, no
     return session.get(Payment, payment_id, populate_existing=True)
 
 
+def _due_to_give_up(session: Session, payment_id: int, waiting: PaymentStatus, now: datetime) -> Payment | None:
+    """The (locked) payment still `waiting` once its grace window (action_expires_at) has ended, or None."""
+    payment = _lock_payment(session, payment_id)
+    if payment is None or payment.status != waiting:
+        return None
+    if payment.action_expires_at is not None and payment.action_expires_at > now:
+        return None
+    return payment
+
+
 def expire_action(session: Session, *, payment_id: int, now: datetime) -> bool:
     """Give up on a payment the member did not authenticate in time; True when it was dropped."""
-    payment = _lock_payment(session, payment_id)
-    if payment is None or payment.status != PaymentStatus.REQUIRES_ACTION:
-        return False
-    if payment.action_expires_at is not None and payment.action_expires_at > now:
+    payment = _due_to_give_up(session, payment_id, PaymentStatus.REQUIRES_ACTION, now)
+    if payment is None:
         return False
     payment.status, payment.failure_code, payment.updated_at = PaymentStatus.FAILED, "authentication_expired", now
     payment.failure_message = "The payment was not authenticated within the grace window."
@@ -415,10 +423,8 @@ def expire_action(session: Session, *, payment_id: int, now: datetime) -> bool:
 
 def expire_declined(session: Session, *, payment_id: int, now: datetime) -> bool:
     """Drop a declined payment whose grace window ended without another card; True when dropped."""
-    payment = _lock_payment(session, payment_id)
-    if payment is None or payment.status != PaymentStatus.DECLINED:
-        return False
-    if payment.action_expires_at is not None and payment.action_expires_at > now:
+    payment = _due_to_give_up(session, payment_id, PaymentStatus.DECLINED, now)
+    if payment is None:
         return False
     payment.status, payment.updated_at = PaymentStatus.FAILED, now
     payment.failure_message = f"The card was declined ({payment.failure_code}) and no other card was given in time."
@@ -450,11 +456,6 @@ def retry_with_another_card(session: Session, *, payment_id: int, member_id: int
 def payments_of(session: Session, pool_id: int) -> list[Payment]:
     """The pool's payments in order."""
     return list(session.scalars(select(Payment).where(Payment.pool_id == pool_id).order_by(Payment.id)))
-
-
-def held_minor(session: Session, pool_id: int) -> int:
-    """What escrow holds for the pool."""
-    return ledger.balance(session, pool_id, ledger.ESCROW)
 
 
 def open_payouts(session: Session, *, now: datetime, limit: int = 5000) -> list[int]:
@@ -693,11 +694,6 @@ def commitment_for(session: Session, payment: Payment) -> Commitment:
     commitment = session.get(Commitment, payment.commitment_id)
     assert commitment is not None
     return commitment
-
-
-def payment_for(session: Session, pool_id: int, commitment_id: int) -> Payment | None:
-    """The payment for one commitment, if it was charged."""
-    return session.scalar(select(Payment).where(Payment.pool_id == pool_id, Payment.commitment_id == commitment_id))
 
 
 def payouts_of(session: Session, vendor_id: int, *, limit: int = 50) -> list[Payout]:
