@@ -10,6 +10,7 @@ from app.accounts import service as accounts
 from app.clock import utcnow
 from app.errors import DomainError
 from app.extensions import db
+from app.reputation.scores import price_factors
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 pools_cli = AppGroup("pools", help="Operate on pools (safe to run while the scheduler runs).")
@@ -86,9 +87,11 @@ def seed(if_empty: bool) -> None:
 @click.option("--limit", default=500, show_default=True, help="Most pools to close in this run.")
 def close_due(limit: int) -> None:
     """Close and clear every open pool whose deadline has passed."""
-    from app.pools.jobs import close_due_pools
+    from app.bids.jobs import close_due_pools
 
-    click.echo(f"Closed {close_due_pools(db.session(), now=utcnow(), limit=limit)} pool(s).")
+    click.echo(
+        f"Closed {close_due_pools(db.session(), now=utcnow(), limit=limit, price_factors=price_factors)} pool(s)."
+    )
 
 
 @pools_cli.command("settle")

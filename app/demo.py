@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
 from app.accounts.models import User
+from app.bids import award
 from app.bids import service as bids
 from app.bids.rules import Tier
 from app.payments import escrow
@@ -18,6 +19,7 @@ from app.payments import jobs as payment_jobs
 from app.payments.offline import OfflineGateway
 from app.pools import commitments, lifecycle
 from app.pools import service as pools
+from app.reputation.scores import price_factors, trust_of
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented demo login
 
@@ -271,12 +273,20 @@ def _bid(
         first = (low + (high - low) * Decimal("0.55") - n).quantize(Decimal("0.01"))
         second = (low + (high - low) * Decimal("0.42") - n).quantize(Decimal("0.01"))
         tiers = [Tier(1, first), Tier(minimum, second)]
-        bids.place(session, pool_id=pool_id, vendor=vendor, tiers=tiers, capacity=(maximum or minimum * 3) * 2, now=now)
+        bids.place(
+            session,
+            trust_of=trust_of,
+            pool_id=pool_id,
+            vendor=vendor,
+            tiers=tiers,
+            capacity=(maximum or minimum * 3) * 2,
+            now=now,
+        )
 
 
 def _run_to(session: Session, pool_id: int, organiser: User, status: str, now: datetime) -> None:
     """Take a demo pool through its lifecycle: close it, and settle and deliver it if asked."""
-    lifecycle.close_pool(session, pool_id=pool_id, actor=organiser, now=now)
+    award.close_pool(session, pool_id=pool_id, actor=organiser, now=now, price_factors=price_factors)
     if status in ("settled", "completed"):
         session.commit()
         payment_jobs.settle_pool(session, OfflineGateway(), pool_id=pool_id, now=now)

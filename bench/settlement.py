@@ -9,7 +9,7 @@ and one bid at 90.00 per unit that serves them all. Then:
 
   warm-up  the first 5 pools go through the app path with every SQL statement and commit
            counted and timed: where the time goes, per pool closed and per payment
-  app      app.pools.jobs.close_due_pools and app.payments.jobs.settle_awarded_pools with the
+  app      app.bids.jobs.close_due_pools and app.payments.jobs.settle_awarded_pools with the
            offline gateway, a batch at a time, each in its own thread of one process, as the
            scheduler's thread pool runs the close-due-pools and settle-pools jobs (or in each
            of --processes N), until every pool is settled or --budget seconds have passed; a
@@ -62,7 +62,7 @@ from tests import pg_server  # noqa: E402
 
 TARGET_RATIO = 1 / 3
 # Pools closed, then settled, per round of the app phase (the budget is checked between rounds): one
-# batch of each sweeper, as the scheduler's sweeps run them (app.pools.jobs.BATCH, app.payments.jobs.SETTLE_BATCH).
+# batch of each sweeper, as the scheduler's sweeps run them (app.bids.jobs.BATCH, app.payments.jobs.SETTLE_BATCH).
 CHUNK = 20
 WARMUP_POOLS = 5  # closed and settled first with every statement timed; not in the rates
 RAW_BATCH = 500  # payments per commit in the raw baseline: 1,000 ledger rows
@@ -299,11 +299,12 @@ def sweep(app: Any, *, pools: int, budget: float, profile: bool = False) -> AppR
     Two threads of one process, as the scheduler's thread pool runs its close-due-pools and
     settle-pools jobs: while one waits on the database, the other runs Python.
     """
+    from app.bids.jobs import close_due_pools
     from app.clock import utcnow
     from app.extensions import db
     from app.payments.jobs import settle_awarded_pools
     from app.payments.offline import OfflineGateway
-    from app.pools.jobs import close_due_pools
+    from app.reputation.scores import price_factors
 
     run, deadline, closing_done = AppRun(), time.perf_counter() + budget, threading.Event()
     profiles: list[cProfile.Profile] = []
@@ -336,7 +337,7 @@ def sweep(app: Any, *, pools: int, budget: float, profile: bool = False) -> AppR
         return run.pools >= pools or (not handled and closing_was_done)
 
     def close(session: Any) -> int:
-        return close_due_pools(session, now=utcnow(), limit=CHUNK)
+        return close_due_pools(session, now=utcnow(), limit=CHUNK, price_factors=price_factors)
 
     def settle(session: Any) -> int:
         return settle_awarded_pools(session, gateway, now=utcnow(), limit=CHUNK)
@@ -363,11 +364,12 @@ def sweep(app: Any, *, pools: int, budget: float, profile: bool = False) -> AppR
 
 def warm_up(url: str) -> tuple[int, Meter]:
     """Close, then settle, the first pools with every statement, COPY and commit counted and timed."""
+    from app.bids.jobs import close_due_pools
     from app.clock import utcnow
     from app.extensions import db
     from app.payments.jobs import settle_awarded_pools
     from app.payments.offline import OfflineGateway
-    from app.pools.jobs import close_due_pools
+    from app.reputation.scores import price_factors
 
     app, meter, pools = make_app(url), Meter(), 0
     with app.app_context():
@@ -377,7 +379,7 @@ def warm_up(url: str) -> tuple[int, Meter]:
             for phase in ("close", "settle"):
                 meter.phase, started = phase, time.perf_counter()
                 if phase == "close":
-                    pools = close_due_pools(session, now=utcnow(), limit=WARMUP_POOLS)
+                    pools = close_due_pools(session, now=utcnow(), limit=WARMUP_POOLS, price_factors=price_factors)
                 else:
                     settle_awarded_pools(session, OfflineGateway(), now=utcnow(), limit=WARMUP_POOLS)
                 meter.seconds[phase] = time.perf_counter() - started

@@ -12,9 +12,11 @@ from werkzeug.security import generate_password_hash
 
 from app.accounts import service as accounts
 from app.accounts.models import User
+from app.bids import award
 from app.pools import commitments, lifecycle
 from app.pools import service as pools
 from app.pools.models import Commitment, Pool
+from app.reputation.scores import price_factors, trust_of
 
 PASSWORD = "correct horse battery"
 # Hashing with the production scrypt settings costs ~50 ms; tests that go through the real
@@ -145,7 +147,9 @@ def bid(
     from app.bids import service as bids
 
     vendor = vendor or globals()["vendor"](session, now=now, categories=[pool.category])
-    placed = bids.place(session, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now).bid
+    placed = bids.place(
+        session, trust_of=trust_of, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now
+    ).bid
     session.commit()
     return placed
 
@@ -170,7 +174,7 @@ def settled_pool(
         commitment(session, pool=pool, now=now, member=buyer, quantity=quantity, max_unit_price=Decimal(price) * 2)
     winner = vendor(session, now=now, categories=[pool.category])
     bid(session, pool=pool, now=now, vendor=winner, curve=((1, price),))
-    lifecycle.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
+    award.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now, price_factors=price_factors)
     session.commit()
     jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
     session.refresh(pool)

@@ -1,4 +1,4 @@
-"""JSON API for bids, the close and the award (docs/design.md, "The JSON API contract")."""
+"""JSON API for bids, the close and the award (docs/domain.md, "The JSON API contract")."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from flask.views import MethodView
 
 from app import unit_of_work
 from app.auth import caller, require_user, require_vendor
-from app.bids import service
+from app.bids import award, service
 from app.bids.schemas import AwardOut, BidIn, BidOut
 from app.clock import utcnow
 from app.extensions import BIDDING_RATE, db, rate_limit
 from app.http import ApiBlueprint
-from app.pools import lifecycle
 from app.pools import service as pools
 from app.pools.api import priced
 from app.pools.schemas import PoolOut
+from app.reputation.scores import price_factors, trust_of
 
 blp = ApiBlueprint("bids_api", __name__, url_prefix="/api/v1", description="Bids, closing and awards")
 
@@ -29,7 +29,9 @@ class Bids(MethodView):
     @blp.response(201, BidOut)
     def post(self, data: dict[str, Any], pool_id: int) -> Any:
         """Place a bid, or revise yours (the new bid replaces your previous one)."""
-        placed = service.place(db.session(), pool_id=pool_id, vendor=require_vendor(), now=utcnow(), **data)
+        placed = service.place(
+            db.session(), trust_of=trust_of, pool_id=pool_id, vendor=require_vendor(), now=utcnow(), **data
+        )
         unit_of_work.commit(db.session(), service.after_placing(db.session(), placed, now=utcnow()))
         return placed.view()
 
@@ -55,7 +57,9 @@ class Close(MethodView):
     @blp.response(200, PoolOut)
     def post(self, pool_id: int) -> Any:
         """Close and clear the pool now (organiser or operator); closing twice changes nothing."""
-        pool = lifecycle.close_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+        pool = award.close_pool(
+            db.session(), pool_id=pool_id, actor=require_user(), now=utcnow(), price_factors=price_factors
+        )
         db.session.commit()
         return priced(pool)
 

@@ -1,6 +1,6 @@
 """Clearing: meet the members' demand with each bid's price curve. Pure: no clock, no database.
 
-Semantics (docs/design.md, "The reverse auction and clearing"). For one bid and each tier
+Semantics (docs/domain.md, "The reverse auction and clearing"). For one bid and each tier
 (min_quantity_k, price_k): the eligible commitments are those with max_unit_price >= price_k; the
 bid's capacity is filled in join order with whole commitments, first fit (one that does not fit is
 skipped, later smaller ones may still fit); the tier is reachable when the filled quantity is at

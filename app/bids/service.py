@@ -55,7 +55,6 @@ from app.notifications.models import Notification
 from app.pools.fanout import notify_pool_members
 from app.pools.models import AuctionKind, Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
 from app.pools.service import ensure_visible, get_pool_for_update
-from app.reputation.scores import trust_of
 
 # The bid path's statements, built once: Core on the models' tables, so no unit of work and no
 # statement building or cache-key computing per request while the pool's row lock is held.
@@ -249,7 +248,9 @@ def lock_pool_and_read_offers(session: Session, pool_id: int, vendor_id: int) ->
     return PoolTerms(**dict(zip(_LOCK_FOR_BID_KEYS, locked[0], strict=True))), offers
 
 
-def _check_bidder(session: Session, pool: PoolTerms, vendor: User, now: datetime) -> None:
+def _check_bidder(
+    session: Session, pool: PoolTerms, vendor: User, now: datetime, trust_of: Callable[[Session, int], float]
+) -> None:
     if vendor.vendor_profile is None:
         raise Forbidden("Only vendors can bid; create a vendor profile first.")
     if pool.status == PoolStatus.DRAFT:
@@ -305,10 +306,15 @@ def place(
     tiers: list[Tier],
     capacity: int,
     now: datetime,
+    trust_of: Callable[[Session, int], float],
     delivery_window: str = "",
     notes: str = "",
 ) -> Placed:
     """Place or revise a vendor's bid and say whether members should hear of it (announce_new_leader).
+
+    `trust_of(session, vendor_id)` is the vendor's trust, asked only when the pool sets a minimum
+    (trust is the reputation package's, above this one: the caller passes
+    `app.reputation.scores.trust_of`).
 
     The pool's row lock is held from the first statement to the commit, so everything that needs
     no database runs before it: the curve's validation here, the request's parsing in the views.
@@ -316,7 +322,7 @@ def place(
     curve = _validated(tiers, capacity)
     session.flush()  # the Core statements below skip autoflush: write pending changes before the lock
     pool, active = lock_pool_and_read_offers(session, pool_id, vendor.id)
-    _check_bidder(session, pool, vendor, now)
+    _check_bidder(session, pool, vendor, now, trust_of)
     previous = next((offer for offer in active if offer.vendor_id == vendor.id), None)
     demand = pool.committed_quantity
     if previous is not None and not rules.improves_on(previous.tiers, curve, demand):

@@ -21,6 +21,7 @@ from app.payments.gateways import current_terms
 from app.payments.rules import fee_percent, line_state
 from app.payments.service import lines_sold_by, payouts_of
 from app.pools import service as pools
+from app.reputation.scores import trust_of
 
 bp = Blueprint("bids", __name__, template_folder="../templates")
 TIER_ROWS = 8  # rows the bid editor shows; blank rows are ignored
@@ -75,7 +76,9 @@ def edit(pool_id: int) -> Any:
         data, errors = validate(BidIn(), _tier_form())
         if not errors:
             try:
-                placed = service.place(db.session(), pool_id=pool_id, vendor=vendor, now=utcnow(), **data)
+                placed = service.place(
+                    db.session(), trust_of=trust_of, pool_id=pool_id, vendor=vendor, now=utcnow(), **data
+                )
             except (ValidationFailed, Conflict, Forbidden) as exc:
                 db.session.rollback()
                 errors = exc.errors or {"_schema": [exc.message]}

@@ -1,4 +1,4 @@
-"""JSON API for pools and commitments (docs/design.md, "The JSON API contract")."""
+"""JSON API for pools and commitments (docs/domain.md, "The JSON API contract")."""
 
 from __future__ import annotations
 

@@ -219,7 +219,7 @@ def _filtered(query: Select[Pool], *, status: str | None, category: str | None, 
 
 
 def pools_needing_attention(session: Session) -> list[Pool]:
-    """Pools the scheduler gave up closing (app.pools.jobs), oldest deadline first."""
+    """Pools the scheduler gave up closing (app.bids.jobs), oldest deadline first."""
     query = select(Pool).where(Pool.attention_note.is_not(None)).order_by(Pool.closes_at, Pool.id)
     return list(session.scalars(query))
 

@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 from app import unit_of_work
 from app.accounts.models import User
 from app.auth import caller, require_user
+from app.bids import award
 from app.bids import service as bids
 from app.clock import utcnow
 from app.errors import ValidationFailed
@@ -25,6 +26,7 @@ from app.payments.rules import line_state
 from app.pools import commitments, lifecycle, service
 from app.pools.models import CommitmentStatus, Pool, PoolStatus, Visibility
 from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
+from app.reputation.scores import price_factors
 from app.reputation.web import feedback_context
 from app.social.context import pool_social_context
 from app.social.web import record_pending_invite
@@ -244,7 +246,7 @@ def close(pool_id: int) -> Any:
     """Close the pool now and clear it (organiser), once the organiser has seen what it does."""
     pool = service.get_organised_pool(db.session(), pool_id, require_user())
     if pool.status == PoolStatus.OPEN:
-        preview = lifecycle.preview_close(db.session(), pool)
+        preview = award.preview_close(db.session(), pool, price_factors)
         if preview.members_charged:
             consequence = [
                 f"{preview.members_charged} member{'s' if preview.members_charged != 1 else ''} will be charged "
@@ -266,7 +268,9 @@ def close(pool_id: int) -> Any:
         )
         if page is not None:
             return page
-    pool = lifecycle.close_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
+    pool = award.close_pool(
+        db.session(), pool_id=pool_id, actor=require_user(), now=utcnow(), price_factors=price_factors
+    )
     db.session.commit()
     flash(
         "The pool is closed and awarded."

@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.bids.jobs import close_due_pools
 from app.payments import jobs as payments
 from app.payments.gateways import make_gateway
 from app.payments.rules import EscrowTerms
-from app.pools.jobs import close_due_pools
+from app.reputation.scores import price_factors
 from app.reputation.service import reveal_expired
 from app.social import jobs as social_jobs
 
@@ -48,7 +49,7 @@ def _settle(session: Session, config: Mapping[str, Any], *, now: datetime) -> in
 
 
 def _close(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
-    return close_due_pools(session, now=now)
+    return close_due_pools(session, now=now, price_factors=price_factors)
 
 
 def _reveal(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:

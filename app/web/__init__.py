@@ -1,6 +1,6 @@
 """The HTTP floor: the application factory, which alone puts the domains together for the web.
 
-Nothing below this package imports it (docs/design.md), so the domains' pure code (the clearing,
+Nothing below this package imports it (docs/domain.md), so the domains' pure code (the clearing,
 the money rules) imports without Flask.
 """
 

@@ -10,12 +10,14 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.bids import award
 from app.bids import service as bids
 from app.bids.rules import Tier
 from app.clock import utcnow
 from app.db import serialize_sqlite_writers
 from app.errors import DomainError
-from app.pools import commitments, lifecycle
+from app.pools import commitments
+from app.reputation.scores import price_factors, trust_of
 
 
 def engine_for(url: str) -> Engine:
@@ -38,7 +40,13 @@ def vendor_bids(url: str, pool_id: int, vendor_id: int, rounds: int, seed: int, 
             curve = [Tier(1, price), Tier(rng.randrange(20, 60), price - Decimal("0.50"))]
             try:
                 bid = bids.place(
-                    session, pool_id=pool_id, vendor=vendor, tiers=curve, capacity=10_000, now=utcnow()
+                    session,
+                    pool_id=pool_id,
+                    vendor=vendor,
+                    tiers=curve,
+                    capacity=10_000,
+                    now=utcnow(),
+                    trust_of=trust_of,
                 ).bid
                 session.commit()
                 accepted.append(bid.id)
@@ -78,7 +86,9 @@ def close_at_once(url: str, pool_id: int, organiser_id: int, results: Any) -> No
         organiser = session.get(User, organiser_id)
         assert organiser is not None
         try:
-            pool = lifecycle.close_pool(session, pool_id=pool_id, actor=organiser, now=utcnow())
+            pool = award.close_pool(
+                session, pool_id=pool_id, actor=organiser, now=utcnow(), price_factors=price_factors
+            )
             session.commit()
             outcome = pool.status
         except Exception as exc:

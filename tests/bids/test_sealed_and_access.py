@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from app.bids import award
 from app.bids.rules import MAX_WITHDRAWALS
-from app.pools import lifecycle
 from app.pools.models import Pool
+from app.reputation.scores import price_factors
 from app.social import service as social
 from tests import factories
 
@@ -62,7 +63,7 @@ def test_withdrawing_and_bidding_again_is_limited_and_counted(client, session, s
         bid_id = client.post(url, json=bid_body("30"), headers=auth).get_json()["id"]
         statuses.append(client.delete(f"{url}/{bid_id}", headers=auth).status_code)
     assert statuses == [204] * MAX_WITHDRAWALS + [409]
-    lifecycle.close_pool(session, pool_id=sealed.id, actor=sealed.organiser, now=now)
+    award.close_pool(session, pool_id=sealed.id, actor=sealed.organiser, now=now, price_factors=price_factors)
     session.commit()
     organiser = factories.token(session, sealed.organiser, now=now)
     trail = client.get(f"/api/v1/pools/{sealed.id}/audit", headers=organiser).get_json()
@@ -76,7 +77,7 @@ def test_the_audit_trail_hides_sealed_bids_until_the_close(client, session, seal
     url = f"/api/v1/pools/{sealed.id}/audit"
     during = [e for e in client.get(url, headers=organiser).get_json() if e["action"] == "bid.place"]
     assert "20.0000" not in str(during) and during[0]["after"] == {"sealed": "shown after the close"}
-    lifecycle.close_pool(session, pool_id=sealed.id, actor=sealed.organiser, now=now)
+    award.close_pool(session, pool_id=sealed.id, actor=sealed.organiser, now=now, price_factors=price_factors)
     session.commit()
     after = [e for e in client.get(url, headers=organiser).get_json() if e["action"] == "bid.place"]
     assert after[0]["after"]["tiers"] == [{"min_quantity": 1, "unit_price": "20.0000"}]

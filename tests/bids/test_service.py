@@ -12,6 +12,7 @@ from app.audit import AuditEvent
 from app.bids import service
 from app.bids.models import Bid, BidStatus
 from app.errors import Forbidden, NotFound, PoolNotOpen, ValidationFailed
+from app.reputation.scores import trust_of
 from tests import factories
 from tests.factories import tiers
 
@@ -24,7 +25,9 @@ def pool(session, now):
 
 
 def place(session, pool, vendor, curve, now, capacity=1000):
-    placed = service.place(session, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now).bid
+    placed = service.place(
+        session, trust_of=trust_of, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now
+    ).bid
     session.commit()
     return placed
 

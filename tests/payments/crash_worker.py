@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 import app.models  # noqa: F401 - every mapper configured, as the app does
 from app.accounts.models import User
+from app.bids import jobs as pool_jobs
 from app.clock import utcnow
 from app.errors import Conflict, NotFound
 from app.payments import escrow, jobs, service
@@ -36,8 +37,8 @@ from app.payments.gateway import PaymentGateway
 from app.payments.models import DisputeStage, Payment, PaymentStatus, Payout, PayoutStatus
 from app.payments.offline import OfflineGateway
 from app.payments.rules import EscrowTerms
-from app.pools import jobs as pool_jobs
 from app.pools.models import Pool, PoolStatus
+from app.reputation.scores import price_factors
 
 SPEED = 60  # the worker's clock: one real second is a minute
 # A 12-minute dispute window (12 real seconds), a 3-minute grace for declined cards; the rest as configured.
@@ -137,7 +138,7 @@ def run(database_url: str, gateway_name: str, stripe_base_url: str, epoch: float
         print("ready", flush=True)
         while not finished(session):
             now = clock(epoch)
-            pool_jobs.close_due_pools(session, now=now)
+            pool_jobs.close_due_pools(session, now=now, price_factors=price_factors)
             jobs.settle_awarded_pools(session, gateway, now=now, terms=TERMS)
             act(session, now=now)
             jobs.refund_due(session, gateway, now=now)

@@ -26,10 +26,11 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from app.bids import award
 from app.payments import jobs as payment_jobs
 from app.payments.models import Payment, PaymentStatus, Payout
-from app.pools import lifecycle
 from app.pools.models import Commitment
+from app.reputation.scores import price_factors
 from tests import factories
 from tests.fakes.fake_stripe import FakeStripe, Response
 from tests.payments.crash_worker import partial_refund, plan
@@ -407,7 +408,7 @@ def test_a_charge_cut_off_and_retried_after_the_member_saved_another_card_repeat
     factories.commitment(session, pool=pool, now=now, member=member)  # its card's webhook has not arrived
     factories.bid(session, pool=pool, now=now)
     later = now + timedelta(days=8)
-    lifecycle.close_pool(session, pool_id=pool.id, actor=None, now=later)
+    award.close_pool(session, pool_id=pool.id, actor=None, now=later, price_factors=price_factors)
     session.commit()
 
     fake_stripe.fail_next("payment_intents.create", "drop_after_commit")  # charged; the answer is lost

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from app.bids import award
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.notifications.models import Notification
 from app.payments import escrow, jobs, ledger
@@ -18,6 +19,7 @@ from app.payments.models import Dispute, DisputeStage, LedgerEntry, Payment, Pay
 from app.payments.offline import OfflineGateway
 from app.payments.rules import EscrowTerms
 from app.pools.models import Pool, PoolStatus
+from app.reputation.scores import price_factors
 from tests import factories
 
 TERMS = EscrowTerms()
@@ -325,7 +327,7 @@ def test_members_of_a_failed_or_cancelled_pool_are_told_they_were_not_charged(se
     failing = factories.open_pool(session, now=now, min_quantity=50)
     member = factories.user(session, now=now)
     factories.commitment(session, pool=failing, now=now, member=member, quantity=2)
-    lifecycle.close_pool(session, pool_id=failing.id, actor=failing.organiser, now=now)
+    award.close_pool(session, pool_id=failing.id, actor=failing.organiser, now=now, price_factors=price_factors)
     cancelled = factories.open_pool(session, now=now)
     factories.commitment(session, pool=cancelled, now=now, member=member, quantity=2)
     lifecycle.cancel_pool(session, pool_id=cancelled.id, actor=cancelled.organiser, now=now)

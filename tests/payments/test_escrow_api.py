@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from app.bids import award
 from app.payments import jobs
 from app.payments.offline import OfflineGateway
 from app.payments.rules import EscrowTerms
-from app.pools import lifecycle
+from app.reputation.scores import price_factors
 from tests import factories
 
 TERMS = EscrowTerms()
@@ -25,7 +26,7 @@ def test_a_sockpuppets_confirmation_releases_only_its_own_line(client, session, 
         factories.commitment(session, pool=pool, now=now, member=buyer, quantity=8, max_unit_price=Decimal("200"))
     vendor = factories.vendor(session, now=now, categories=[pool.category])
     factories.bid(session, pool=pool, now=now, vendor=vendor, curve=((1, "100"),))
-    lifecycle.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
+    award.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now, price_factors=price_factors)
     session.commit()
     jobs.settle_pool(session, OfflineGateway(), pool_id=pool.id, now=now)
 

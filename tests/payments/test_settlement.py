@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.bids import award
 from app.bids.models import Award, AwardLine
 from app.errors import Conflict, NotFound
 from app.notifications.models import Notification
@@ -22,8 +23,8 @@ from app.payments import escrow, jobs, ledger, settlement
 from app.payments.models import LedgerEntry, Payment, PaymentStatus, Payout
 from app.payments.offline import OfflineGateway
 from app.payments.rules import EscrowTerms
-from app.pools import lifecycle
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
+from app.reputation.scores import price_factors
 from tests import factories
 
 TERMS = EscrowTerms()  # 5 % fee, 14-day window
@@ -33,7 +34,7 @@ def awarded_pool(session, now, members=((4, "12.00"), (3, "11.00")), price="10.0
     pool = factories.open_pool(session, now=now, min_quantity=2)
     made = [factories.commitment(session, pool=pool, now=now, quantity=q, max_unit_price=m) for q, m in members]
     factories.bid(session, pool=pool, now=now, curve=((1, price),))
-    lifecycle.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now)
+    award.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now, price_factors=price_factors)
     session.commit()
     return pool, made
 

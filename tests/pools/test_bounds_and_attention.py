@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from app.audit import AuditEvent
+from app.bids import jobs
 from app.errors import ValidationFailed
-from app.pools import commitments, jobs, rules, service
+from app.pools import commitments, rules, service
 from app.pools.models import Commitment, Pool, PoolStatus
+from app.reputation.scores import price_factors
 from tests import factories
 from tests.web_helpers import log_in
 
@@ -72,7 +74,7 @@ def unclosable(session, now):
 
 def test_a_pool_that_cannot_close_needs_attention_after_three_sweeps(session, unclosable, now):
     for _ in range(jobs.CLOSE_ATTEMPTS + 2):
-        assert jobs.close_due_pools(session, now=now) == 0
+        assert jobs.close_due_pools(session, now=now, price_factors=price_factors) == 0
     session.expire_all()
     pool = session.get(Pool, unclosable.id)
     assert pool.status == PoolStatus.OPEN and pool.close_failures == jobs.CLOSE_ATTEMPTS
@@ -87,14 +89,14 @@ def test_other_pools_still_close_beside_one_that_cannot(session, unclosable, now
     factories.commitment(session, pool=fine, now=now, quantity=1, max_unit_price="10")
     session.get(Pool, fine.id).closes_at = now - timedelta(minutes=1)
     session.commit()
-    assert jobs.close_due_pools(session, now=now) == 1
+    assert jobs.close_due_pools(session, now=now, price_factors=price_factors) == 1
     session.expire_all()
     assert session.get(Pool, fine.id).status != PoolStatus.OPEN
 
 
 def test_the_organiser_sees_it_and_an_operator_can_hand_it_back(client, session, unclosable, now):
     for _ in range(jobs.CLOSE_ATTEMPTS):
-        jobs.close_due_pools(session, now=now)
+        jobs.close_due_pools(session, now=now, price_factors=price_factors)
     log_in(client, unclosable.organiser.email)
     assert "This pool needs attention" in client.get(f"/pools/{unclosable.id}").get_data(as_text=True)
     service.retry_closing(session, pool_id=unclosable.id, now=now)

@@ -1,6 +1,6 @@
 """Real scheduler processes (`flask --app wsgi scheduler run`) against one PostgreSQL database.
 
-docs/design.md, "The scheduler": correctness never depends on only one scheduler running, and a missed run
+docs/domain.md, "The scheduler": correctness never depends on only one scheduler running, and a missed run
 is caught by the next sweep. These tests start the scheduler exactly as operators do, in child
 processes with the offline gateway, and check the database afterwards.
 """
@@ -22,9 +22,10 @@ import pytest
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.orm import Session
 
+from app.bids import award
 from app.payments import jobs as payment_jobs
 from app.payments.offline import OfflineGateway
-from app.pools import lifecycle
+from app.reputation.scores import price_factors
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +157,7 @@ def test_a_settle_sweep_reports_only_the_pools_it_settled_itself(session, now):
     """
     [pool_id] = _awardable_pools(session, now, 1)
     later = now + timedelta(hours=2)
-    lifecycle.close_pool(session, pool_id=pool_id, actor=None, now=later)
+    award.close_pool(session, pool_id=pool_id, actor=None, now=later, price_factors=price_factors)
     session.commit()
     gateway = OfflineGateway()
     assert payment_jobs.settle_pool(session, gateway, pool_id=pool_id, now=later) == 1

@@ -1,7 +1,7 @@
-"""Scheduled pool work: sweepers that find due pools in the database and call the lifecycle.
+"""The closing sweeper: finds open pools past their deadline and closes them (`app.bids.award`).
 
-Each function takes a session and `now`, commits after every pool (so one pool's failure or a
-crash loses nothing already done) and returns how many pools it handled.
+It takes a session, `now` and the price-factor lookup, commits after every batch of pools (so one
+pool's failure or a crash loses nothing already done) and returns how many pools it closed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app import audit
-from app.pools import lifecycle
+from app.bids import award
+from app.bids.award import PriceFactors
+from app.pools.lifecycle import due_pool_ids
 from app.pools.models import Pool
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ BATCH = 20  # due pools claimed and closed per transaction
 CLOSE_ATTEMPTS = 3  # sweeps that may fail to close a pool before it is left for a person to look at
 
 
-def close_due_pools(session: Session, *, now: datetime, limit: int = 500) -> int:
+def close_due_pools(session: Session, *, now: datetime, price_factors: PriceFactors, limit: int = 500) -> int:
     """Close every open pool whose deadline has passed; safe to run in several processes at once.
 
     Pools are claimed and closed in batches, one transaction each. When a batch fails, its pools
@@ -32,13 +34,11 @@ def close_due_pools(session: Session, *, now: datetime, limit: int = 500) -> int
     """
     handled, skipped = 0, set[int]()
     while handled + len(skipped) < limit:
-        claimed = lifecycle.due_pool_ids(
-            session, now, limit=min(BATCH, limit - handled - len(skipped)), exclude=skipped
-        )
+        claimed = due_pool_ids(session, now, limit=min(BATCH, limit - handled - len(skipped)), exclude=skipped)
         if not claimed:
             break
         try:
-            handled += lifecycle.close_due(session, pool_ids=claimed, now=now)
+            handled += award.close_due(session, pool_ids=claimed, now=now, price_factors=price_factors)
             session.commit()
         except Exception:
             session.rollback()
@@ -46,14 +46,14 @@ def close_due_pools(session: Session, *, now: datetime, limit: int = 500) -> int
                 _failed_to_close(session, claimed[0], now, skipped)
             else:
                 log.warning("closing pools %s together failed; closing them one by one", claimed)
-                handled += sum(_close_one(session, pool_id, now, skipped) for pool_id in claimed)
+                handled += sum(_close_one(session, pool_id, now, skipped, price_factors) for pool_id in claimed)
     session.rollback()  # release the empty claim's transaction
     return handled
 
 
-def _close_one(session: Session, pool_id: int, now: datetime, skipped: set[int]) -> int:
+def _close_one(session: Session, pool_id: int, now: datetime, skipped: set[int], price_factors: PriceFactors) -> int:
     try:
-        closed = lifecycle.close_due(session, pool_ids=[pool_id], now=now)
+        closed = award.close_due(session, pool_ids=[pool_id], now=now, price_factors=price_factors)
         session.commit()
         return closed
     except Exception:
