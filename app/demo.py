@@ -14,6 +14,7 @@ from app.accounts.models import User
 from app.bids import award
 from app.bids import service as bids
 from app.bids.rules import Tier
+from app.bids.service import has_active_bid
 from app.payments import escrow
 from app.payments import jobs as payment_jobs
 from app.payments.offline import OfflineGateway
@@ -321,6 +322,14 @@ def _join(
         if maximum is not None and total + quantity > maximum:
             break
         price = (low + (high - low) * Decimal(rng.randrange(60 if tip else 40, 101)) / 100).quantize(Decimal("0.01"))
-        commitments.commit(session, pool_id=pool_id, member=member, quantity=quantity, max_unit_price=price, now=now)
+        commitments.commit(
+            session,
+            bids_on_pool=has_active_bid,
+            pool_id=pool_id,
+            member=member,
+            quantity=quantity,
+            max_unit_price=price,
+            now=now,
+        )
         total += quantity
     return len(joiners)

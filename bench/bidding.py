@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from app.accounts import service as accounts  # noqa: E402
 from app.accounts.models import User  # noqa: E402
+from app.bids.service import has_active_bid  # noqa: E402
 from app.clock import utcnow  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.pools import commitments, lifecycle  # noqa: E402
@@ -203,7 +204,15 @@ def _open_pool(session: Session, organiser: User, members: list[User], now: date
     lifecycle.publish_pool(session, pool_id=pool.id, actor=organiser, now=now)
     for member in members:
         quantity, price = MEMBER_QUANTITY, Decimal("9000")
-        commitments.commit(session, pool_id=pool.id, member=member, quantity=quantity, max_unit_price=price, now=now)
+        commitments.commit(
+            session,
+            bids_on_pool=has_active_bid,
+            pool_id=pool.id,
+            member=member,
+            quantity=quantity,
+            max_unit_price=price,
+            now=now,
+        )
     return pool.id
 
 

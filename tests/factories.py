@@ -13,6 +13,7 @@ from werkzeug.security import generate_password_hash
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.bids import award
+from app.bids.service import has_active_bid
 from app.pools import commitments, lifecycle
 from app.pools import service as pools
 from app.pools.models import Commitment, Pool
@@ -114,7 +115,13 @@ def commitment(
     """A member's active commitment to an open pool."""
     member = member or user(session, now=now)
     made, _ = commitments.commit(
-        session, pool_id=pool.id, member=member, quantity=quantity, max_unit_price=Decimal(max_unit_price), now=now
+        session,
+        bids_on_pool=has_active_bid,
+        pool_id=pool.id,
+        member=member,
+        quantity=quantity,
+        max_unit_price=Decimal(max_unit_price),
+        now=now,
     )
     session.commit()
     return made

@@ -54,7 +54,7 @@ from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFai
 from app.notifications.models import Notification
 from app.pools.fanout import notify_pool_members
 from app.pools.models import AuctionKind, Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
-from app.pools.service import ensure_visible, get_pool_for_update
+from app.pools.service import ensure_visible, get_pool_for_update, grant_access
 
 # The bid path's statements, built once: Core on the models' tables, so no unit of work and no
 # statement building or cache-key computing per request while the pool's row lock is held.
@@ -182,6 +182,12 @@ def active_bids(session: Session, pool_id: int) -> list[Bid]:
     return list(session.scalars(query))
 
 
+def has_active_bid(session: Session, pool_id: int, vendor_id: int) -> bool:
+    """Whether the user bids on the pool (a vendor may not be served by its own bid)."""
+    query = select(Bid.id).where(Bid.pool_id == pool_id, Bid.vendor_id == vendor_id, Bid.status == BidStatus.ACTIVE)
+    return session.scalar(query.limit(1)) is not None
+
+
 def current_bid(session: Session, pool_id: int, vendor_id: int) -> Bid | None:
     """The vendor's active bid on the pool, if any."""
     return session.scalar(
@@ -257,6 +263,7 @@ def _check_bidder(
         raise NotFound("No such pool.")  # a draft is its organiser's alone, as on every other path
     if pool.visibility != Visibility.PUBLIC:  # the one visibility check, as for reading the pool
         ensure_visible(session, session.get_one(Pool, pool.id), vendor)
+        grant_access(session, pool.id, vendor.id, now)  # a bidder keeps sight of the pool (it left the club)
     if not (pool.status == PoolStatus.OPEN and now < pool.closes_at):
         raise PoolNotOpen("This pool is closed; bids are no longer accepted.")
     if pool.organiser_id == vendor.id:

@@ -13,6 +13,7 @@ from flask.views import MethodView
 from app import unit_of_work
 from app.auth import caller, require_user
 from app.bids import service as bids
+from app.bids.service import has_active_bid
 from app.clock import utcnow
 from app.errors import NotFound
 from app.extensions import db
@@ -125,7 +126,7 @@ class MyCommitment(MethodView):
     def put(self, data: dict[str, Any], pool_id: int) -> Any:
         """Join the pool, or change the caller's commitment, while it is open."""
         commitment, created = commitments.commit(
-            db.session(), pool_id=pool_id, member=require_user(), now=utcnow(), **data
+            db.session(), bids_on_pool=has_active_bid, pool_id=pool_id, member=require_user(), now=utcnow(), **data
         )
         unit_of_work.commit(db.session(), [partial(save_card, commitment.id)])
         return commitment, 201 if created else 200

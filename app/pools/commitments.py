@@ -6,6 +6,7 @@ the pool's row lock, so it always equals the sum over active commitments.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -37,12 +38,24 @@ def _open_pool_for_update(session: Session, pool_id: int, member: User, now: dat
 
 
 def commit(
-    session: Session, *, pool_id: int, member: User, quantity: int, max_unit_price: Decimal, now: datetime
+    session: Session,
+    *,
+    pool_id: int,
+    member: User,
+    quantity: int,
+    max_unit_price: Decimal,
+    now: datetime,
+    bids_on_pool: Callable[[Session, int, int], bool],
 ) -> tuple[Commitment, bool]:
-    """Join (or rejoin) the pool, or change the commitment; return it and whether this was a join."""
+    """Join (or rejoin) the pool, or change the commitment; return it and whether this was a join.
+
+    A vendor may not be served by its own bid: `bids_on_pool(session, pool_id, user_id)` says
+    whether the member has an active bid on the pool, asked under the pool's row lock (bids build on
+    pools, so the caller passes `app.bids.service.has_active_bid`).
+    """
     pool = _open_pool_for_update(session, pool_id, member, now)
     require_verified(member)  # joining authorizes a charge
-    if _has_active_bid(session, pool.id, member.id):
+    if bids_on_pool(session, pool.id, member.id):
         raise Forbidden("You bid on this pool, so you cannot join it; withdraw your bid first.")
     existing = find_commitment(session, pool_id=pool.id, member_id=member.id)
     own = existing.quantity if existing is not None and existing.is_active else 0
@@ -88,14 +101,6 @@ def commit(
         after=_snapshot(existing),
     )
     return existing, before is None
-
-
-def _has_active_bid(session: Session, pool_id: int, user_id: int) -> bool:
-    """Whether the user bids on the pool: a vendor may not be served by its own bid."""
-    from app.bids.models import Bid, BidStatus  # bids build on pools: import late, no cycle
-
-    query = select(Bid.id).where(Bid.pool_id == pool_id, Bid.vendor_id == user_id, Bid.status == BidStatus.ACTIVE)
-    return session.scalar(query.limit(1)) is not None
 
 
 def withdraw(session: Session, *, pool_id: int, member: User, now: datetime) -> Commitment:

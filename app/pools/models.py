@@ -144,7 +144,7 @@ class Pool(Base):
 
 
 class PoolLinkGrant(Base):
-    """A user who opened an unlisted pool's share link (or an invite to it): they may see it by id."""
+    """A user who may see a non-public pool by id: they opened its share link (or an invite to it), or bid on it."""
 
     __tablename__ = "pool_link_grants"
     __table_args__ = (UniqueConstraint("pool_id", "user_id"),)

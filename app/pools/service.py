@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from app import audit
 from app.accounts.models import User
+from app.clubs.service import club_of_pool, membership
 from app.errors import InvalidTransition, NotFound, ValidationFailed
 from app.pools import rules
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolLinkGrant, PoolStatus, Visibility
@@ -66,10 +67,40 @@ def get_pool(session: Session, pool_id: int, viewer: User | None = None) -> Pool
 
 def ensure_visible(session: Session, pool: Pool, viewer: User | None) -> None:
     """Raise NotFound unless the viewer may see the pool: the one check for every path that reads or acts on one."""
-    from app.social.service import pool_visible_to  # social builds on pools: import late, no cycle
-
     if not pool_visible_to(session, pool, viewer):
         raise NotFound("No such pool.")
+
+
+def pool_visible_to(session: Session, pool: Pool, viewer: User | None) -> bool:
+    """Whether the viewer may see the pool.
+
+    Public pools: anyone. Unlisted ones: who opened their share link or an invite to them. Club
+    pools: the club's members. The organiser, operators and the pool's parties always: its members,
+    and the vendors who bid on it (placing a bid grants access, `grant_access`); drafts only the
+    organiser.
+    """
+    if not pool.is_visible_to(viewer):
+        return False
+    if pool.visibility == Visibility.PUBLIC or (
+        viewer is not None and (viewer.is_admin or pool.is_organised_by(viewer))
+    ):
+        return True
+    if viewer is None:
+        return False
+    if has_link_grant(session, pool.id, viewer.id) or _is_member(session, pool.id, viewer.id):
+        return True
+    if pool.visibility == Visibility.UNLISTED:
+        return False
+    club_id = club_of_pool(session, pool.id)  # a club pool not yet attached: its parties only
+    return club_id is not None and membership(session, club_id, viewer.id) is not None
+
+
+def _is_member(session: Session, pool_id: int, user_id: int) -> bool:
+    """Whether the user joined the pool and did not withdraw (served or not)."""
+    status = session.scalar(
+        select(Commitment.status).where(Commitment.pool_id == pool_id, Commitment.member_id == user_id)
+    )
+    return status is not None and status != CommitmentStatus.WITHDRAWN
 
 
 def open_link(session: Session, token: str, viewer: User | None, now: datetime) -> Pool:
@@ -83,17 +114,23 @@ def open_link(session: Session, token: str, viewer: User | None, now: datetime) 
 
 def grant_link(session: Session, pool: Pool, viewer: User | None, now: datetime) -> None:
     """Remember that the viewer holds the pool's link (an invite counts); once per viewer."""
-    if viewer is None or pool.visibility != Visibility.UNLISTED or has_link_grant(session, pool.id, viewer.id):
+    if viewer is not None and pool.visibility == Visibility.UNLISTED:
+        grant_access(session, pool.id, viewer.id, now)
+
+
+def grant_access(session: Session, pool_id: int, user_id: int, now: datetime) -> None:
+    """Let the user see a non-public pool by id from now on (a link opened, a bid placed); once per user."""
+    if has_link_grant(session, pool_id, user_id):
         return
     try:
         with session.begin_nested():  # the same viewer opening the link twice at once: one grant
-            session.add(PoolLinkGrant(pool_id=pool.id, user_id=viewer.id, created_at=now))
+            session.add(PoolLinkGrant(pool_id=pool_id, user_id=user_id, created_at=now))
     except IntegrityError:
         pass
 
 
 def has_link_grant(session: Session, pool_id: int, user_id: int) -> bool:
-    """Whether the user opened the pool's share link (or an invite to it)."""
+    """Whether the user was granted access to the pool: opened its share link (or an invite), or bid on it."""
     query = select(PoolLinkGrant.id).where(PoolLinkGrant.pool_id == pool_id, PoolLinkGrant.user_id == user_id)
     return session.scalar(query) is not None
 

@@ -15,6 +15,7 @@ from app.accounts.models import User
 from app.auth import caller, require_user
 from app.bids import award
 from app.bids import service as bids
+from app.bids.service import has_active_bid
 from app.clock import utcnow
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -316,7 +317,7 @@ def commit(pool_id: int) -> Any:
     if not errors:
         try:
             made, created = commitments.commit(
-                db.session(), pool_id=pool_id, member=require_user(), now=utcnow(), **data
+                db.session(), bids_on_pool=has_active_bid, pool_id=pool_id, member=require_user(), now=utcnow(), **data
             )
         except ValidationFailed as exc:
             errors = exc.errors

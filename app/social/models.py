@@ -22,11 +22,6 @@ class AuthorRole(StrEnum):
     VENDOR = "vendor"
 
 
-class ClubRole(StrEnum):
-    MEMBER = "member"
-    ADMIN = "admin"
-
-
 class Post(Base):
     __tablename__ = "posts"
     __table_args__ = (Index("ix_posts_pool_id_created_at", "pool_id", "created_at"),)
@@ -75,45 +70,4 @@ class CategoryFollow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     category: Mapped[Str40]  # a key of app.pools.rules.CATEGORIES
-    created_at: Mapped[datetime]
-
-
-class Club(Base):
-    """A standing buying group whose members see and run pools together."""
-
-    __tablename__ = "clubs"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(80))
-    slug: Mapped[str] = mapped_column(String(60), unique=True)  # the club's address: /clubs/<slug>
-    description: Mapped[str] = mapped_column(Text, default="")
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[datetime]
-
-
-class ClubMember(Base):
-    __tablename__ = "club_members"
-    __table_args__ = (UniqueConstraint("club_id", "user_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    role: Mapped[str] = mapped_column(String(10), default=ClubRole.MEMBER)
-    created_at: Mapped[datetime]
-
-    user: Mapped[User] = relationship()
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == ClubRole.ADMIN
-
-
-class ClubPool(Base):
-    """A pool run by a club; a pool belongs to at most one club."""
-
-    __tablename__ = "club_pools"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id"), index=True)
-    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), unique=True)
     created_at: Mapped[datetime]

@@ -1,7 +1,7 @@
 """Social use cases: pool discussions, invite links, followed categories, the inbox. No Flask here.
 
-Club use cases live in `app.social.clubs` and notification fan-out in `app.pools.fanout`; both
-are re-exported here so callers have one module to import.
+Club use cases live in `app.clubs.service` and `app.pools.clubs`, notification fan-out in
+`app.pools.fanout`; they are re-exported here so the HTTP floor has one module to import.
 """
 
 from __future__ import annotations
@@ -16,19 +16,9 @@ from sqlalchemy.orm import Session, joinedload
 from app import audit
 from app.accounts.models import User
 from app.bids.models import Bid
-from app.errors import Forbidden, NotFound, ValidationFailed
-from app.notifications.models import Notification
-from app.pools.fanout import KINDS, notify_pool_members, notify_user
-from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
-from app.pools.rules import CATEGORIES
-from app.pools.service import grant_link, has_link_grant
-from app.social.clubs import (
-    attach_pool,
-    attachable_pools,
+from app.clubs.service import (
     club_admins,
     club_members,
-    club_of_pool,
-    club_pools,
     clubs_overview,
     create_club,
     get_club,
@@ -37,6 +27,13 @@ from app.social.clubs import (
     lock_user,
     membership,
 )
+from app.errors import Forbidden, NotFound, ValidationFailed
+from app.notifications.models import Notification
+from app.pools.clubs import attach_pool, attachable_pools, club_pools
+from app.pools.fanout import KINDS, notify_pool_members, notify_user
+from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
+from app.pools.rules import CATEGORIES
+from app.pools.service import grant_link, pool_visible_to
 from app.social.models import POST_MAX_LENGTH, AuthorRole, CategoryFollow, Invite, InviteJoin, Post
 from app.text import control_characters
 
@@ -54,28 +51,6 @@ class InviterCount:
 
 
 # --- who sees a pool ---------------------------------------------------------------------------
-
-
-def pool_visible_to(session: Session, pool: Pool, viewer: User | None) -> bool:
-    """Whether the viewer may see the pool.
-
-    Public pools: anyone. Unlisted ones: who opened their share link or an invite to them. Club
-    pools: the club's members. The organiser, operators and the pool's parties (members, bidders)
-    always; drafts only the organiser.
-    """
-    if not pool.is_visible_to(viewer):
-        return False
-    if pool.visibility == Visibility.PUBLIC or (
-        viewer is not None and (viewer.is_admin or pool.is_organised_by(viewer))
-    ):
-        return True
-    if viewer is None:
-        return False
-    if pool.visibility == Visibility.UNLISTED:
-        return has_link_grant(session, pool.id, viewer.id) or author_role(session, pool, viewer) is not None
-    club_id = club_of_pool(session, pool.id)  # a club pool not yet attached: its parties only
-    in_club = club_id is not None and membership(session, club_id, viewer.id) is not None
-    return in_club or author_role(session, pool, viewer) is not None
 
 
 def follow_invite(session: Session, invite: Invite, viewer: User | None, now: datetime) -> Pool:

@@ -13,6 +13,7 @@ from app.accounts.models import User
 from app.bids import award
 from app.bids import service as bids
 from app.bids.rules import Tier
+from app.bids.service import has_active_bid
 from app.clock import utcnow
 from app.db import serialize_sqlite_writers
 from app.errors import DomainError
@@ -68,6 +69,7 @@ def member_joins(url: str, pool_id: int, member_ids: list[int], seed: int, resul
             for _ in range(2):
                 commitments.commit(
                     session,
+                    bids_on_pool=has_active_bid,
                     pool_id=pool_id,
                     member=member,
                     quantity=rng.randrange(1, 6),

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from app.audit import AuditEvent
 from app.bids import jobs
+from app.bids.service import has_active_bid
 from app.errors import ValidationFailed
 from app.pools import commitments, rules, service
 from app.pools.models import Commitment, Pool, PoolStatus
@@ -45,7 +46,7 @@ def test_a_line_too_large_for_its_column_is_refused(session, now):
     pool = factories.open_pool(session, now=now, max_per_member=10_000_000)
     member = factories.user(session, now=now)
     with pytest.raises(ValidationFailed) as refused:
-        commitments.commit(session, pool_id=pool.id, member=member, quantity=10_000_000,
+        commitments.commit(session, bids_on_pool=has_active_bid, pool_id=pool.id, member=member, quantity=10_000_000,
                            max_unit_price=Decimal("9999999999"), now=now)  # fmt: skip
     assert "at most 10,000,000,000" in refused.value.errors["quantity"][0]
 

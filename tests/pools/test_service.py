@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from app.bids.service import has_active_bid
 from app.errors import PoolNotOpen, ValidationFailed
 from app.pools import commitments, lifecycle, service
 from app.pools.models import Commitment, CommitmentStatus, Pool
@@ -27,9 +28,23 @@ def test_denormalised_demand_equals_the_sum_of_active_commitments(session, now):
     members = [factories.user(session, now=now) for _ in range(4)]
     for quantity, member in enumerate(members, start=1):
         commitments.commit(
-            session, pool_id=pool.id, member=member, quantity=quantity, max_unit_price=Decimal(9), now=now
+            session,
+            bids_on_pool=has_active_bid,
+            pool_id=pool.id,
+            member=member,
+            quantity=quantity,
+            max_unit_price=Decimal(9),
+            now=now,
         )
-    commitments.commit(session, pool_id=pool.id, member=members[0], quantity=7, max_unit_price=Decimal(9), now=now)
+    commitments.commit(
+        session,
+        bids_on_pool=has_active_bid,
+        pool_id=pool.id,
+        member=members[0],
+        quantity=7,
+        max_unit_price=Decimal(9),
+        now=now,
+    )
     commitments.withdraw(session, pool_id=pool.id, member=members[1], now=now)
     session.commit()
     session.refresh(pool)
@@ -40,14 +55,34 @@ def test_denormalised_demand_equals_the_sum_of_active_commitments(session, now):
 def test_a_rejoining_member_goes_to_the_back_of_the_queue(session, now):
     pool = factories.open_pool(session, now=now)
     first, second = factories.user(session, now=now), factories.user(session, now=now)
-    commitments.commit(session, pool_id=pool.id, member=first, quantity=1, max_unit_price=Decimal(5), now=now)
     commitments.commit(
-        session, pool_id=pool.id, member=second, quantity=1, max_unit_price=Decimal(5), now=now + timedelta(minutes=1)
+        session,
+        bids_on_pool=has_active_bid,
+        pool_id=pool.id,
+        member=first,
+        quantity=1,
+        max_unit_price=Decimal(5),
+        now=now,
+    )
+    commitments.commit(
+        session,
+        bids_on_pool=has_active_bid,
+        pool_id=pool.id,
+        member=second,
+        quantity=1,
+        max_unit_price=Decimal(5),
+        now=now + timedelta(minutes=1),
     )
     commitments.withdraw(session, pool_id=pool.id, member=first, now=now + timedelta(minutes=2))
     first_row = commitments.find_commitment(session, pool_id=pool.id, member_id=first.id)
     again, joined = commitments.commit(
-        session, pool_id=pool.id, member=first, quantity=2, max_unit_price=Decimal(5), now=now + timedelta(minutes=3)
+        session,
+        bids_on_pool=has_active_bid,
+        pool_id=pool.id,
+        member=first,
+        quantity=2,
+        max_unit_price=Decimal(5),
+        now=now + timedelta(minutes=3),
     )
     assert joined and again.id == first_row.id  # one row per member per pool, reused
     assert again.joined_at == now + timedelta(minutes=3)
@@ -59,6 +94,7 @@ def test_a_pool_past_its_deadline_takes_no_commitments(session, now):
     with pytest.raises(PoolNotOpen):
         commitments.commit(
             session,
+            bids_on_pool=has_active_bid,
             pool_id=pool.id,
             member=factories.user(session, now=now),
             quantity=1,

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.clubs.models import Club
 from app.pools import commitments
 from app.pools.models import Pool
 from app.social import service
-from app.social.models import Club
 from tests import factories
 
 ROLES = ("organiser", "member", "withdrawn", "vendor_with_bid", "vendor_without_bid", "outsider")

@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from app.clubs.models import ClubMember
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.notifications.models import Notification
 from app.pools import commitments
 from app.social import jobs, mail, service
-from app.social.models import ClubMember, InviteJoin, Post
+from app.social.models import InviteJoin, Post
 from tests import factories
 from tests.social.conftest import actor, club, post
 
@@ -137,6 +138,23 @@ def test_a_club_pool_is_seen_by_club_members_and_its_parties_only(session, now):
     assert not service.pool_visible_to(session, pool, None)
     with pytest.raises(NotFound):
         service.add_post(session, pool_id=pool.id, author=outsider, body="hi", now=now)
+
+
+def test_a_vendor_who_bid_on_a_club_pool_still_sees_it_after_leaving_the_club(session, now):
+    """A bid is money on the table: its vendor keeps sight of the pool (and its award) whatever the club does."""
+    organiser = factories.user(session, now=now)
+    the_club = club(session, now=now, owner=organiser)
+    pool = factories.open_pool(session, now=now, organiser=organiser, visibility="club")
+    service.attach_pool(session, club=the_club, pool=pool, actor=organiser, now=now)
+    vendor = factories.vendor(session, now=now)
+    service.join_club(session, club=the_club, user=vendor, now=now)
+    session.commit()
+    factories.bid(session, pool=pool, now=now, vendor=vendor)
+    stranger = factories.vendor(session, now=now)
+    service.leave_club(session, club=the_club, user=vendor, now=now)
+    session.commit()
+    assert service.pool_visible_to(session, pool, vendor)
+    assert not service.pool_visible_to(session, pool, stranger)
 
 
 # --- invites -------------------------------------------------------------------------------------

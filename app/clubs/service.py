@@ -1,4 +1,6 @@
-"""Club use cases: create, join, leave, members, and the pools a club runs. No Flask here.
+"""Club use cases: create, join, leave, members, and which club runs a pool. No Flask here.
+
+The pools a club runs (attaching one, listing them) are `app.pools.clubs`.
 
 Membership changes lock the acting user's row first, so one person's double-click cannot
 make two memberships; the unique constraints are the last line of defence.
@@ -16,9 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import User
+from app.clubs.models import Club, ClubMember, ClubPool, ClubRole
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.pools.models import Pool, PoolStatus, Visibility
-from app.social.models import Club, ClubMember, ClubPool, ClubRole
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,58}[a-z0-9])$")
 RESERVED_SLUGS = frozenset({"new"})
@@ -130,38 +131,9 @@ def club_admins(session: Session, club: Club) -> list[User]:
     return list(session.scalars(query))
 
 
-def attach_pool(session: Session, *, club: Club, pool: Pool, actor: User, now: datetime) -> ClubPool:
-    """Make the pool one of the club's: only its organiser may, and only as a member of the club.
-
-    Attaching decides who may see and join a pool, so a club admin cannot take someone else's.
-    """
-    allowed = pool.is_organised_by(actor) and membership(session, club.id, actor.id) is not None
-    if not allowed:
-        raise NotFound("No such pool.")
-    if session.scalar(select(ClubPool.id).where(ClubPool.pool_id == pool.id)) is not None:
-        raise Conflict("This pool already belongs to a club.")
-    link = ClubPool(club_id=club.id, pool_id=pool.id, created_at=now)
-    session.add(link)
-    session.flush()
-    return link
-
-
 def club_of_pool(session: Session, pool_id: int) -> int | None:
     """The id of the club that runs the pool, if any."""
     return session.scalar(select(ClubPool.club_id).where(ClubPool.pool_id == pool_id))
-
-
-def club_pools(session: Session, club: Club, viewer: User | None) -> list[Pool]:
-    """The club's pools the viewer may see, newest first: members-only pools need membership."""
-    query = select(Pool).join(ClubPool, ClubPool.pool_id == Pool.id).where(ClubPool.club_id == club.id)
-    pools = session.scalars(query.order_by(Pool.created_at.desc(), Pool.id.desc()))
-    is_member = membership(session, club.id, viewer.id if viewer else None) is not None
-    return [
-        pool
-        for pool in pools
-        if pool.is_organised_by(viewer)
-        or (pool.status != PoolStatus.DRAFT and (is_member or pool.visibility != Visibility.CLUB))
-    ]
 
 
 def clubs_overview(session: Session, viewer: User | None) -> list[ClubSummary]:
@@ -173,12 +145,3 @@ def clubs_overview(session: Session, viewer: User | None) -> list[ClubSummary]:
     mine = set(session.scalars(select(ClubMember.club_id).where(ClubMember.user_id == viewer.id))) if viewer else set()
     summaries = [ClubSummary(club, int(n), club.id in mine) for club, n in rows]
     return sorted(summaries, key=lambda s: (not s.is_member, -s.member_count, s.club.name.lower()))
-
-
-def attachable_pools(session: Session, club: Club, actor: User | None) -> list[Pool]:
-    """Pools the actor could attach to the club: their own that belong to no club yet."""
-    if actor is None or membership(session, club.id, actor.id) is None:
-        return []
-    taken = select(ClubPool.pool_id)
-    query = select(Pool).where(Pool.organiser_id == actor.id, Pool.id.not_in(taken))
-    return list(session.scalars(query.order_by(Pool.created_at.desc(), Pool.id.desc())))
