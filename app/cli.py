@@ -9,8 +9,8 @@ from flask.cli import AppGroup
 from app.accounts import service as accounts
 from app.clock import utcnow
 from app.errors import DomainError
-from app.extensions import db
 from app.reputation.scores import price_factors
+from app.web.extensions import db
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 pools_cli = AppGroup("pools", help="Operate on pools (safe to run while the scheduler runs).")

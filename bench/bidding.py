@@ -55,10 +55,10 @@ from app.accounts import service as accounts  # noqa: E402
 from app.accounts.models import User  # noqa: E402
 from app.bids.service import has_active_bid  # noqa: E402
 from app.clock import utcnow  # noqa: E402
-from app.extensions import db  # noqa: E402
 from app.pools import commitments, lifecycle  # noqa: E402
 from app.pools import service as pools  # noqa: E402
 from app.web import create_app  # noqa: E402
+from app.web.extensions import db  # noqa: E402
 from tests import pg_server  # noqa: E402
 
 TARGET_RATIO = 0.5

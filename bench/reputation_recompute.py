@@ -517,8 +517,8 @@ def main() -> None:
         print(f"data: {data.feedback_rows:,} feedback; vendors receive {share:.0%}; "
               f"busiest ratees {', '.join(f'#{u}: {n:,}' for u, n in top)}")  # fmt: skip
 
-        from app.extensions import db
         from app.web import create_app
+        from app.web.extensions import db
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": server.url})
         with app.app_context():

@@ -301,10 +301,10 @@ def sweep(app: Any, *, pools: int, budget: float, profile: bool = False) -> AppR
     """
     from app.bids.jobs import close_due_pools
     from app.clock import utcnow
-    from app.extensions import db
     from app.payments.jobs import settle_awarded_pools
     from app.payments.offline import OfflineGateway
     from app.reputation.scores import price_factors
+    from app.web.extensions import db
 
     run, deadline, closing_done = AppRun(), time.perf_counter() + budget, threading.Event()
     profiles: list[cProfile.Profile] = []
@@ -366,10 +366,10 @@ def warm_up(url: str) -> tuple[int, Meter]:
     """Close, then settle, the first pools with every statement, COPY and commit counted and timed."""
     from app.bids.jobs import close_due_pools
     from app.clock import utcnow
-    from app.extensions import db
     from app.payments.jobs import settle_awarded_pools
     from app.payments.offline import OfflineGateway
     from app.reputation.scores import price_factors
+    from app.web.extensions import db
 
     app, meter, pools = make_app(url), Meter(), 0
     with app.app_context():
@@ -480,10 +480,10 @@ def ledger_rows(url: str) -> int:
 
 def sweep_escrow(app: Any, *, budget: float) -> float:
     """Refund, release and pay out until nothing is left (or the budget ends); return the seconds."""
-    from app.extensions import db
     from app.payments import jobs
     from app.payments.offline import OfflineGateway
     from app.payments.rules import EscrowTerms
+    from app.web.extensions import db
 
     terms, gateway = EscrowTerms(), OfflineGateway()
     later = START + terms.window + timedelta(days=1)  # every line's dispute window has passed

@@ -57,7 +57,7 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": _database_url(env),
         # No pool_pre_ping: it is a round trip on every checkout, i.e. on every request (about 0.1 ms
         # of a web worker's CPU, and PostgreSQL's). Instead a connection is pinged when it comes out
-        # of the pool after sitting idle this long (app.extensions.ping_idle_connections): that is
+        # of the pool after sitting idle this long (app.web.extensions.ping_idle_connections): that is
         # when a restarted server, idle timeout or firewall has dropped it. A connection that served a
         # request moments ago is as alive as a ping could show; should the server go away under load,
         # SQLAlchemy invalidates the pool on the first disconnect error (that request fails whole).

@@ -86,7 +86,7 @@ def app(database_url: str) -> Flask:
 
 @pytest.fixture(scope="session")
 def engine(app: Flask) -> Engine:
-    from app.extensions import db
+    from app.web.extensions import db
 
     with app.app_context():
         return db.engine

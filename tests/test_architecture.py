@@ -88,18 +88,21 @@ def test_every_markdown_file_the_code_or_readme_names_is_in_the_repository():
     assert not missing, f"cited but not in the repository: {sorted(missing)}"
 
 
-# The floors, bottom to top (docs/architecture.md). A domain module
-# imports only the core and the domains before it; the HTTP floor (each domain's web.py, api.py,
-# schemas.py and context.py, app.web), the scheduler and the CLI may compose any of them.
+# The floors, bottom to top (docs/architecture.md). A domain module imports only the core and the
+# domains before it; the HTTP floor (app.web: the factory, each domain's web.py, api.py, schemas.py),
+# the scheduler and the CLI may compose any of them, and nothing below them imports them.
 DOMAIN_ORDER = ["notifications", "accounts", "clubs", "pools", "bids", "payments", "reputation", "social"]
-HTTP_FLOOR = {"web.py", "api.py", "schemas.py", "context.py"}
+CORE = ["db", "money", "clock", "errors", "audit", "text", "unit_of_work"]
+ABOVE_THE_DOMAINS = ("app.web", "app.scheduler", "app.cli", "app.demo", "flask")
+
+
 def upward_imports() -> set[tuple[str, str]]:
     """(module path, imported module) for every import of a domain above the importer's own."""
     rank = {name: n for n, name in enumerate(DOMAIN_ORDER)}
     found = set()
     for path in APP.rglob("*.py"):
         parts = path.relative_to(APP).parts
-        if len(parts) < 2 or parts[0] not in rank or parts[-1] in HTTP_FLOOR:
+        if len(parts) < 2 or parts[0] not in rank:
             continue
         for module in imported_modules(path):
             names = module.split(".")
@@ -125,7 +128,25 @@ def test_the_check_sees_an_upward_import():
 
 
 def test_the_core_imports_no_domain():
-    core = ["db.py", "money.py", "clock.py", "errors.py", "audit.py", "text.py"]
-    for name in core:
-        domains = {m for m in imported_modules(APP / name) if m.split(".")[:2][-1] in DOMAIN_ORDER}
-        assert not domains, f"app/{name} imports {domains}"
+    for name in CORE:
+        domains = {m for m in imported_modules(APP / f"{name}.py") if m.split(".")[:2][-1] in DOMAIN_ORDER}
+        assert not domains, f"app/{name}.py imports {domains}"
+
+
+def test_nothing_below_the_http_floor_imports_it_or_flask():
+    """Domains and the core know nothing of the web, the scheduler or the CLI: those compose them."""
+    below = [APP / f"{name}.py" for name in CORE] + [p for d in DOMAIN_ORDER for p in (APP / d).rglob("*.py")]
+    offenders = {
+        (str(path.relative_to(APP.parent)), module)
+        for path in below
+        for module in imported_modules(path)
+        if module.startswith(ABOVE_THE_DOMAINS)
+    }
+    assert offenders == set()
+
+
+def test_each_domain_has_its_http_floor_in_app_web():
+    """A domain's routes and schemas live in app/web/<domain>/, never beside its services."""
+    for domain in DOMAIN_ORDER:
+        strays = [p.name for p in (APP / domain).glob("*.py") if p.name in {"web.py", "api.py", "schemas.py"}]
+        assert strays == [], f"app/{domain} holds {strays}: move them to app/web/{domain}/"

@@ -1,4 +1,4 @@
-"""Pooled connections are pinged on checkout only after sitting idle (app.extensions.ping_idle_connections)."""
+"""Pooled connections are pinged on checkout only after sitting idle (app.web.extensions.ping_idle_connections)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from app.extensions import ping_idle_connections
+from app.web.extensions import ping_idle_connections
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def test_the_models_match_the_migrations(app, engine):
 def test_upgrade_downgrade_upgrade_round_trip(fresh_url):
     fresh = create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": fresh_url})
     with fresh.app_context():
-        from app.extensions import db
+        from app.web.extensions import db
 
         upgrade()
         assert {"users", "pools", "commitments"} <= set(inspect(db.engine).get_table_names())
@@ -58,7 +58,7 @@ def test_emails_still_queued_at_migration_0012_stay_due_on_their_notification(fr
     """0012 drops the email_messages outbox: an unsent email's notification becomes due, a sent one's not."""
     fresh = create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": fresh_url})
     with fresh.app_context():
-        from app.extensions import db
+        from app.web.extensions import db
 
         upgrade(revision="0011")
         at, later = "2026-11-20 10:00:00+00:00", "2026-11-21 10:00:00+00:00"

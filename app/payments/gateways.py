@@ -7,7 +7,6 @@ from typing import Any
 
 from app.payments.gateway import PaymentGateway
 from app.payments.offline import OfflineGateway
-from app.payments.rules import EscrowTerms
 from app.payments.stripe_gateway import (
     DEFAULT_MAX_NETWORK_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
@@ -41,21 +40,3 @@ def _stripe_gateway(settings: Mapping[str, Any]) -> StripeGateway:
         timeout=DEFAULT_TIMEOUT_SECONDS if timeout is None else float(timeout),
         action_url_template=settings.get("STRIPE_ACTION_URL_TEMPLATE") or None,
     )
-
-
-def current_gateway() -> PaymentGateway:
-    """The gateway of the running app (built once per app from its configuration)."""
-    from flask import current_app
-
-    gateway = current_app.extensions.get("buyswarm.gateway")
-    if gateway is None:
-        gateway = make_gateway(current_app.config["PAYMENT_GATEWAY"], current_app.config)
-        current_app.extensions["buyswarm.gateway"] = gateway
-    return gateway
-
-
-def current_terms() -> EscrowTerms:
-    """The running app's escrow terms (fee, windows), from its configuration."""
-    from flask import current_app
-
-    return EscrowTerms.from_config(current_app.config)

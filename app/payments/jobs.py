@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.errors import NotFound
 from app.money import format_minor
 from app.notifications.service import queue_email
 from app.payments import escrow, service, settlement
@@ -24,7 +23,7 @@ from app.payments.gateway import ChargeResult, GatewayError, GatewayUnavailable,
 from app.payments.models import Payment, PaymentStatus, Payout
 from app.payments.rules import EscrowTerms
 from app.pools.fanout import notify_each, notify_user
-from app.pools.models import Commitment, Pool, PoolStatus
+from app.pools.models import Pool, PoolStatus
 
 log = logging.getLogger(__name__)
 TERMS = EscrowTerms()  # the defaults; the scheduler and requests pass the configured terms
@@ -247,40 +246,6 @@ def _remind_declined(session: Session, payment_id: int, now: datetime) -> None:
     payment.reminded_at = now
 
 
-def retry_declined(
-    session: Session,
-    gateway: PaymentGateway,
-    *,
-    pool_id: int,
-    member: User,
-    now: datetime,
-    terms: EscrowTerms = TERMS,
-) -> Payment:
-    """From a request: the member pays a declined payment with another card, now if the provider answers.
-
-    A card setup is started for the member (offline it succeeds at once; with Stripe the member's
-    newest saved card is charged), then the payment is charged again under a new key.
-    """
-    payment = escrow.line_of(session, pool_id, member.id)
-    if payment is None:
-        raise NotFound("You have no payment to make in this pool.")
-    service.retry_with_another_card(session, payment_id=payment.id, member_id=member.id, now=now)
-    session.commit()
-    try:
-        prepare_card(session, gateway, commitment_id=payment.commitment_id, fresh=True)
-    except GatewayError:
-        session.rollback()
-    again = partial(_charge_again, session, gateway, payment.id, now, terms)
-    _guarded(session, f"charging payment {payment.id} again", again)
-    session.refresh(payment)
-    return payment
-
-
-def _charge_again(session: Session, gateway: PaymentGateway, payment_id: int, now: datetime, terms: EscrowTerms) -> int:
-    charge_batch(session, gateway, [payment_id], now=now, terms=terms)
-    return 1
-
-
 def release_due_escrow(
     session: Session, gateway: PaymentGateway, *, now: datetime, terms: EscrowTerms = TERMS, limit: int = 200
 ) -> int:
@@ -476,50 +441,3 @@ def _guarded(session: Session, what: str, step: Callable[[], int]) -> int:
         session.rollback()
         log.exception("%s failed; the next sweep retries", what)
     return 0
-
-
-def prepare_card(session: Session, gateway: PaymentGateway, *, commitment_id: int, fresh: bool = False) -> str | None:
-    """Save the member's card for an off-session charge later (a SetupIntent); return its client secret.
-
-    Called after the commitment is committed, outside any pool lock. The offline gateway needs no
-    card: its setup succeeds at once. `fresh` sets up another card after a decline.
-    """
-    commitment = session.get(Commitment, commitment_id)
-    if commitment is None or (commitment.payment_method_ref and not fresh):
-        return None
-    if fresh:
-        commitment.payment_method_ref = None
-    member = session.get(User, commitment.member_id)
-    assert member is not None
-    if member.payment_customer_ref is None:
-        member.payment_customer_ref = gateway.ensure_customer(
-            user_id=member.id, email=member.email, idempotency_key=f"user-{member.id}-customer"
-        )
-        session.commit()
-    attempt = f"-{commitment.payment_ref}-again" if fresh and commitment.payment_ref else ""
-    setup = gateway.start_card_setup(
-        customer_ref=member.payment_customer_ref,
-        idempotency_key=f"commitment-{commitment.id}-card-setup{attempt}"[:120],
-    )
-    commitment.payment_ref = setup.setup_ref
-    if setup.status == "succeeded":
-        commitment.payment_method_ref = commitment.payment_method_ref or setup.setup_ref
-    session.commit()
-    return setup.client_secret
-
-
-def save_card(commitment_id: int) -> None:
-    """From a request: prepare the member's card for the charge; a provider outage is retried at the charge."""
-    from app.extensions import db
-    from app.payments.gateways import current_gateway
-
-    try:
-        prepare_card(db.session(), current_gateway(), commitment_id=commitment_id)
-    except GatewayError:
-        db.session.rollback()
-        log.warning("could not prepare a card for commitment %s; the member can add it later", commitment_id)
-
-
-def try_refund(session: Session, gateway: PaymentGateway, *, line_id: int, now: datetime) -> None:
-    """From a request: make a decided refund now if the provider answers; otherwise the scheduler retries."""
-    _guarded(session, f"refunding line {line_id}", partial(refund_line, session, gateway, line_id=line_id, now=now))

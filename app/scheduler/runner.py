@@ -16,8 +16,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from app.clock import utcnow
-from app.extensions import db
 from app.scheduler.jobs import JOBS, JOBS_BY_ID
+from app.web.extensions import db
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None  # the process's app, set by run(); jobs are stored by name, not by object

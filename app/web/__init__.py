@@ -14,7 +14,7 @@ from flask import Flask
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.http import IdConverter, SegmentConverter
+from app.web.http import IdConverter, SegmentConverter
 from config import load_config
 
 
@@ -50,11 +50,11 @@ def _trust_proxies(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from app import models  # noqa: F401 - every model registered before mappers configure
-    from app.auth import init_auth
     from app.db import serialize_sqlite_writers
-    from app.extensions import CONTENT_SECURITY_POLICY, api, csrf, db, limiter, migrate, ping_idle_connections
-    from app.http import register_error_handlers
-    from app.templating import init_templating
+    from app.web.auth import init_auth
+    from app.web.extensions import CONTENT_SECURITY_POLICY, api, csrf, db, limiter, migrate, ping_idle_connections
+    from app.web.http import register_error_handlers
+    from app.web.templating import init_templating
 
     db.init_app(app)
     with app.app_context():
@@ -87,19 +87,19 @@ def _migrations_dir() -> Path:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.accounts import api as accounts_api
-    from app.accounts import web as accounts_web
-    from app.auth import authenticate_api_request
-    from app.bids import api as bids_api
-    from app.bids import web as bids_web
-    from app.extensions import api, csrf
-    from app.payments import api as payments_api
-    from app.payments import web as payments_web
-    from app.pools import api as pools_api
-    from app.pools import web as pools_web
-    from app.reputation import api as reputation_api
-    from app.reputation import web as reputation_web
-    from app.social import web as social_web
+    from app.web.accounts import api as accounts_api
+    from app.web.accounts import web as accounts_web
+    from app.web.auth import authenticate_api_request
+    from app.web.bids import api as bids_api
+    from app.web.bids import web as bids_web
+    from app.web.extensions import api, csrf
+    from app.web.payments import api as payments_api
+    from app.web.payments import web as payments_web
+    from app.web.pools import api as pools_api
+    from app.web.pools import web as pools_web
+    from app.web.reputation import api as reputation_api
+    from app.web.reputation import web as reputation_web
+    from app.web.social import web as social_web
 
     for blueprint in (accounts_api.blp, pools_api.blp, bids_api.blp, payments_api.blp, reputation_api.blp):
         csrf.exempt(blueprint)  # API writes are checked by authenticate_api_request instead

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from app.accounts.models import User
-from app.extensions import limiter
 from app.social import mail
 from app.web import create_app
+from app.web.extensions import limiter
 from tests import factories
 from tests.conftest import csrf_from
 from tests.web_helpers import log_in, submit

@@ -107,7 +107,7 @@ def _token(client):
 
 
 def test_login_attempts_are_rate_limited(engine, database_url, session, now):
-    from app.extensions import limiter
+    from app.web.extensions import limiter
 
     limited = create_app(
         {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_LOGIN": "3 per minute"}

@@ -188,8 +188,8 @@ def test_a_bearer_token_bid_leaves_no_cookie(client, pool, vendor_auth):
 
 
 def test_bidding_is_rate_limited(database_url, session, pool, vendor_auth):
-    from app.extensions import limiter
     from app.web import create_app
+    from app.web.extensions import limiter
 
     limited = create_app(
         {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_BIDDING": "2 per minute"}
@@ -206,7 +206,7 @@ def test_bidding_is_rate_limited(database_url, session, pool, vendor_auth):
 
 
 def test_with_rate_limits_off_a_bid_costs_the_limiter_nothing(client, pool, vendor_auth, monkeypatch):
-    from app.extensions import limiter
+    from app.web.extensions import limiter
 
     def consulted(*args, **kwargs):
         raise AssertionError("the limiter was consulted")

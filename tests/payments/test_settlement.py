@@ -19,7 +19,7 @@ from app.bids import award
 from app.bids.models import Award, AwardLine
 from app.errors import Conflict, NotFound
 from app.notifications.models import Notification
-from app.payments import escrow, jobs, ledger, settlement
+from app.payments import escrow, jobs, ledger, on_request, settlement
 from app.payments.models import LedgerEntry, Payment, PaymentStatus, Payout
 from app.payments.offline import OfflineGateway
 from app.payments.rules import EscrowTerms
@@ -158,7 +158,7 @@ def test_an_unserved_member_is_never_charged(session, now):
 def with_cards(session, gateway, fake, made, cards):
     """Save a card for each commitment, as the member's browser and Stripe's webhook would."""
     for commitment, card in zip(made, cards, strict=True):
-        jobs.prepare_card(session, gateway, commitment_id=commitment.id)
+        on_request.prepare_card(session, gateway, commitment_id=commitment.id)
         session.refresh(commitment)
         commitment.payment_method_ref = fake.complete_setup(commitment.payment_ref, card)
     session.commit()
@@ -209,10 +209,10 @@ def test_a_declined_member_who_pays_with_another_card_in_time_is_charged_once(se
     setup = gateway.start_card_setup(customer_ref=customer_of(session, made[1]), idempotency_key="another-card")
     fake_stripe.complete_setup(setup.setup_ref, "pm_card_mastercard")  # the member saved a good card
     with pytest.raises(Conflict):  # a member whose payment went through has nothing to pay again
-        jobs.retry_declined(session, gateway, pool_id=pool.id, member=made[0].member, now=now)
+        on_request.retry_declined(session, gateway, pool_id=pool.id, member=made[0].member, now=now)
     with pytest.raises(NotFound):  # and someone with no line in the pool has no payment at all
-        jobs.retry_declined(session, gateway, pool_id=pool.id, member=pool.organiser, now=now)
-    paid = jobs.retry_declined(session, gateway, pool_id=pool.id, member=member, now=now + timedelta(hours=2))
+        on_request.retry_declined(session, gateway, pool_id=pool.id, member=pool.organiser, now=now)
+    paid = on_request.retry_declined(session, gateway, pool_id=pool.id, member=member, now=now + timedelta(hours=2))
     assert paid.status == PaymentStatus.SUCCEEDED and paid.idempotency_key.endswith("-card-2")
     jobs.settle_pool(session, gateway, pool_id=pool.id, now=now + timedelta(hours=2))
     assert session.get(Pool, pool.id).status == PoolStatus.SETTLED

@@ -10,12 +10,12 @@ from flask import session as flask_session
 from sqlalchemy import func, select
 
 from app.clubs.models import Club, ClubMember, ClubPool
-from app.extensions import db
 from app.notifications.models import Notification
 from app.social import service
-from app.social.context import pool_social_context
 from app.social.models import CategoryFollow, Invite, InviteJoin, Post
-from app.social.web import INVITES_KEY, MAX_REMEMBERED_INVITES, record_pending_invite
+from app.web.extensions import db
+from app.web.social.context import pool_social_context
+from app.web.social.web import INVITES_KEY, MAX_REMEMBERED_INVITES, record_pending_invite
 from tests import factories
 from tests.social.conftest import actor, club, post
 from tests.web_helpers import log_in, submit

@@ -29,9 +29,9 @@ from werkzeug.routing import IntegerConverter, UnicodeConverter
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.errors import DomainError
-from app.extensions import db
-from app.schemas import MAX_ID, flatten_errors
 from app.text import control_characters
+from app.web.extensions import db
+from app.web.schemas import MAX_ID, flatten_errors
 
 log = logging.getLogger(__name__)
 CSRF_MESSAGE = "Your form expired or came from another site. Please check it and submit again."

@@ -7,16 +7,16 @@ from typing import Any
 from flask.views import MethodView
 
 from app import unit_of_work
-from app.auth import caller, require_user, require_vendor
 from app.bids import award, service
-from app.bids.schemas import AwardOut, BidIn, BidOut
 from app.clock import utcnow
-from app.extensions import BIDDING_RATE, db, rate_limit
-from app.http import ApiBlueprint
 from app.pools import service as pools
-from app.pools.api import priced
-from app.pools.schemas import PoolOut
 from app.reputation.scores import price_factors, trust_of
+from app.web.auth import caller, require_user, require_vendor
+from app.web.bids.schemas import AwardOut, BidIn, BidOut
+from app.web.extensions import BIDDING_RATE, db, rate_limit
+from app.web.http import ApiBlueprint
+from app.web.pools.api import priced
+from app.web.pools.schemas import PoolOut
 
 blp = ApiBlueprint("bids_api", __name__, url_prefix="/api/v1", description="Bids, closing and awards")
 

@@ -7,8 +7,8 @@ from typing import Any
 from marshmallow import Schema, fields, post_load, validate
 
 from app.bids.rules import MAX_TIERS, Tier
-from app.payments.gateways import current_terms
-from app.schemas import UnitPriceField, positive_int, text
+from app.web.payments.provider import current_terms
+from app.web.schemas import UnitPriceField, positive_int, text
 
 
 class TierIn(Schema):

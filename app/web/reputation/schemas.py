@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.schemas import MAX_ID, TrimmedString, WholeNumber
+from app.web.schemas import MAX_ID, TrimmedString, WholeNumber
 
 
 class FeedbackChoiceIn(Schema):

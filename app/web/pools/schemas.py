@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from app.pools.models import AuctionKind, AwardRule, PoolStatus, Visibility
 from app.pools.rules import CATEGORIES
-from app.schemas import DecimalText, TrimmedString, UnitPriceField, WholeNumber, currency_field, positive_int, text
+from app.web.schemas import DecimalText, TrimmedString, UnitPriceField, WholeNumber, currency_field, positive_int, text
 
 
 def _choice(enum: type, **kwargs: object) -> fields.String:

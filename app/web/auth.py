@@ -17,7 +17,7 @@ from app.accounts import service as accounts
 from app.accounts.models import User
 from app.clock import utcnow
 from app.errors import Forbidden, Unauthenticated
-from app.extensions import db, login_manager
+from app.web.extensions import db, login_manager
 
 F = TypeVar("F", bound=Callable[..., Any])
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

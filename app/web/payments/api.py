@@ -10,15 +10,16 @@ from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
 from app.audit import trail
-from app.auth import require_user
 from app.clock import utcnow
 from app.errors import NotFound
-from app.extensions import db
-from app.http import ApiBlueprint, api_error
-from app.payments import escrow, jobs, ledger, service, webhooks
+from app.payments import escrow, ledger, on_request, service, webhooks
 from app.payments.gateway import InvalidWebhook
-from app.payments.gateways import current_gateway, current_terms
-from app.payments.schemas import (
+from app.pools import service as pools
+from app.web.auth import require_user
+from app.web.extensions import db
+from app.web.http import ApiBlueprint, api_error
+from app.web.payments.provider import current_gateway, current_terms
+from app.web.payments.schemas import (
     AnswerIn,
     AuditEventOut,
     DecisionIn,
@@ -33,7 +34,6 @@ from app.payments.schemas import (
     PaymentOut,
     PayoutOut,
 )
-from app.pools import service as pools
 
 blp = ApiBlueprint("payments_api", __name__, url_prefix="/api/v1", description="Settlement, escrow, disputes, ledger")
 
@@ -89,7 +89,7 @@ class RetryPayment(MethodView):
         """After a decline, pay with another card (your newest saved card), within the grace window."""
         member = require_user()
         pools.get_pool(db.session(), pool_id, member)
-        return jobs.retry_declined(
+        return on_request.retry_declined(
             db.session(), current_gateway(), pool_id=pool_id, member=member, now=utcnow(), terms=current_terms()
         )
 
@@ -119,7 +119,7 @@ def _after_decision(dispute_id: int) -> Any:
     db.session.commit()
     dispute, _pool, _role = escrow.dispute_for(db.session(), dispute_id, require_user())
     if dispute.refund_minor:
-        jobs.try_refund(db.session(), current_gateway(), line_id=dispute.payment_id, now=utcnow())
+        on_request.try_refund(db.session(), current_gateway(), line_id=dispute.payment_id, now=utcnow())
     return escrow.dispute_for(db.session(), dispute_id, require_user())[0]
 
 

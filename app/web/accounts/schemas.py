@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.pools.rules import CATEGORIES
-from app.schemas import SafeString, TrimmedString, text
+from app.web.schemas import SafeString, TrimmedString, text
 
 PASSWORD_RULE = validate.Length(min=10, max=200, error="Password must be 10 to 200 characters long.")
 

@@ -1,7 +1,7 @@
 """Web pages for settlement: the organiser's console, each line's delivery, disputes and their
 thread, the operators' queue, paying again after a decline, vendor payouts.
 
-Every form that moves money asks first (app.http.confirmation): the page states what will move,
+Every form that moves money asks first (app.web.http.confirmation): the page states what will move,
 in money, and the same form is posted again with confirmed=yes.
 """
 
@@ -22,23 +22,23 @@ from sqlalchemy.orm import joinedload
 from app.accounts.models import User
 from app.accounts.service import users_by_id
 from app.audit import trail
-from app.auth import require_user
 from app.bids import service as bids
 from app.clock import utcnow
 from app.errors import NotFound, ValidationFailed
-from app.extensions import db
-from app.http import confirmation, load_form
 from app.money import format_minor, parse_major
-from app.payments import escrow, jobs, ledger, service
-from app.payments.gateways import current_gateway, current_terms
+from app.payments import escrow, ledger, on_request, service
 from app.payments.models import Dispute, DisputeStage, Payment, PaymentStatus
 from app.payments.rules import DISPUTE_STAGE_LABELS, releasable_minor
-from app.payments.schemas import AnswerIn, DecisionIn, DeliveryIn, DisputeIn, EscalateIn, MessageIn
 from app.pools import service as pools
 from app.pools.models import Commitment, Pool
 from app.text import spreadsheet_safe
+from app.web.auth import require_user
+from app.web.extensions import db
+from app.web.http import confirmation, load_form
+from app.web.payments.provider import current_gateway, current_terms
+from app.web.payments.schemas import AnswerIn, DecisionIn, DeliveryIn, DisputeIn, EscalateIn, MessageIn
 
-bp = Blueprint("payments", __name__, template_folder="../templates")
+bp = Blueprint("payments", __name__, template_folder="../../templates")
 
 
 def _members(pool: Pool) -> list[Commitment]:
@@ -232,7 +232,7 @@ def _decided(dispute_id: int, decide: Callable[[], Dispute]) -> Any:
         return redirect(_back(dispute_id))
     db.session.commit()
     if found.refund_minor:
-        jobs.try_refund(db.session(), current_gateway(), line_id=found.payment_id, now=utcnow())
+        on_request.try_refund(db.session(), current_gateway(), line_id=found.payment_id, now=utcnow())
     flash("Done: the dispute is resolved." if found.stage == DisputeStage.RESOLVED else "Saved.", "success")
     return redirect(_back(found.id))
 
@@ -413,7 +413,7 @@ def retry_payment(pool_id: int) -> Any:
     )
     if page is not None:
         return page
-    paid = jobs.retry_declined(
+    paid = on_request.retry_declined(
         db.session(), current_gateway(), pool_id=pool_id, member=member, now=utcnow(), terms=current_terms()
     )
     flash(f"Your payment is {paid.status}.", "success" if paid.status == PaymentStatus.SUCCEEDED else "error")

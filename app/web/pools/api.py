@@ -11,17 +11,17 @@ from flask import current_app
 from flask.views import MethodView
 
 from app import unit_of_work
-from app.auth import caller, require_user
 from app.bids import service as bids
 from app.bids.service import has_active_bid
 from app.clock import utcnow
 from app.errors import NotFound
-from app.extensions import db
-from app.http import ApiBlueprint
-from app.payments.jobs import save_card
 from app.pools import commitments, lifecycle, service
 from app.pools.models import Pool
-from app.pools.schemas import CommitmentIn, CommitmentOut, PoolEditIn, PoolIn, PoolOut, PoolPageOut, PoolQuery
+from app.web.auth import caller, require_user
+from app.web.extensions import db
+from app.web.http import ApiBlueprint
+from app.web.payments.provider import save_card
+from app.web.pools.schemas import CommitmentIn, CommitmentOut, PoolEditIn, PoolIn, PoolOut, PoolPageOut, PoolQuery
 
 blp = ApiBlueprint("pools_api", __name__, url_prefix="/api/v1", description="Pools and commitments")
 

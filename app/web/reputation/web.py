@@ -8,18 +8,18 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from app.accounts.service import get_user, users_by_id
-from app.auth import caller, require_user
 from app.clock import utcnow
 from app.errors import Conflict, ValidationFailed
-from app.extensions import db
-from app.http import load_form
 from app.pools import service as pools
 from app.reputation import rules, service
 from app.reputation.profile import reputation_view
-from app.reputation.schemas import FeedbackChoiceIn
-from app.schemas import PageQuery
+from app.web.auth import caller, require_user
+from app.web.extensions import db
+from app.web.http import load_form
+from app.web.reputation.schemas import FeedbackChoiceIn
+from app.web.schemas import PageQuery
 
-bp = Blueprint("reputation", __name__, template_folder="../templates")
+bp = Blueprint("reputation", __name__, template_folder="../../templates")
 
 
 @bp.get("/users/<int:user_id>")

@@ -8,22 +8,22 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from app import unit_of_work
-from app.auth import require_user
 from app.bids import service
 from app.bids.models import BidStatus
-from app.bids.schemas import BidIn
 from app.clock import utcnow
 from app.errors import Conflict, Forbidden, ValidationFailed
-from app.extensions import BIDDING_RATE, db, rate_limit
-from app.http import restored_values, validate
 from app.payments.escrow import disputes_involving
-from app.payments.gateways import current_terms
 from app.payments.rules import fee_percent, line_state
 from app.payments.service import lines_sold_by, payouts_of
 from app.pools import service as pools
 from app.reputation.scores import trust_of
+from app.web.auth import require_user
+from app.web.bids.schemas import BidIn
+from app.web.extensions import BIDDING_RATE, db, rate_limit
+from app.web.http import restored_values, validate
+from app.web.payments.provider import current_terms
 
-bp = Blueprint("bids", __name__, template_folder="../templates")
+bp = Blueprint("bids", __name__, template_folder="../../templates")
 TIER_ROWS = 8  # rows the bid editor shows; blank rows are ignored
 
 

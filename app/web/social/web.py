@@ -8,18 +8,18 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import login_required
 from marshmallow import Schema, fields, validate
 
-from app.auth import caller, require_user
 from app.clock import utcnow
 from app.errors import Conflict, ValidationFailed
-from app.extensions import db
-from app.http import load_form
 from app.notifications.service import inbox as inbox_of
 from app.pools.models import Commitment, Visibility
 from app.pools.rules import CATEGORIES
-from app.schemas import TrimmedString, WholeNumber
 from app.social import service
+from app.web.auth import caller, require_user
+from app.web.extensions import db
+from app.web.http import load_form
+from app.web.schemas import TrimmedString, WholeNumber
 
-bp = Blueprint("social", __name__, template_folder="../templates")
+bp = Blueprint("social", __name__, template_folder="../../templates")
 INVITES_KEY = "invites"  # session: [[pool id, invite code], ...] of invite links followed, oldest first
 MAX_REMEMBERED_INVITES = 20
 

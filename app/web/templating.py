@@ -41,8 +41,8 @@ def unread_notifications() -> int:
     """The signed-in user's unread notifications, for the header (0 for visitors)."""
     from flask_login import current_user
 
-    from app.extensions import db
     from app.social.service import unread_count
+    from app.web.extensions import db
 
     return unread_count(db.session(), current_user) if current_user.is_authenticated else 0
 

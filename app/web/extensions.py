@@ -19,7 +19,7 @@ from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.db import Base
-from app.schemas import ErrorOut
+from app.web.schemas import ErrorOut
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,7 +33,7 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 class BuyswarmApi(Api):
-    """flask-smorest's Api, documenting the one error body every endpoint really sends (app.schemas.ErrorOut)."""
+    """flask-smorest's Api, documenting the one error body every endpoint really sends (app.web.schemas.ErrorOut)."""
 
     ERROR_SCHEMA = ErrorOut
 

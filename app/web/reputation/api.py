@@ -7,14 +7,14 @@ from typing import Any
 from flask.views import MethodView
 
 from app.accounts.service import get_user
-from app.auth import caller, require_user
 from app.clock import utcnow
-from app.extensions import db
-from app.http import ApiBlueprint
 from app.reputation import service
 from app.reputation.profile import reputation_view
-from app.reputation.schemas import FeedbackIn, FeedbackOut, FeedbackReviseIn, ReplyIn, ReputationOut
-from app.schemas import PageQuery
+from app.web.auth import caller, require_user
+from app.web.extensions import db
+from app.web.http import ApiBlueprint
+from app.web.reputation.schemas import FeedbackIn, FeedbackOut, FeedbackReviseIn, ReplyIn, ReputationOut
+from app.web.schemas import PageQuery
 
 blp = ApiBlueprint("reputation_api", __name__, url_prefix="/api/v1", description="Feedback and reputation")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.payments.models import DisputeOutcome, DisputeReason
-from app.schemas import MAX_ID, WholeNumber, text
+from app.web.schemas import MAX_ID, WholeNumber, text
 
 MAX_MINOR = 10**15  # above any line: a refund amount past it is refused before it is compared
 

@@ -8,7 +8,9 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required, login_user, logout_user
 
 from app.accounts import service
-from app.accounts.schemas import (
+from app.clock import utcnow
+from app.errors import ValidationFailed
+from app.web.accounts.schemas import (
     LoginIn,
     NewTokenIn,
     PasswordChangeIn,
@@ -18,13 +20,11 @@ from app.accounts.schemas import (
     RegisterIn,
     VendorIn,
 )
-from app.auth import caller, require_user
-from app.clock import utcnow
-from app.errors import ValidationFailed
-from app.extensions import LOGIN_RATE, db, limiter
-from app.http import back_to, load_form, restored_values
+from app.web.auth import caller, require_user
+from app.web.extensions import LOGIN_RATE, db, limiter
+from app.web.http import back_to, load_form, restored_values
 
-bp = Blueprint("accounts", __name__, template_folder="../templates")
+bp = Blueprint("accounts", __name__, template_folder="../../templates")
 
 
 CHECK_EMAIL = (

@@ -8,7 +8,9 @@ from flask.views import MethodView
 
 from app.accounts import service
 from app.accounts.models import ApiToken
-from app.accounts.schemas import (
+from app.clock import utcnow
+from app.errors import Unauthenticated
+from app.web.accounts.schemas import (
     MessageOut,
     NewTokenIn,
     PasswordChangeIn,
@@ -20,11 +22,9 @@ from app.accounts.schemas import (
     UserOut,
     VendorIn,
 )
-from app.auth import require_user
-from app.clock import utcnow
-from app.errors import Unauthenticated
-from app.extensions import LOGIN_RATE, db, limiter
-from app.http import ApiBlueprint
+from app.web.auth import require_user
+from app.web.extensions import LOGIN_RATE, db, limiter
+from app.web.http import ApiBlueprint
 
 blp = ApiBlueprint("accounts_api", __name__, url_prefix="/api/v1", description="Users, API tokens and vendors")
 

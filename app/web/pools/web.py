@@ -12,27 +12,27 @@ from werkzeug.datastructures import MultiDict
 
 from app import unit_of_work
 from app.accounts.models import User
-from app.auth import caller, require_user
 from app.bids import award
 from app.bids import service as bids
 from app.bids.service import has_active_bid
 from app.clock import utcnow
 from app.errors import ValidationFailed
-from app.extensions import db
-from app.http import confirmation, load_form, restored_values
 from app.money import CURRENCIES, format_minor, format_price
 from app.payments import escrow
-from app.payments.jobs import save_card
 from app.payments.rules import line_state
 from app.pools import commitments, lifecycle, service
 from app.pools.models import CommitmentStatus, Pool, PoolStatus, Visibility
-from app.pools.schemas import CommitmentIn, PoolIn, PoolQuery
 from app.reputation.scores import price_factors
-from app.reputation.web import feedback_context
-from app.social.context import pool_social_context
-from app.social.web import record_pending_invite
+from app.web.auth import caller, require_user
+from app.web.extensions import db
+from app.web.http import confirmation, load_form, restored_values
+from app.web.payments.provider import save_card
+from app.web.pools.schemas import CommitmentIn, PoolIn, PoolQuery
+from app.web.reputation.web import feedback_context
+from app.web.social.context import pool_social_context
+from app.web.social.web import record_pending_invite
 
-bp = Blueprint("pools", __name__, template_folder="../templates")
+bp = Blueprint("pools", __name__, template_folder="../../templates")
 
 
 @bp.get("/")

@@ -1,0 +1,1 @@
+"""The HTTP floor of bids: its pages (web.py), its JSON API (api.py) and their input and output schemas."""
