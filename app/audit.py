@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from app.db import Base, insert_rows
+from app.db.base import Base
+from app.db.bulk import insert_rows
 
 
 class AuditEvent(Base):

@@ -234,7 +234,7 @@ class Meter:
 
     @contextmanager
     def copies(self) -> Iterator[None]:
-        """Count and time the COPYs of app.db.insert_rows too (they bypass SQLAlchemy's events)."""
+        """Count and time the COPYs of app.db.bulk.insert_rows too (they bypass SQLAlchemy's events)."""
         import app.db
 
         copy_rows = app.db._copy_rows

@@ -3,7 +3,7 @@
 from alembic import context
 from flask import current_app
 
-from app.db import Base, include_in_migrations
+from app.db.base import Base, include_in_migrations
 
 engine = current_app.extensions["migrate"].db.engine
 

@@ -93,7 +93,7 @@ def engine(app: Flask) -> Engine:
 
 
 def _empty_all_tables(engine: Engine) -> None:
-    from app.db import Base
+    from app.db.base import Base
 
     tables = [t.name for t in Base.metadata.sorted_tables]
     with engine.begin() as conn:
@@ -115,7 +115,7 @@ def harness_engine(engine: Engine, database_url: str) -> Iterator[Engine]:
     """The engine the tests' own session reads and writes with.
 
     On PostgreSQL it is the app's. On SQLite the app's engine begins every transaction with the
-    write lock (app.db.serialize_sqlite_writers), so a test session that merely read something
+    write lock (app.db.base.serialize_sqlite_writers), so a test session that merely read something
     would hold the lock against the requests it then makes; the harness uses SQLite's ordinary
     deferred transactions instead, which lock only while writing.
     """
@@ -159,7 +159,7 @@ def count_queries(engine: Engine, harness_engine: Engine) -> Iterator[QueryCount
     counter = QueryCounter()
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement != "BEGIN IMMEDIATE":  # SQLite's transaction start (app.db.serialize_sqlite_writers)
+        if statement != "BEGIN IMMEDIATE":  # SQLite's transaction start (app.db.base.serialize_sqlite_writers)
             counter.statements.append(statement)
 
     engines = {id(e): e for e in (engine, harness_engine)}.values()

@@ -13,6 +13,7 @@ from werkzeug.security import generate_password_hash
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.bids import award
+from app.bids.models import Bid
 from app.bids.service import has_active_bid
 from app.pools import commitments, lifecycle
 from app.pools import service as pools
@@ -158,7 +159,7 @@ def bid(
         session, trust_of=trust_of, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now
     ).bid
     session.commit()
-    return placed
+    return session.get_one(Bid, placed.id)
 
 
 def settled_pool(

@@ -1,4 +1,4 @@
-"""app.db.insert_rows / update_rows: many rows in one statement on PostgreSQL, exactly as written."""
+"""app.db.bulk.insert_rows / update_rows: many rows in one statement on PostgreSQL, exactly as written."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import CompileError, StatementError
 
 from app.audit import AuditEvent
-from app.db import in_values, insert_rows, update_rows
+from app.db.bulk import in_values, insert_rows, update_rows
 from app.payments.models import LedgerEntry
 from tests import factories
 

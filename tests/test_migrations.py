@@ -12,7 +12,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from app.db import Base, include_in_migrations
+from app.db.base import Base, include_in_migrations
 from app.web import create_app
 
 

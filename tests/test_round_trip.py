@@ -1,4 +1,4 @@
-"""app.db.select_in_one_round_trip: queries sent together, each seeing what the one before waited for."""
+"""app.db.bulk.select_in_one_round_trip: queries sent together, each seeing what the one before waited for."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
 from app.audit import AuditEvent
-from app.db import select_in_one_round_trip
+from app.db.bulk import select_in_one_round_trip
 from app.pools.models import Pool
 from tests import factories
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, Json, Str200
+from app.db.base import Base
+from app.db.types import Json, Str200
 
 
 def new_session_token() -> str:

@@ -25,7 +25,7 @@ from app.bids import rules as bid_rules
 from app.bids.models import Award, AwardLine, Bid, BidStatus
 from app.bids.rules import Demand, Offer, Outcome
 from app.bids.service import offer_of
-from app.db import insert_rows
+from app.db.bulk import insert_rows
 from app.errors import InvalidTransition
 from app.money import line_amount_minor
 from app.pools.fanout import notify_members_of_pools

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.bids.clearing import Tier
-from app.db import Base
+from app.db.base import Base
+from app.db.types import StrEnumType
 
 
 class BidStatus(StrEnum):
@@ -34,7 +35,7 @@ class Bid(Base):
     capacity: Mapped[int]  # most units the vendor can supply
     delivery_window: Mapped[str] = mapped_column(String(120), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(12), default=BidStatus.ACTIVE)
+    status: Mapped[BidStatus] = mapped_column(StrEnumType(BidStatus, 12), default=BidStatus.ACTIVE)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("bids.id"))
     demand_at_bid: Mapped[int]  # the pool's committed quantity when the bid was placed
     took_lead: Mapped[bool] = mapped_column(default=False)
@@ -47,7 +48,7 @@ class Bid(Base):
     @property
     def tier_list(self) -> tuple[Tier, ...]:
         """The price curve as domain tiers."""
-        return tuple(Tier(int(t["min_quantity"]), Decimal(t["unit_price"])) for t in self.tiers)
+        return tiers_from_json(self.tiers)
 
     @property
     def is_active(self) -> bool:
@@ -89,3 +90,8 @@ class AwardLine(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # quantity × unit price, half-even, in minor units
 
     award: Mapped[Award] = relationship(back_populates="lines")
+
+
+def tiers_from_json(stored: list[dict[str, Any]]) -> tuple[Tier, ...]:
+    """A stored price curve (see tiers_to_json) as domain tiers."""
+    return tuple(Tier(int(t["min_quantity"]), Decimal(t["unit_price"])) for t in stored)

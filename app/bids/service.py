@@ -1,143 +1,43 @@
 """Bid use cases: place or revise a bid, withdraw it, and what each viewer may see. No Flask here.
 
+The bid path's SQL lives in `app.bids.store`; this module holds the rules that decide what it writes.
+
 Every bid on a pool takes the pool's row lock first, so bids (and joins, which take the same
 lock) are serialised in commit order: the leader, the demand a bid saw and any soft-close
 extension are decided on a consistent state and can be replayed from the bid rows.
 
 Placing a bid is the hottest path of an auction, and its locked section is kept short: the curve is
-validated before the lock; one lean statement takes the lock and reads the bidder's commitment,
-and the next reads the active bids, both sent in one round trip (on PostgreSQL); the lead and the
-soft close are computed in plain code; one statement (on PostgreSQL) retires the previous bid and
-writes the new one with its audit event. Statements are built once, in Core, and run on the
-session's connection, so neither the unit of work nor statement building runs under the lock. The
-active bids' curves come back as JSON text, parsed once per process and text (a bid's curve never
-changes): every bid on a hot pool reads them all.
+validated before the lock, the store reads the locked pool and its offers in one round trip, the
+lead and the soft close are computed here in plain code, and the store writes the bid in one more.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache, partial
-from typing import Any, cast
+from functools import partial
 
 from sqlalchemy import (
-    ColumnClause,
-    Select,
-    Table,
-    Text,
-    bindparam,
-    exists,
     func,
-    insert,
-    literal_column,
     select,
-    update,
 )
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm import Session
 
 from app import audit
 from app.accounts.models import User
 from app.accounts.service import require_verified
-from app.bids import rules
+from app.bids import rules, store
 from app.bids.charts import Chart, build_chart
 from app.bids.models import Award, AwardLine, Bid, BidStatus, tiers_to_json
 from app.bids.rules import Offer, Tier
-from app.db import select_in_one_round_trip
 from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from app.notifications.models import Notification
 from app.pools.fanout import notify_pool_members
-from app.pools.models import AuctionKind, Commitment, CommitmentStatus, Pool, PoolStatus, Visibility
+from app.pools.models import AuctionKind, CommitmentStatus, Pool, PoolStatus, Visibility
 from app.pools.service import ensure_visible, get_pool_for_update, grant_access
-
-# The bid path's statements, built once: Core on the models' tables, so no unit of work and no
-# statement building or cache-key computing per request while the pool's row lock is held.
-_POOLS = cast(Table, Pool.__table__)
-_COMMITMENTS = cast(Table, Commitment.__table__)
-_BIDS = cast(Table, Bid.__table__)
-_AUDIT_EVENTS = cast(Table, audit.AuditEvent.__table__)
-_NOTIFICATIONS = cast(Table, Notification.__table__)
-_TERMS = (
-    "id",
-    "status",
-    "organiser_id",
-    "closes_at",
-    "committed_quantity",
-    "auction_kind",
-    "min_decrement_pct",
-    "soft_close_minutes",
-    "max_extensions",
-    "extensions_used",
-    "min_vendor_trust",
-    "unit",
-    "visibility",
-)
-_LOCK_FOR_BID = (
-    select(
-        *(_POOLS.c[name] for name in _TERMS),
-        _COMMITMENTS.c.status.label("membership"),
-        exists()
-        .where(
-            # notify_pool_members always includes the organiser: one lookup on the unique index
-            # (user_id, pool_id, kind) tells whether the pool's members heard of a new best price.
-            _NOTIFICATIONS.c.user_id == _POOLS.c.organiser_id,
-            _NOTIFICATIONS.c.pool_id == _POOLS.c.id,
-            _NOTIFICATIONS.c.kind == "new_best_price",
-        )
-        .label("organiser_told"),
-    )
-    .outerjoin(
-        _COMMITMENTS,
-        (_COMMITMENTS.c.pool_id == _POOLS.c.id) & (_COMMITMENTS.c.member_id == bindparam("vendor_id")),
-    )
-    .where(_POOLS.c.id == bindparam("pool_id"))
-    .with_for_update(of=_POOLS)
-)
-_LOCK_FOR_BID_KEYS = tuple(_LOCK_FOR_BID.selected_columns.keys())
-_ACTIVE_OFFERS = (
-    select(_BIDS.c.id, _BIDS.c.vendor_id, _BIDS.c.tiers.cast(Text), _BIDS.c.capacity, _BIDS.c.created_at)
-    .where(_BIDS.c.pool_id == bindparam("pool_id"), _BIDS.c.status == BidStatus.ACTIVE)
-    .order_by(_BIDS.c.id)
-)
-# Constants written into the SQL: a DML statement inside a WITH may not carry anonymous parameters.
-_REPLACED: ColumnClause[str] = literal_column(f"'{BidStatus.REPLACED}'")
-_RETIRE_BID = update(_BIDS).where(_BIDS.c.id == bindparam("retired_id")).values(status=_REPLACED)
-_INSERT_BID = insert(_BIDS).returning(_BIDS.c.id)
-_AUDIT_COLUMNS = ("pool_id", "actor_id", "action", "subject_type", "subject_id", "before", "after", "created_at")
-_INSERT_BID_AUDIT = insert(_AUDIT_EVENTS).values(action="bid.place", subject_type="bid")
-
-
-def _write_bid_in_one_statement() -> Select[tuple[int]]:
-    """PostgreSQL: retire the previous bid, insert the new one and its audit event in one round trip."""
-    new_bid = (
-        insert(_BIDS)
-        # Parameters are named new_*: a key equal to a column name would also be SET on the retired bid.
-        .values({name: bindparam(f"new_{name}", type_=column.type) for name, column in _BIDS.c.items() if name != "id"})
-        .returning(_BIDS.c.id)
-        .cte("new_bid")
-    )
-    retired = _RETIRE_BID.returning(_BIDS.c.id).cte("retired")
-    event = select(
-        bindparam("new_pool_id", type_=_AUDIT_EVENTS.c.pool_id.type),
-        bindparam("new_vendor_id", type_=_AUDIT_EVENTS.c.actor_id.type),
-        literal_column("'bid.place'"),
-        literal_column("'bid'"),
-        new_bid.c.id,
-        bindparam("audit_before", type_=_AUDIT_EVENTS.c.before.type),
-        bindparam("audit_after", type_=_AUDIT_EVENTS.c.after.type),
-        bindparam("new_created_at", type_=_AUDIT_EVENTS.c.created_at.type),
-    )
-    audited = insert(_AUDIT_EVENTS).from_select(_AUDIT_COLUMNS, event).returning(_AUDIT_EVENTS.c.id).cte("audited")
-    return select(new_bid.c.id).add_cte(retired, audited)
-
-
-_WRITE_BID = _write_bid_in_one_statement()
 
 
 class BidDoesNotImprove(Conflict):
@@ -169,11 +69,6 @@ def offer_of(bid: Bid, price_factor: Decimal = Decimal(1)) -> Offer:
         bid_order=(bid.created_at, bid.id),
         price_factor=price_factor,
     )
-
-
-def tiers_from_json(stored: list[dict[str, Any]]) -> tuple[Tier, ...]:
-    """A stored price curve (see tiers_to_json) as domain tiers."""
-    return tuple(Tier(int(t["min_quantity"]), Decimal(t["unit_price"])) for t in stored)
 
 
 def active_bids(session: Session, pool_id: int) -> list[Bid]:
@@ -211,51 +106,8 @@ def leader(offers: Sequence[Offer], demand: int) -> Leader | None:
     return Leader(best.bid_id, best.vendor_id, price)
 
 
-@dataclass(frozen=True)
-class PoolTerms:
-    """The pool row as a bid needs it, read under the row lock, and the bidder's commitment to it."""
-
-    id: int
-    status: str
-    organiser_id: int
-    closes_at: datetime
-    committed_quantity: int  # the current demand, in units
-    auction_kind: str
-    min_decrement_pct: Decimal
-    soft_close_minutes: int
-    max_extensions: int
-    extensions_used: int
-    min_vendor_trust: Decimal | None
-    unit: str
-    visibility: str
-    membership: str | None  # the bidder's commitment status, None when it never joined
-    organiser_told: bool  # the organiser has had the "new best price" notice, so everyone was told
-
-
-def lock_pool_and_read_offers(session: Session, pool_id: int, vendor_id: int) -> tuple[PoolTerms, list[Offer]]:
-    """Take the pool's row lock and read its active bids, in one round trip on PostgreSQL.
-
-    The lock statement also reads the bidder's commitment, from the snapshot taken just before the
-    lock is granted: the same as checking it before locking, and it is the bidder's own row. The
-    bids are read by the next statement, whose snapshot is taken after the lock is granted, so it
-    sees every bid committed by whoever held the lock before.
-    """
-    locked, bids = select_in_one_round_trip(
-        session,
-        (_LOCK_FOR_BID, {"pool_id": pool_id, "vendor_id": vendor_id}),
-        (_ACTIVE_OFFERS, {"pool_id": pool_id}),
-    )
-    if not locked:
-        raise NotFound("No such pool.")
-    offers = [
-        Offer(bid_id, vendor_id, _curve(tiers), capacity, (created_at, bid_id))
-        for bid_id, vendor_id, tiers, capacity, created_at in bids
-    ]
-    return PoolTerms(**dict(zip(_LOCK_FOR_BID_KEYS, locked[0], strict=True))), offers
-
-
 def _check_bidder(
-    session: Session, pool: PoolTerms, vendor: User, now: datetime, trust_of: Callable[[Session, int], float]
+    session: Session, pool: store.PoolTerms, vendor: User, now: datetime, trust_of: Callable[[Session, int], float]
 ) -> None:
     if vendor.vendor_profile is None:
         raise Forbidden("Only vendors can bid; create a vendor profile first.")
@@ -286,18 +138,12 @@ def _validated(tiers: list[Tier], capacity: int) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
-@lru_cache(maxsize=4096)
-def _curve(stored: str) -> tuple[Tier, ...]:
-    """A stored curve's JSON text as tiers (immutable, so one parse can serve every request)."""
-    return tiers_from_json(json.loads(stored))
-
-
 @dataclass(frozen=True)
 class Placed:
-    """A bid just placed, and whether to tell the pool's members of a new best price after the commit."""
+    """A bid just placed, and whether its lead may be news to the pool's members (see after_placing)."""
 
-    bid: Bid
-    announce: bool  # it took the lead in an open auction whose members have not been told yet
+    bid: store.BidRow
+    announce: bool  # it took the lead in an open auction
     sealed: bool  # placed in a sealed auction: the answer must not depend on other bids
 
     def view(self) -> BidView:
@@ -328,7 +174,7 @@ def place(
     """
     curve = _validated(tiers, capacity)
     session.flush()  # the Core statements below skip autoflush: write pending changes before the lock
-    pool, active = lock_pool_and_read_offers(session, pool_id, vendor.id)
+    pool, active = store.lock_pool_and_read_offers(session, pool_id, vendor.id)
     _check_bidder(session, pool, vendor, now, trust_of)
     previous = next((offer for offer in active if offer.vendor_id == vendor.id), None)
     demand = pool.committed_quantity
@@ -348,7 +194,7 @@ def place(
         closes_at, extensions_used = rules.soft_close(
             pool.closes_at, now, pool.soft_close_minutes, pool.extensions_used, pool.max_extensions
         )
-    bid = _insert_bid(
+    bid = store.write_bid(
         session,
         pool_id=pool.id,
         vendor_id=vendor.id,
@@ -363,62 +209,19 @@ def place(
         created_at=now,
     )
     if bid.extended_close:
-        _extend_close(session, pool.id, closes_at, extensions_used)
+        store.extend_close(session, pool.id, closes_at, extensions_used)
     is_open = pool.auction_kind == AuctionKind.OPEN
-    return Placed(bid, took_lead and is_open and not pool.organiser_told, sealed=not is_open)
+    return Placed(bid, took_lead and is_open, sealed=not is_open)
 
 
-def _insert_bid(session: Session, **values: Any) -> Bid:
-    """Retire the bid this one replaces, write it and its audit event, with Core statements.
-
-    No unit-of-work flush while the pool's row lock is held, and on PostgreSQL one round trip. The
-    returned Bid is attached to the session as if loaded; a loaded copy of the replaced bid is updated.
-    """
-    replaces_id = values["replaces_id"]
-    values |= {"status": BidStatus.ACTIVE, "withdrawn_at": None}
-    audit_before = {"bid_id": replaces_id} if replaces_id else None
-    audit_after = {"tiers": values["tiers"], "capacity": values["capacity"], "took_lead": values["took_lead"]}
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        params = {f"new_{name}": value for name, value in values.items()}
-        params |= {"retired_id": replaces_id, "audit_before": audit_before, "audit_after": audit_after}
-        bid_id = connection.execute(_WRITE_BID, params).scalar_one()
-    else:
-        if replaces_id is not None:
-            connection.execute(_RETIRE_BID, {"retired_id": replaces_id})
-        bid_id = connection.execute(_INSERT_BID, values).scalar_one()
-        event = dict(zip(_AUDIT_COLUMNS[:2], (values["pool_id"], values["vendor_id"]), strict=True))
-        event |= {
-            "subject_id": bid_id,
-            "before": audit_before,
-            "after": audit_after,
-            "created_at": values["created_at"],
-        }
-        connection.execute(_INSERT_BID_AUDIT, event)
-    if replaces_id is not None and (replaced := session.identity_map.get(identity_key(Bid, replaces_id))):
-        set_committed_value(replaced, "status", BidStatus.REPLACED)
-    bid = Bid(id=bid_id, **values)
-    make_transient_to_detached(bid)
-    session.add(bid)
-    return bid
-
-
-def _extend_close(session: Session, pool_id: int, closes_at: datetime, extensions_used: int) -> None:
-    """Move the close out; a Pool loaded in this session sees the new values too."""
-    session.execute(
-        update(Pool).where(Pool.id == pool_id).values(closes_at=closes_at, extensions_used=extensions_used),
-        execution_options={"synchronize_session": "evaluate"},
-    )
-
-
-def _improve_message(pool: PoolTerms, previous: Offer, demand: int) -> str:
+def _improve_message(pool: store.PoolTerms, previous: Offer, demand: int) -> str:
     """Explain a refused revision; the vendor's own price is never a secret."""
     own = price_at_demand(previous, demand) or previous.tiers[0].unit_price
     return f"A revised bid must be lower than your current bid ({own:.4f} per {pool.unit} at the current demand)."
 
 
 def _check_decrement(
-    pool: PoolTerms, before: Leader | None, vendor_id: int, curve: tuple[Tier, ...], capacity: int, demand: int
+    pool: store.PoolTerms, before: Leader | None, vendor_id: int, curve: tuple[Tier, ...], capacity: int, demand: int
 ) -> None:
     """In open auctions a bid that takes the lead must beat the leader by min_decrement_pct.
 
@@ -517,7 +320,7 @@ def best_unit_price(session: Session, pool: Pool) -> Decimal | None:
 class BidView:
     """A bid as one viewer may see it, with its rank when the rules let the viewer know it."""
 
-    bid: Bid
+    bid: Bid | store.BidRow
     rank: int | None
     price_now: Decimal | None  # the bid's price at the current demand
     sealed: bool = False  # the pool's bids are sealed: nothing that depends on other bids is shown
@@ -674,7 +477,7 @@ def market_view(session: Session, pool: Pool) -> Market:
 
 def after_placing(session: Session, placed: Placed, *, now: datetime) -> list[Callable[[], None]]:
     """What follows a placed bid once it is committed (see app.unit_of_work): telling the members of
-    a new leader, when the bid took the first lead of an open auction."""
+    a new leader, when the bid took the lead of an open auction and they have not been told yet."""
     if not placed.announce:
         return []
     return [partial(announce_new_leader, session, pool_id=placed.bid.pool_id, now=now)]
@@ -683,9 +486,13 @@ def after_placing(session: Session, placed: Placed, *, now: datetime) -> list[Ca
 def announce_new_leader(session: Session, *, pool_id: int, now: datetime) -> None:
     """Tell the pool's members once that vendors are undercutting each other (after the bid committed).
 
-    The pool is locked first: two vendors taking the lead at once announce one after the other, and
-    the second finds the members told.
+    Members are told once per pool: a lookup on the organiser's notice (the fan-out always includes
+    the organiser; the unique index (user_id, pool_id, kind) answers it) ends most calls without a
+    lock. Otherwise the pool is locked: two vendors taking the lead at once announce one after the
+    other, and the second finds the members told.
     """
+    if _members_told(session, pool_id):
+        return
     query = select(Pool).where(Pool.id == pool_id).with_for_update()
     pool = session.scalar(query.execution_options(populate_existing=True))
     if pool is None or pool.auction_kind != AuctionKind.OPEN:
@@ -702,3 +509,10 @@ def announce_new_leader(session: Session, *, pool_id: int, now: datetime) -> Non
             now,
             statuses=[CommitmentStatus.ACTIVE],
         )
+
+
+def _members_told(session: Session, pool_id: int) -> bool:
+    """Whether the pool's members have heard of a new best price (the organiser's notice says so)."""
+    told = select(Notification.id).join(Pool, Pool.organiser_id == Notification.user_id)
+    told = told.where(Pool.id == pool_id, Notification.pool_id == pool_id, Notification.kind == "new_best_price")
+    return session.scalar(told.limit(1)) is not None

@@ -9,7 +9,8 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
-from app.db import Base
+from app.db.base import Base
+from app.db.types import StrEnumType
 
 
 class ClubRole(StrEnum):
@@ -37,7 +38,7 @@ class ClubMember(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    role: Mapped[str] = mapped_column(String(10), default=ClubRole.MEMBER)
+    role: Mapped[ClubRole] = mapped_column(StrEnumType(ClubRole, 10), default=ClubRole.MEMBER)
     created_at: Mapped[datetime]
 
     user: Mapped[User] = relationship()

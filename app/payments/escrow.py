@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.accounts.models import User
-from app.db import in_values, update_rows
+from app.db.bulk import in_values, update_rows
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.money import format_minor
 from app.payments import ledger
@@ -37,12 +36,19 @@ from app.payments.models import (
     PaymentStatus,
     ReleasedBy,
 )
-from app.payments.rules import EscrowTerms, LineState, fee_minor, line_state, pool_status_from_lines, releasable_minor
+from app.payments.rules import (
+    AN_OPEN_DISPUTE,
+    EscrowTerms,
+    LineState,
+    fee_minor,
+    line_state,
+    pool_status_from_lines,
+    releasable_minor,
+)
 from app.pools.fanout import notify_each, notify_user
 from app.pools.models import Pool, PoolStatus
 
 ESCROW_STATES = (PoolStatus.SETTLED, PoolStatus.DISPUTED)
-_OPEN = SimpleNamespace(stage=DisputeStage.AWAITING_VENDOR)  # stands for any open dispute in a line's state
 
 
 # Reading ------------------------------------------------------------------------------------
@@ -393,7 +399,7 @@ def sync_pools(session: Session, pools: Sequence[Pool], *, now: datetime) -> Non
     states: dict[int, list[LineState]] = {pool_id: [] for pool_id in settled}
     rows = session.execute(select(*_LINE_COLUMNS).where(in_values(session, Payment.pool_id, settled)))
     for row in rows:
-        states[row.pool_id].append(line_state(row, _OPEN if row.id in open_disputes else None))
+        states[row.pool_id].append(line_state(row, AN_OPEN_DISPUTE if row.id in open_disputes else None))
     for pool_id, pool in settled.items():
         status = pool_status_from_lines(states[pool_id])
         if status == pool.status:

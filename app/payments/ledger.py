@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import in_values, insert_rows
+from app.db.bulk import in_values, insert_rows
 from app.payments.models import LedgerEntry
 
 MEMBER_PAYMENTS, ESCROW, VENDOR_PAYABLE = "member_payments", "escrow", "vendor_payable"

@@ -8,7 +8,8 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base
+from app.db.base import Base
+from app.db.types import StrEnumType
 
 
 class PaymentStatus(StrEnum):
@@ -18,6 +19,13 @@ class PaymentStatus(StrEnum):
     SUCCEEDED = "succeeded"  # captured and held in escrow
     FAILED = "failed"  # declined or abandoned: nothing was taken
     REFUNDED = "refunded"
+
+
+class ReleasedBy(StrEnum):
+    MEMBER = "member"  # the member confirmed delivery
+    ORGANISER = "organiser"  # the organiser confirmed delivery of a pool delivered to them
+    WINDOW = "window"  # the dispute window passed with no dispute open
+    DISPUTE = "dispute"  # a dispute's outcome
 
 
 class Payment(Base):
@@ -37,7 +45,7 @@ class Payment(Base):
     member_id: Mapped[int]  # found by pool or commitment: no index
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # exactly the award line's amount
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(20), default=PaymentStatus.PENDING)
+    status: Mapped[PaymentStatus] = mapped_column(StrEnumType(PaymentStatus, 20), default=PaymentStatus.PENDING)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)  # pool-42-commitment-7-charge
     gateway: Mapped[str] = mapped_column(String(12))
     gateway_ref: Mapped[str | None] = mapped_column(String(120), index=True)
@@ -59,7 +67,7 @@ class Payment(Base):
     released_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # released to the vendor, before the fee
     fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # the platform's fee on what was released
     released_at: Mapped[datetime | None]
-    released_by: Mapped[str | None] = mapped_column(String(12))  # a ReleasedBy
+    released_by: Mapped[ReleasedBy | None] = mapped_column(StrEnumType(ReleasedBy, 12))
     payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), index=True)  # the batch that paid it
     paid_out_at: Mapped[datetime | None]  # that batch was transferred
     reminded_at: Mapped[datetime | None]  # the last "pay with another card" reminder (declined only)
@@ -75,13 +83,6 @@ class Payment(Base):
     def net_minor(self) -> int:
         """What the vendor is paid for this line: what was released, less the fee."""
         return self.released_minor - self.fee_minor
-
-
-class ReleasedBy(StrEnum):
-    MEMBER = "member"  # the member confirmed delivery
-    ORGANISER = "organiser"  # the organiser confirmed delivery of a pool delivered to them
-    WINDOW = "window"  # the dispute window passed with no dispute open
-    DISPUTE = "dispute"  # a dispute's outcome
 
 
 class PayoutStatus(StrEnum):
@@ -107,7 +108,7 @@ class Payout(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # gross - fee, transferred
     line_count: Mapped[int] = mapped_column(default=1)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(12), default=PayoutStatus.PENDING)
+    status: Mapped[PayoutStatus] = mapped_column(StrEnumType(PayoutStatus, 12), default=PayoutStatus.PENDING)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
     gateway_ref: Mapped[str | None] = mapped_column(String(120))
     attempts: Mapped[int] = mapped_column(default=0)
@@ -176,13 +177,15 @@ class Dispute(Base):
     pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), index=True)
     member_id: Mapped[int] = mapped_column(index=True)
     vendor_id: Mapped[int] = mapped_column(index=True)
-    reason: Mapped[str] = mapped_column(String(20))  # a DisputeReason
-    stage: Mapped[str] = mapped_column(String(16), default=DisputeStage.AWAITING_VENDOR, index=True)
+    reason: Mapped[DisputeReason] = mapped_column(StrEnumType(DisputeReason, 20))
+    stage: Mapped[DisputeStage] = mapped_column(
+        StrEnumType(DisputeStage, 16), default=DisputeStage.AWAITING_VENDOR, index=True
+    )
     offer_minor: Mapped[int | None] = mapped_column(BigInteger)  # the vendor's partial-refund offer
     vendor_due_at: Mapped[datetime]  # the vendor answers by then, or it escalates
     escalate_at: Mapped[datetime]  # unresolved by then, it escalates
     escalation_note: Mapped[str | None] = mapped_column(String(200))  # why it went to an operator
-    outcome: Mapped[str | None] = mapped_column(String(10))  # a DisputeOutcome
+    outcome: Mapped[DisputeOutcome | None] = mapped_column(StrEnumType(DisputeOutcome, 10))
     refund_minor: Mapped[int | None] = mapped_column(BigInteger)  # what the outcome refunds
     resolved_by: Mapped[int | None]  # the user who decided (the member accepting an offer, the vendor, an operator)
     opened_at: Mapped[datetime]

@@ -55,20 +55,52 @@ def fee_percent(fee_bps: int) -> str:
 
 
 class LineLike(Protocol):
-    status: str
-    amount_minor: int
-    currency: str
-    refunded_minor: int
-    refund_due_minor: int
-    released_minor: int
-    fee_minor: int
-    released_at: datetime | None
-    paid_out_at: datetime | None
-    dispute_until: datetime | None
+    """What the line rules read of a payment (read-only, so a model's enum-typed status fits)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def amount_minor(self) -> int: ...
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def refunded_minor(self) -> int: ...
+
+    @property
+    def refund_due_minor(self) -> int: ...
+
+    @property
+    def released_minor(self) -> int: ...
+
+    @property
+    def fee_minor(self) -> int: ...
+
+    @property
+    def released_at(self) -> datetime | None: ...
+
+    @property
+    def paid_out_at(self) -> datetime | None: ...
+
+    @property
+    def dispute_until(self) -> datetime | None: ...
 
 
 class DisputeLike(Protocol):
+    @property
+    def stage(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class DisputeAt:
+    """A dispute known only by its stage (a batch that reads no dispute rows)."""
+
     stage: str
+
+
+AN_OPEN_DISPUTE = DisputeAt(DisputeStage.AWAITING_VENDOR)  # stands for any open dispute in a line's state
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -27,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.bids.models import Award, AwardLine
-from app.db import in_values, insert_rows, update_rows
+from app.db.bulk import in_values, insert_rows, update_rows
 from app.errors import Conflict, NotFound
 from app.payments import ledger
 from app.payments.gateway import ChargeResult
@@ -163,7 +162,7 @@ def open_charges(
     ids = dict(tuple(row) for row in insert_rows(session, Payment, rows, returning=("commitment_id", "id")))
     if charge_now is not None:
         paid = [
-            SimpleNamespace(id=ids[row["commitment_id"]], **row)
+            ChargeRow.of({**row, "id": ids[row["commitment_id"]]})
             for row in rows
             if row["status"] == PaymentStatus.SUCCEEDED
         ]
@@ -174,8 +173,8 @@ def open_charges(
 
 def _born_with(row: dict[str, Any], result: ChargeResult | None, now: datetime, grace: timedelta) -> dict[str, Any]:
     """The columns of a payment not yet written after its first charge's outcome (see _outcome)."""
-    unwritten = {"id": None, "gateway_ref": None, "action_url": None, "action_expires_at": None}
-    row_now = SimpleNamespace(**unwritten, failure_code=None, failure_message=None, **row)
+    unwritten = {"id": 0, "gateway_ref": None, "action_url": None, "action_expires_at": None}
+    row_now = ChargeRow.of({**unwritten, "failure_code": None, "failure_message": None, **row})
     values = _outcome(row_now, result, now, grace)
     assert values is not None, "a payment not yet written is pending"
     del values["id"]
@@ -315,9 +314,8 @@ def record_charges(
     results = dict(outcomes)
     postings: list[ledger.Posting] = []
     for chunk in _in_id_order(results):
-        rows = session.execute(
-            _OUTCOME_COLUMNS.where(in_values(session, Payment.id, chunk)).order_by(Payment.id).with_for_update()
-        ).all()
+        query = _OUTCOME_COLUMNS.where(in_values(session, Payment.id, chunk)).order_by(Payment.id).with_for_update()
+        rows = [ChargeRow(**row._mapping) for row in session.execute(query)]
         changes = [
             (row, values) for row in rows if (values := _outcome(row, results[row.id], now, decline_grace)) is not None
         ]
@@ -326,7 +324,31 @@ def record_charges(
     ledger.post_many(session, postings, now=now)
 
 
-_OUTCOME_COLUMNS = select(  # what record_charges reads of a payment: no ORM objects for a batch
+@dataclass(frozen=True)
+class ChargeRow:
+    """What recording a charge's outcome reads of a payment (no ORM objects for a batch)."""
+
+    id: int  # 0 for a payment not written yet
+    pool_id: int
+    member_id: int
+    commitment_id: int
+    amount_minor: int
+    currency: str
+    status: str
+    gateway_ref: str | None
+    action_url: str | None
+    action_expires_at: datetime | None
+    failure_code: str | None
+    failure_message: str | None
+    next_attempt_at: datetime | None
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> ChargeRow:
+        """The row from a payment's column values (extra columns are ignored)."""
+        return cls(**{name: values[name] for name in cls.__dataclass_fields__})
+
+
+_OUTCOME_COLUMNS = select(  # the columns of ChargeRow, in its order
     Payment.id,
     Payment.pool_id,
     Payment.member_id,
@@ -343,7 +365,9 @@ _OUTCOME_COLUMNS = select(  # what record_charges reads of a payment: no ORM obj
 )
 
 
-def _outcome(row: Any, result: ChargeResult | None, now: datetime, decline_grace: timedelta) -> dict[str, Any] | None:
+def _outcome(
+    row: ChargeRow, result: ChargeResult | None, now: datetime, decline_grace: timedelta
+) -> dict[str, Any] | None:
     """The payment's changed columns after this outcome, or None when it changes nothing.
 
     A decline is not final: the payment waits `decline_grace` for the member to pay with another
@@ -384,7 +408,7 @@ def _outcome(row: Any, result: ChargeResult | None, now: datetime, decline_grace
     return values
 
 
-def _captured(row: Any) -> ledger.Posting:
+def _captured(row: ChargeRow) -> ledger.Posting:
     return ledger.Posting(
         pool_id=row.pool_id,
         key=f"payment-{row.id}-captured",

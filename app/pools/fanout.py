@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.db import in_values, insert_rows
+from app.db.bulk import in_values, insert_rows
 from app.notifications.models import Notification
 from app.notifications.service import notify
 from app.pools.models import Commitment, CommitmentStatus, Pool

@@ -11,7 +11,8 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
-from app.db import Base, ExactDecimal, Str40, Str200
+from app.db.base import Base
+from app.db.types import ExactDecimal, Str40, Str200, StrEnumType
 
 
 class PoolStatus(StrEnum):
@@ -75,17 +76,17 @@ class Pool(Base):
     max_per_member: Mapped[int]  # the most one member may commit (default: rules.default_max_per_member)
     opens_at: Mapped[datetime | None]
     closes_at: Mapped[datetime]
-    auction_kind: Mapped[str] = mapped_column(String(10), default=AuctionKind.OPEN)
+    auction_kind: Mapped[AuctionKind] = mapped_column(StrEnumType(AuctionKind, 10), default=AuctionKind.OPEN)
     min_decrement_pct: Mapped[Decimal] = mapped_column(ExactDecimal(5, 2), default=Decimal("1.00"))
     soft_close_minutes: Mapped[int] = mapped_column(default=10)
     max_extensions: Mapped[int] = mapped_column(default=3)
     extensions_used: Mapped[int] = mapped_column(default=0)
     min_vendor_trust: Mapped[Decimal | None] = mapped_column(ExactDecimal(4, 3))  # in [0, 1]
-    award_rule: Mapped[str] = mapped_column(String(24), default=AwardRule.LOWEST_PRICE)
-    visibility: Mapped[str] = mapped_column(String(10), default=Visibility.PUBLIC)
+    award_rule: Mapped[AwardRule] = mapped_column(StrEnumType(AwardRule, 24), default=AwardRule.LOWEST_PRICE)
+    visibility: Mapped[Visibility] = mapped_column(StrEnumType(Visibility, 10), default=Visibility.PUBLIC)
     # The share link's secret (/p/<link_token>): how an unlisted pool is found, never by its id.
     link_token: Mapped[str] = mapped_column(String(32), unique=True, default=new_link_token)
-    status: Mapped[str] = mapped_column(String(12), default=PoolStatus.DRAFT)
+    status: Mapped[PoolStatus] = mapped_column(StrEnumType(PoolStatus, 12), default=PoolStatus.DRAFT)
     organiser_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     # Denormalised demand, maintained by the commitment service under the pool's row lock.
     committed_quantity: Mapped[int] = mapped_column(default=0)
@@ -169,7 +170,7 @@ class Commitment(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     quantity: Mapped[int]  # whole units of the pool's unit
     max_unit_price: Mapped[Decimal]  # 4 places, in the pool's currency
-    status: Mapped[str] = mapped_column(String(16), default=CommitmentStatus.ACTIVE)
+    status: Mapped[CommitmentStatus] = mapped_column(StrEnumType(CommitmentStatus, 16), default=CommitmentStatus.ACTIVE)
     payment_ref: Mapped[str | None] = mapped_column(String(120))  # the gateway's SetupIntent for the saved card
     payment_method_ref: Mapped[str | None] = mapped_column(String(120))  # the card it saved, charged off-session
     created_at: Mapped[datetime]

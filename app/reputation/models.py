@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
-from app.db import Base
-from app.reputation.rules import Direction  # noqa: F401 - the one Direction; its values are what direction stores
+from app.db.base import Base
+from app.db.types import StrEnumType
+from app.reputation.rules import Direction
 
 
 class Feedback(Base):
@@ -24,7 +25,7 @@ class Feedback(Base):
     pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), index=True)
     rater_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     ratee_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    direction: Mapped[str] = mapped_column(String(24))
+    direction: Mapped[Direction] = mapped_column(StrEnumType(Direction, 24))
     rating: Mapped[int]  # +1 positive, 0 neutral, -1 negative
     scores: Mapped[Any] = mapped_column(JSON)  # {criterion: 1..5}
     comment: Mapped[str] = mapped_column(Text, default="")  # plain text, rendered escaped

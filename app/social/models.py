@@ -9,7 +9,8 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
-from app.db import Base, Str40
+from app.db.base import Base
+from app.db.types import Str40, StrEnumType
 
 POST_MAX_LENGTH = 2000
 
@@ -29,7 +30,7 @@ class Post(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    author_role: Mapped[str] = mapped_column(String(12))  # an AuthorRole, fixed when posted
+    author_role: Mapped[AuthorRole] = mapped_column(StrEnumType(AuthorRole, 12))  # fixed when posted
     body: Mapped[str] = mapped_column(Text)  # at most POST_MAX_LENGTH characters
     is_pinned: Mapped[bool] = mapped_column(default=False)
     is_hidden: Mapped[bool] = mapped_column(default=False)  # seen only by the organiser and the author

@@ -50,7 +50,7 @@ def _trust_proxies(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from app import models  # noqa: F401 - every model registered before mappers configure
-    from app.db import serialize_sqlite_writers
+    from app.db.base import serialize_sqlite_writers
     from app.web.auth import init_auth
     from app.web.extensions import CONTENT_SECURITY_POLICY, api, csrf, db, limiter, migrate, ping_idle_connections
     from app.web.http import register_error_handlers

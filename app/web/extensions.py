@@ -18,7 +18,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from app.db import Base
+from app.db.base import Base
 from app.web.schemas import ErrorOut
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('event_id', sa.String(length=120), nullable=False),
     sa.Column('event_type', sa.String(length=80), nullable=False),
     sa.Column('outcome', sa.String(length=200), nullable=False),
-    sa.Column('received_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('received_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_receipts')),
     sa.UniqueConstraint('event_id', name=op.f('uq_webhook_receipts_event_id'))
     )
@@ -36,7 +36,7 @@ def upgrade() -> None:
     sa.Column('amount_minor', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('memo', sa.String(length=200), nullable=False),
-    sa.Column('created_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('created_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], name=op.f('fk_ledger_entries_pool_id_pools')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_entries')),
     sa.UniqueConstraint('posting_key', 'account', name=op.f('uq_ledger_entries_posting_key_account'))
@@ -56,9 +56,9 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=120), nullable=False),
     sa.Column('gateway_ref', sa.String(length=120), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
-    sa.Column('created_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('created_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('updated_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], name=op.f('fk_payouts_pool_id_pools')),
     sa.ForeignKeyConstraint(['vendor_id'], ['users.id'], name=op.f('fk_payouts_vendor_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payouts')),
@@ -82,12 +82,12 @@ def upgrade() -> None:
     sa.Column('failure_code', sa.String(length=60), nullable=True),
     sa.Column('failure_message', sa.String(length=300), nullable=True),
     sa.Column('action_url', sa.String(length=500), nullable=True),
-    sa.Column('action_expires_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('action_expires_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
     sa.Column('refund_ref', sa.String(length=120), nullable=True),
-    sa.Column('created_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('created_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('updated_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['commitment_id'], ['commitments.id'], name=op.f('fk_payments_commitment_id_commitments')),
     sa.ForeignKeyConstraint(['member_id'], ['users.id'], name=op.f('fk_payments_member_id_users')),
     sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], name=op.f('fk_payments_pool_id_pools')),
@@ -109,11 +109,11 @@ def upgrade() -> None:
                existing_nullable=True)
 
     with op.batch_alter_table('pools', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('settled_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('delivery_confirmed_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('settled_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('delivery_confirmed_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('dispute_reason', sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column('dispute_resolution', sa.String(length=10), nullable=True))
-        batch_op.add_column(sa.Column('completed_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('completed_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
 
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('payment_customer_ref', sa.String(length=120), nullable=True))

@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('percent_positive_12m', sa.Double(), nullable=True),
     sa.Column('counts', sa.JSON(), nullable=False),
     sa.Column('detailed', sa.JSON(), nullable=False),
-    sa.Column('computed_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('computed_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_reputation_scores_user_id_users')),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_reputation_scores'))
     )
@@ -42,10 +42,10 @@ def upgrade() -> None:
     sa.Column('comment', sa.Text(), nullable=False),
     sa.Column('amount_minor', sa.BigInteger(), nullable=False),
     sa.Column('reply', sa.Text(), nullable=True),
-    sa.Column('replied_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
-    sa.Column('revised_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
-    sa.Column('created_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
-    sa.Column('revealed_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('replied_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('revised_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('created_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('revealed_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], name=op.f('fk_feedback_pool_id_pools')),
     sa.ForeignKeyConstraint(['ratee_id'], ['users.id'], name=op.f('fk_feedback_ratee_id_users')),
     sa.ForeignKeyConstraint(['rater_id'], ['users.id'], name=op.f('fk_feedback_rater_id_users')),

@@ -30,9 +30,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.add_column(sa.Column('email_due', sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column('emailed_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('emailed_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('email_attempts', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('email_next_attempt_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('email_next_attempt_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('email_error', sa.String(length=500), nullable=True))
     op.execute(
         "UPDATE notifications SET email_due = true WHERE EXISTS ("
@@ -64,10 +64,10 @@ def downgrade() -> None:
     sa.Column('to_email', sa.String(length=254), nullable=False),
     sa.Column('subject', sa.String(length=200), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
-    sa.Column('sent_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('created_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('sent_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_email_messages'))
     )

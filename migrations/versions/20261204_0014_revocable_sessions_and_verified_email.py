@@ -28,7 +28,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('session_token', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('email_verified_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('email_verified_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
     users = sa.table('users', sa.column('id', sa.Integer), sa.column('session_token', sa.String),
                      sa.column('email_verified_at', sa.DateTime(timezone=True)),
                      sa.column('created_at', sa.DateTime(timezone=True)))

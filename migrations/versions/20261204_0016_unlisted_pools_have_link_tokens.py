@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('pool_id', sa.Integer(), nullable=False),
         sa.Column('user_id', sa.Integer(), nullable=False),
-        sa.Column('created_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
+        sa.Column('created_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], name=op.f('fk_pool_link_grants_pool_id_pools')),
         sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_pool_link_grants_user_id_users')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_pool_link_grants')),

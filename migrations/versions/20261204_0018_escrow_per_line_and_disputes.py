@@ -38,16 +38,16 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=20), nullable=False),
     sa.Column('stage', sa.String(length=16), nullable=False),
     sa.Column('offer_minor', sa.BigInteger(), nullable=True),
-    sa.Column('vendor_due_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
-    sa.Column('escalate_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('vendor_due_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('escalate_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
     sa.Column('escalation_note', sa.String(length=200), nullable=True),
     sa.Column('outcome', sa.String(length=10), nullable=True),
     sa.Column('refund_minor', sa.BigInteger(), nullable=True),
     sa.Column('resolved_by', sa.Integer(), nullable=True),
-    sa.Column('opened_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
-    sa.Column('escalated_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
-    sa.Column('resolved_at', app.db.UtcDateTimeType(timezone=True), nullable=True),
-    sa.Column('updated_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('opened_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('escalated_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('resolved_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True),
+    sa.Column('updated_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['payment_id'], ['payments.id'], name=op.f('fk_disputes_payment_id_payments')),
     sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], name=op.f('fk_disputes_pool_id_pools')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_disputes')),
@@ -64,7 +64,7 @@ def upgrade() -> None:
     sa.Column('author_id', sa.Integer(), nullable=True),
     sa.Column('role', sa.String(length=10), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', app.db.UtcDateTimeType(timezone=True), nullable=False),
+    sa.Column('created_at', app.db.types.UtcDateTimeType(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['dispute_id'], ['disputes.id'], name=op.f('fk_dispute_messages_dispute_id_disputes')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dispute_messages'))
     )
@@ -78,15 +78,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_payouts_pool_id'), ['pool_id'], unique=False)
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.add_column(sa.Column('vendor_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('dispute_until', app.db.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('dispute_until', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('refund_due_minor', sa.BigInteger(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('released_minor', sa.BigInteger(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('fee_minor', sa.BigInteger(), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('released_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('released_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('released_by', sa.String(length=12), nullable=True))
         batch_op.add_column(sa.Column('payout_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('paid_out_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('reminded_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('paid_out_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('reminded_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_payments_payout_id'), ['payout_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_payments_vendor_id'), ['vendor_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_payments_payout_id_payouts'), 'payouts', ['payout_id'], ['id'])
@@ -167,7 +167,7 @@ def _move_existing_money() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('pools', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('delivery_confirmed_at', app.db.UtcDateTimeType(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('delivery_confirmed_at', app.db.types.UtcDateTimeType(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('dispute_reason', sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column('dispute_resolution', sa.String(length=10), nullable=True))
         batch_op.drop_column('delivery_to_organiser')

@@ -15,7 +15,7 @@ from app.bids import service as bids
 from app.bids.rules import Tier
 from app.bids.service import has_active_bid
 from app.clock import utcnow
-from app.db import serialize_sqlite_writers
+from app.db.base import serialize_sqlite_writers
 from app.errors import DomainError
 from app.pools import commitments
 from app.reputation.scores import price_factors, trust_of

@@ -29,7 +29,7 @@ def place(session, pool, vendor, curve, now, capacity=1000):
         session, trust_of=trust_of, pool_id=pool.id, vendor=vendor, tiers=tiers(*curve), capacity=capacity, now=now
     ).bid
     session.commit()
-    return placed
+    return session.get_one(Bid, placed.id)
 
 
 def test_a_revision_must_beat_the_vendors_previous_price(session, pool, now):

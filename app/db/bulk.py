@@ -1,4 +1,5 @@
-"""Declarative base, naming convention and the column types every model shares."""
+"""Batched writes and reads for the hot paths: rows inserted (COPY on PostgreSQL) and updated in one
+statement, several SELECTs in one round trip, and IN lists that stay one cached statement."""
 
 from __future__ import annotations
 
@@ -8,22 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from psycopg import sql as pgsql
 from sqlalchemy import (
     JSON,
     ColumnElement,
     DateTime,
-    MetaData,
-    Numeric,
     Select,
-    String,
     Table,
-    TypeDecorator,
     any_,
     bindparam,
-    event,
     func,
     insert,
     literal,
@@ -33,100 +29,15 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as cast_as
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, mapped_column, registry
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.selectable import TableValuedAlias
 
-from app.money import PRICE_PLACES
+from app.db.base import Base
+from app.db.types import UtcDateTimeType
 
 T = TypeVar("T")
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UtcDateTimeType(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive, in UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where an aware UTC datetime is required")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class ExactDecimal(TypeDecorator[Decimal]):
-    """An exact Decimal with a fixed number of places: NUMERIC on PostgreSQL, text on SQLite.
-
-    SQLite has no decimal type and would store a REAL; zero-padded text keeps the value exact and
-    makes string order equal numeric order for the non-negative values we store.
-    """
-
-    impl = Numeric
-    cache_ok = True
-
-    def __init__(self, precision: int = 14, scale: int = 4) -> None:
-        super().__init__(precision, scale)
-        self.precision, self.scale = precision, scale
-        self.quantum = Decimal(1).scaleb(-scale)
-
-    def load_dialect_impl(self, dialect: Dialect) -> Any:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(self.precision + 2))
-        return dialect.type_descriptor(Numeric(self.precision, self.scale))
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        quantized = Decimal(value).quantize(self.quantum)
-        if dialect.name == "sqlite":
-            return f"{quantized:0{self.precision + 2}.{self.scale}f}"
-        return quantized
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(value).quantize(self.quantum)
-
-
-def UnitPriceType() -> ExactDecimal:  # noqa: N802 - reads like the type it names
-    """A unit price: Decimal with exactly PRICE_PLACES (4) decimal places, below 10^10."""
-    return ExactDecimal(10 + PRICE_PLACES, PRICE_PLACES)
-
-
-Json = Annotated[Any, mapped_column(JSON())]
-Str40 = Annotated[str, mapped_column(String(40))]
-Str200 = Annotated[str, mapped_column(String(200))]
-
-
-class Base(DeclarativeBase):
-    """Base of every model; the metadata carries the constraint naming convention."""
-
-    # Every `Mapped[datetime]` is aware UTC and every `Mapped[Decimal]` is a 4-place unit price,
-    # unless a column says otherwise.
-    registry = registry(
-        metadata=MetaData(naming_convention=NAMING_CONVENTION),
-        type_annotation_map={datetime: UtcDateTimeType(), Decimal: UnitPriceType()},
-    )
-
-
-def include_in_migrations(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic filter: ignore tables that are not ours (APScheduler's job store makes its own)."""
-    return not (type_ == "table" and name is not None and name.startswith("apscheduler_"))
 
 
 def insert_rows(
@@ -334,34 +245,3 @@ def _json_value(value: object) -> str:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"cannot store {type(value).__name__} in a batch of rows")
-
-
-SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another to commit before giving up
-
-
-def serialize_sqlite_writers(engine: Engine) -> None:
-    """Make every SQLite transaction take the database's write lock at its start (BEGIN IMMEDIATE).
-
-    SQLite ignores `SELECT … FOR UPDATE`, and pysqlite begins a transaction only at its first write,
-    so without this two requests could read the same pool, decide on what they read and both write:
-    a withdrawn member still awarded, two closes of one pool, a vendor with several active bids.
-    With it, transactions on one database run one after another, which is what the row locks give on
-    PostgreSQL (at a coarser grain). This is SQLAlchemy's documented pysqlite recipe: pysqlite's own
-    transaction handling is turned off and SQLAlchemy's "begin" emits the BEGIN. WAL lets readers
-    outside a transaction go on while a writer works. Other dialects are left alone.
-    """
-    if engine.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(engine, "connect")
-    def _connected(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None  # pysqlite emits no BEGIN of its own
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        if engine.url.database not in (None, "", ":memory:"):
-            cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
