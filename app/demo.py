@@ -20,6 +20,7 @@ from app.payments import jobs as payment_jobs
 from app.payments.offline import OfflineGateway
 from app.pools import commitments, lifecycle
 from app.pools import service as pools
+from app.pools.models import PoolStatus
 from app.reputation.scores import price_factors, trust_of
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented demo login
@@ -244,16 +245,16 @@ def _pool(
         "auction_kind": rng.choice(["open", "open", "sealed"]),
     }
     pool = pools.create_pool(session, organiser=organiser, values=values, now=now)
-    if status == "draft":
+    if status == PoolStatus.DRAFT:
         return 0
     lifecycle.publish_pool(session, pool_id=pool.id, actor=organiser, now=now)
     low_price, high_price = Decimal(str(low)), Decimal(str(high))
-    tip = status in ("awarded", "settled", "completed")
+    tip = status in (PoolStatus.AWARDED, PoolStatus.SETTLED, PoolStatus.COMPLETED)
     count = _join(session, pool.id, members, rng, now, minimum, maximum, low_price, high_price, tip=tip)
     _bid(session, pool.id, category, vendors, minimum, maximum, low_price, high_price, now)
-    if status == "cancelled":
+    if status == PoolStatus.CANCELLED:
         lifecycle.cancel_pool(session, pool_id=pool.id, actor=organiser, now=now)
-    elif status in ("failed", "awarded", "settled", "completed"):
+    elif status in (PoolStatus.FAILED, PoolStatus.AWARDED, PoolStatus.SETTLED, PoolStatus.COMPLETED):
         _run_to(session, pool.id, organiser, status, now)
     return count
 
@@ -288,10 +289,10 @@ def _bid(
 def _run_to(session: Session, pool_id: int, organiser: User, status: str, now: datetime) -> None:
     """Take a demo pool through its lifecycle: close it, and settle and deliver it if asked."""
     award.close_pool(session, pool_id=pool_id, actor=organiser, now=now, price_factors=price_factors)
-    if status in ("settled", "completed"):
+    if status in (PoolStatus.SETTLED, PoolStatus.COMPLETED):
         session.commit()
         payment_jobs.settle_pool(session, OfflineGateway(), pool_id=pool_id, now=now)
-    if status == "completed":  # every member confirms their own delivery; the vendor is paid in one batch
+    if status == PoolStatus.COMPLETED:  # every member confirms their own delivery; the vendor is paid in one batch
         for line in escrow.lines_of(session, pool_id):
             member = session.get(User, line.member_id)
             assert member is not None

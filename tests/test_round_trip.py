@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import AuditEvent
 from app.db.bulk import select_in_one_round_trip
-from app.pools.models import Pool
+from app.pools.models import Pool, PoolStatus
 from tests import factories
 
 
@@ -48,6 +48,14 @@ def test_parameters_go_through_their_columns_types(session, now):
     assert got == [[(pool.id,)]]
     with pytest.raises((ValueError, StatementError), match="naive datetime"):
         select_in_one_round_trip(session, (query, {"closes_at": pool.closes_at.replace(tzinfo=None), "decrement": 1}))
+
+
+def test_constants_written_in_the_query_go_through_their_types_too(session, now):
+    """An enum-typed column compared with a constant: the anonymous parameter is processed by its name in the SQL."""
+    pool = factories.open_pool(session, now=now)
+    query = select(Pool.id, Pool.status).where(Pool.id == pool.id, Pool.status == PoolStatus.OPEN)
+    got = select_in_one_round_trip(session, (query, {}))
+    assert got == [[(pool.id, PoolStatus.OPEN)]] and type(got[0][0][1]) is PoolStatus
 
 
 @pytest.mark.postgres

@@ -407,7 +407,7 @@ def vendor_dashboard(session: Session, vendor: User, *, now: datetime, limit: in
             select(Pool)
             .where(
                 Pool.status == PoolStatus.OPEN,
-                Pool.visibility == "public",
+                Pool.visibility == Visibility.PUBLIC,
                 Pool.closes_at > now,
                 Pool.category.in_(categories),
             )

@@ -173,7 +173,8 @@ class _Driven:
 def _driven(query: Select[Any], dialect: Dialect) -> _Driven:
     """Compile a query for the driver once per process (the bid path's queries are module constants)."""
     compiled = query.compile(dialect=dialect)
-    binders = {name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()}
+    # By the name each parameter has in the SQL (an anonymous one's key is not its name).
+    binders = {compiled.bind_names[bind]: bind.type.bind_processor(dialect) for bind in compiled.binds.values()}
     return _Driven(
         compiled.string,
         dict(compiled.params),

@@ -31,6 +31,7 @@ from app.payments.models import (
     Dispute,
     DisputeMessage,
     DisputeOutcome,
+    DisputeRole,
     DisputeStage,
     Payment,
     PaymentStatus,
@@ -118,27 +119,27 @@ def line_views(session: Session, pool: Pool, viewer: User) -> list[LineView]:
     ]
 
 
-def role_in(dispute: Dispute, pool: Pool, user: User) -> str | None:
+def role_in(dispute: Dispute, pool: Pool, user: User) -> DisputeRole | None:
     """How `user` takes part in the dispute: member, vendor, organiser, operator, or not at all."""
     if user.id == dispute.member_id:
-        return "member"
+        return DisputeRole.MEMBER
     if user.id == dispute.vendor_id:
-        return "vendor"
+        return DisputeRole.VENDOR
     if pool.is_organised_by(user):
-        return "organiser"
+        return DisputeRole.ORGANISER
     if user.is_dispute_operator:
-        return "operator"
+        return DisputeRole.OPERATOR
     return None
 
 
-def dispute_for(session: Session, dispute_id: int, user: User) -> tuple[Dispute, Pool, str]:
+def dispute_for(session: Session, dispute_id: int, user: User) -> tuple[Dispute, Pool, DisputeRole]:
     """A dispute `user` may see, its pool and the user's role; anyone else is told it does not exist."""
     dispute = session.get(Dispute, dispute_id)
     pool = session.get(Pool, dispute.pool_id) if dispute is not None else None
     role = role_in(dispute, pool, user) if dispute is not None and pool is not None else None
     if dispute is None or pool is None or role is None:
         raise NotFound("No such dispute.")
-    if role == "operator" and dispute.escalated_at is None:
+    if role == DisputeRole.OPERATOR and dispute.escalated_at is None:
         raise NotFound("No such dispute.")  # operators see a dispute once it was theirs to decide
     return dispute, pool, role
 
@@ -171,7 +172,7 @@ def _lock_lines(session: Session, pool_id: int, *conditions: object) -> list[Pay
     return list(session.scalars(query.with_for_update().execution_options(populate_existing=True)))
 
 
-def _lock_dispute(session: Session, dispute_id: int, user: User) -> tuple[Dispute, Pool, Payment, str]:
+def _lock_dispute(session: Session, dispute_id: int, user: User) -> tuple[Dispute, Pool, Payment, DisputeRole]:
     """Lock the dispute's pool, line and dispute (in that order) for a transition by `user`."""
     dispute, pool, role = dispute_for(session, dispute_id, user)
     pool = lock_pool(session, pool.id)
@@ -466,7 +467,7 @@ def open_dispute(
     )
     session.add(dispute)
     session.flush()
-    _post(session, dispute, actor.id, "member", message, now)
+    _post(session, dispute, actor.id, DisputeRole.MEMBER, message, now)
     audit.record(
         session,
         action="dispute.open",
@@ -507,13 +508,13 @@ def answer_dispute(
     """The vendor answers: `refund` (the whole line, at once, at any stage), `partial` (an offer the
     member may accept), or `contest` (the organiser mediates, and either party may ask an operator)."""
     dispute, pool, line, role = _lock_dispute(session, dispute_id, actor)
-    if role != "vendor":
+    if role != DisputeRole.VENDOR:
         raise NotFound("No such dispute.")
     answerable = (DisputeStage.AWAITING_VENDOR, DisputeStage.OFFERED, DisputeStage.CONTESTED)
     if dispute.stage not in answerable and not (answer == "refund" and dispute.stage == DisputeStage.ESCALATED):
         # A vendor may always give the whole line back, even once an operator has it.
         raise Conflict(f"This dispute is {dispute.stage.replace('_', ' ')}: the vendor can no longer answer it.")
-    _post(session, dispute, actor.id, "vendor", message, now)
+    _post(session, dispute, actor.id, DisputeRole.VENDOR, message, now)
     if answer == "refund":
         _resolve(
             session,
@@ -551,7 +552,7 @@ def answer_dispute(
 def accept_offer(session: Session, *, dispute_id: int, actor: User, terms: EscrowTerms, now: datetime) -> Dispute:
     """The member accepts the vendor's partial-refund offer: refunded that, the rest released."""
     dispute, pool, line, role = _lock_dispute(session, dispute_id, actor)
-    if role != "member":
+    if role != DisputeRole.MEMBER:
         raise NotFound("No such dispute.")
     if dispute.stage != DisputeStage.OFFERED or dispute.offer_minor is None:
         raise Conflict("There is no refund offer to accept on this dispute.")
@@ -562,7 +563,7 @@ def accept_offer(session: Session, *, dispute_id: int, actor: User, terms: Escro
 def escalate(session: Session, *, dispute_id: int, actor: User, note: str, now: datetime) -> Dispute:
     """The member or the organiser asks an operator to decide, once the vendor has answered."""
     dispute, pool, _line, role = _lock_dispute(session, dispute_id, actor)
-    if role not in ("member", "organiser"):
+    if role not in (DisputeRole.MEMBER, DisputeRole.ORGANISER):
         raise NotFound("No such dispute.")
     if dispute.stage == DisputeStage.ESCALATED:
         return dispute
@@ -607,7 +608,7 @@ def decide(
 ) -> Dispute:
     """A dispute operator decides an escalated dispute: release, full refund or partial refund."""
     dispute, pool, line, role = _lock_dispute(session, dispute_id, actor)
-    if role != "operator":
+    if role != DisputeRole.OPERATOR:
         raise NotFound("No such dispute.")
     if dispute.stage != DisputeStage.ESCALATED:
         raise Conflict(f"Only an escalated dispute is an operator's to decide; this one is {dispute.stage}.")
@@ -618,7 +619,7 @@ def decide(
     if refund is None:
         refund = _check_partial(line, refund_minor)
     if note:
-        _post(session, dispute, actor.id, "operator", note, now)
+        _post(session, dispute, actor.id, DisputeRole.OPERATOR, note, now)
     _resolve(session, pool, line, dispute, DisputeOutcome(outcome), refund, actor, terms, now)
     return dispute
 
@@ -665,7 +666,7 @@ def _escalate(session: Session, pool: Pool, dispute: Dispute, why: str, now: dat
         why[:200],
         now,
     )
-    _post(session, dispute, None, "system", f"Escalated to a Buyswarm operator: {why}.", now)
+    _post(session, dispute, None, DisputeRole.SYSTEM, f"Escalated to a Buyswarm operator: {why}.", now)
     audit.record(
         session, action="dispute.escalate", subject=dispute, actor_id=None, now=now, pool_id=pool.id, after={"why": why}
     )
@@ -719,7 +720,7 @@ def _resolve(
 
 
 def _post(
-    session: Session, dispute: Dispute, author_id: int | None, role: str, body: str, now: datetime
+    session: Session, dispute: Dispute, author_id: int | None, role: DisputeRole, body: str, now: datetime
 ) -> DisputeMessage:
     message = DisputeMessage(dispute_id=dispute.id, author_id=author_id, role=role, body=body, created_at=now)
     session.add(message)

@@ -146,6 +146,16 @@ class WebhookReceipt(Base):
     received_at: Mapped[datetime]
 
 
+class DisputeRole(StrEnum):
+    """How someone takes part in a dispute (and who wrote a message in its thread)."""
+
+    MEMBER = "member"
+    VENDOR = "vendor"
+    ORGANISER = "organiser"
+    OPERATOR = "operator"
+    SYSTEM = "system"  # the platform itself (an escalation)
+
+
 class DisputeReason(StrEnum):
     NOT_DELIVERED = "not_delivered"
     NOT_AS_DESCRIBED = "not_as_described"
@@ -208,7 +218,7 @@ class DisputeMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
     author_id: Mapped[int | None]  # None: the system (an escalation)
-    role: Mapped[str] = mapped_column(String(10))  # member | vendor | organiser | operator | system
+    role: Mapped[DisputeRole] = mapped_column(StrEnumType(DisputeRole, 10))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from app.money import format_minor
@@ -103,13 +104,25 @@ class DisputeAt:
 AN_OPEN_DISPUTE = DisputeAt(DisputeStage.AWAITING_VENDOR)  # stands for any open dispute in a line's state
 
 
+class LineKind(StrEnum):
+    """The states of a line's money (docs/escrow.md, "What every party sees")."""
+
+    PENDING = "pending"
+    DECLINED = "declined"
+    FAILED = "failed"
+    HELD = "held"
+    IN_DISPUTE = "in_dispute"
+    REFUND_PENDING = "refund_pending"
+    RELEASED = "released"
+    REFUNDED = "refunded"
+    PARTLY_REFUNDED = "partly_refunded"
+
+
 @dataclass(frozen=True)
 class LineState:
     """What a line's money is doing, for the member, the vendor and the organiser alike."""
 
-    kind: (
-        str  # pending | declined | failed | held | in_dispute | refund_pending | released | refunded | partly_refunded
-    )
+    kind: LineKind
     final: bool  # nothing about this line's money will change any more
     line: LineLike = field(repr=False, compare=False)
     stage: str | None = None  # the open dispute's stage, when in_dispute
@@ -125,23 +138,23 @@ class LineState:
         released_on = f" on {line.released_at:%d %b %Y}" if line.released_at else ""
         refunded = f" ({money(line.refunded_minor)} refunded)" if line.refunded_minor else ""
         labels = {
-            "pending": lambda: f"Payment of {money(line.amount_minor)} is being taken.",
-            "declined": lambda: f"The card was declined; {money(line.amount_minor)} is still to pay.",
-            "failed": lambda: "The payment did not go through: nothing was taken.",
-            "in_dispute": lambda: (
+            LineKind.PENDING: lambda: f"Payment of {money(line.amount_minor)} is being taken.",
+            LineKind.DECLINED: lambda: f"The card was declined; {money(line.amount_minor)} is still to pay.",
+            LineKind.FAILED: lambda: "The payment did not go through: nothing was taken.",
+            LineKind.IN_DISPUTE: lambda: (
                 f"{money(line.amount_minor - line.refunded_minor)} is held while the dispute is "
                 f"open ({DISPUTE_STAGE_LABELS.get(self.stage or '', self.stage)})."
             ),
-            "refund_pending": lambda: f"A refund of {money(line.refund_due_minor)} is on its way to the member.",
-            "held": lambda: (
+            LineKind.REFUND_PENDING: lambda: f"A refund of {money(line.refund_due_minor)} is on its way to the member.",
+            LineKind.HELD: lambda: (
                 f"{money(line.amount_minor - line.refunded_minor)} is held until delivery is confirmed{refunded}."
             ),
-            "refunded": lambda: f"Refunded in full: {money(line.refunded_minor)}.",
-            "partly_refunded": lambda: (
+            LineKind.REFUNDED: lambda: f"Refunded in full: {money(line.refunded_minor)}.",
+            LineKind.PARTLY_REFUNDED: lambda: (
                 f"{money(line.refunded_minor)} refunded; {money(line.released_minor)} "
                 f"released to the vendor{released_on}."
             ),
-            "released": lambda: f"{money(line.released_minor)} released to the vendor{released_on}.",
+            LineKind.RELEASED: lambda: f"{money(line.released_minor)} released to the vendor{released_on}.",
         }
         return labels[self.kind]()
 
@@ -154,21 +167,22 @@ def releasable_minor(line: LineLike) -> int:
 def line_state(line: LineLike, dispute: DisputeLike | None = None) -> LineState:
     """The line's state; `dispute` is its dispute, if it has one."""
     if line.status in (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION):
-        return LineState("pending", False, line)
+        return LineState(LineKind.PENDING, False, line)
     if line.status == PaymentStatus.DECLINED:
-        return LineState("declined", False, line)
+        return LineState(LineKind.DECLINED, False, line)
     if line.status == PaymentStatus.FAILED:
-        return LineState("failed", True, line)
+        return LineState(LineKind.FAILED, True, line)
     if dispute is not None and dispute.stage != DisputeStage.RESOLVED:
-        return LineState("in_dispute", False, line, dispute.stage)
+        return LineState(LineKind.IN_DISPUTE, False, line, dispute.stage)
     if line.refund_due_minor > line.refunded_minor:
-        return LineState("refund_pending", False, line)
+        return LineState(LineKind.REFUND_PENDING, False, line)
     if line.refunded_minor == line.amount_minor:
-        return LineState("refunded", True, line)
+        return LineState(LineKind.REFUNDED, True, line)
     if line.released_at is None:
-        return LineState("held", False, line)
+        return LineState(LineKind.HELD, False, line)
     paid = line.released_minor == 0 or line.paid_out_at is not None
-    return LineState("partly_refunded" if line.refunded_minor else "released", paid, line)
+    kind = LineKind.PARTLY_REFUNDED if line.refunded_minor else LineKind.RELEASED
+    return LineState(kind, paid, line)
 
 
 DISPUTE_STAGE_LABELS: dict[str, str] = {  # StrEnum members are their values as keys
@@ -184,9 +198,11 @@ def pool_status_from_lines(states: Sequence[LineState]) -> PoolStatus:
     """A settled pool's status from its lines' states: disputed while any line is, refunded once
     every charged line was refunded in full, completed once every line's money has left escrow
     (and what was released is paid out), settled before."""
-    if any(state.kind == "in_dispute" for state in states):
+    if any(state.kind == LineKind.IN_DISPUTE for state in states):
         return PoolStatus.DISPUTED
-    charged = [state for state in states if state.kind != "failed"]
+    charged = [state for state in states if state.kind != LineKind.FAILED]
     if charged and all(state.final for state in charged):
-        return PoolStatus.REFUNDED if all(state.kind == "refunded" for state in charged) else PoolStatus.COMPLETED
+        return (
+            PoolStatus.REFUNDED if all(state.kind == LineKind.REFUNDED for state in charged) else PoolStatus.COMPLETED
+        )
     return PoolStatus.SETTLED

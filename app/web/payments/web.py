@@ -28,7 +28,7 @@ from app.errors import NotFound, ValidationFailed
 from app.money import format_minor, parse_major
 from app.payments import escrow, ledger, on_request, service
 from app.payments.models import Dispute, DisputeStage, Payment, PaymentStatus
-from app.payments.rules import DISPUTE_STAGE_LABELS, releasable_minor
+from app.payments.rules import DISPUTE_STAGE_LABELS, LineKind, releasable_minor
 from app.pools import service as pools
 from app.pools.models import Commitment, Pool
 from app.text import spreadsheet_safe
@@ -99,12 +99,12 @@ def confirm_delivery(pool_id: int) -> Any:
     back = url_for("pools.show", pool_id=pool_id)
     views = escrow.line_views(db.session(), pool, actor)
     if data["everyone"]:
-        chosen, who = [v for v in views if v.state.kind == "held"], "every member whose line is held"
+        chosen, who = [v for v in views if v.state.kind == LineKind.HELD], "every member whose line is held"
     elif data["member_id"] and data["member_id"] != actor.id:
         chosen, who = [v for v in views if v.member_id == data["member_id"]], "this member"
     else:
         chosen, who = [v for v in views if v.member_id == actor.id], "you"
-    total = sum(releasable_minor(v.line) for v in chosen if v.state.kind in ("held", "in_dispute"))
+    total = sum(releasable_minor(v.line) for v in chosen if v.state.kind in (LineKind.HELD, LineKind.IN_DISPUTE))
     page = confirmation(
         title="Confirm delivery?",
         consequence=[
