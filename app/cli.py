@@ -1,4 +1,8 @@
-"""Operator commands: `flask --app wsgi users create-admin`, `demo seed`."""
+"""Operator commands (`flask --app wsgi GROUP COMMAND`): users, pools, demo, scheduler, outbox.
+
+Each command calls the same service or sweeper as the web and the scheduler, so it is safe to run
+while the scheduler runs: the work is claimed under row locks and every step is idempotent.
+"""
 
 from __future__ import annotations
 
@@ -86,7 +90,11 @@ def seed(if_empty: bool) -> None:
 @pools_cli.command("close-due")
 @click.option("--limit", default=500, show_default=True, help="Most pools to close in this run.")
 def close_due(limit: int) -> None:
-    """Close and clear every open pool whose deadline has passed."""
+    """Close and clear every open pool whose deadline has passed (as the scheduler does every 15 s).
+
+    Each pool is awarded to the bids its clearing chooses, or fails; members are told. Pools are
+    committed in batches of 20; a pool that fails 3 sweeps is left for `pools attention`.
+    """
     from app.bids.jobs import close_due_pools
 
     click.echo(
@@ -96,7 +104,14 @@ def close_due(limit: int) -> None:
 
 @pools_cli.command("settle")
 def settle() -> None:
-    """Charge awarded pools, make decided refunds and pay vendors their released lines."""
+    """Charge awarded pools, make decided refunds and pay vendors their released lines.
+
+    Charging puts each served member's payment in escrow, held per line until the member confirms
+    delivery or the dispute window ends (see `pools release`); nothing is paid to a vendor here
+    except lines already released. Each call to the payment provider is leased and committed first,
+    then its outcome is recorded and committed, under one idempotency key, so re-running it after a
+    crash charges, refunds or pays nobody twice. It runs the scheduler's settle-pools job once.
+    """
     from flask import current_app
 
     from app.scheduler.jobs import settle_everything
