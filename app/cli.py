@@ -10,6 +10,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from app import unit_of_work
 from app.accounts import service as accounts
 from app.clock import utcnow
 from app.errors import DomainError
@@ -59,7 +60,7 @@ def create_admin(email: str, display_name: str, password: str) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     user.is_admin = True
-    db.session.commit()
+    unit_of_work.commit(db.session())
     click.echo(f"{user.email} is an operator (user {user.id}).")
 
 
@@ -72,7 +73,7 @@ def grant_disputes(email: str, revoke: bool) -> None:
     if user is None:
         raise click.ClickException(f"No account with the email {email}.")
     user.is_dispute_operator = not revoke
-    db.session.commit()
+    unit_of_work.commit(db.session())
     click.echo(f"{user.email} {'is no longer' if revoke else 'is now'} a dispute operator (user {user.id}).")
 
 
@@ -83,7 +84,7 @@ def seed(if_empty: bool) -> None:
     from app.demo import seed_demo
 
     report = seed_demo(db.session(), now=utcnow(), if_empty=if_empty)
-    db.session.commit()
+    unit_of_work.commit(db.session())
     click.echo(report)
 
 
@@ -176,7 +177,7 @@ def retry(pool_id: int) -> None:
     from app.pools import service
 
     service.retry_closing(db.session(), pool_id=pool_id, now=utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     click.echo(f"Pool {pool_id} is back with the scheduler; its next sweep closes it.")
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import unit_of_work
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.bids import award
@@ -290,14 +291,14 @@ def _run_to(session: Session, pool_id: int, organiser: User, status: str, now: d
     """Take a demo pool through its lifecycle: close it, and settle and deliver it if asked."""
     award.close_pool(session, pool_id=pool_id, actor=organiser, now=now, price_factors=price_factors)
     if status in (PoolStatus.SETTLED, PoolStatus.COMPLETED):
-        session.commit()
+        unit_of_work.commit(session)
         payment_jobs.settle_pool(session, OfflineGateway(), pool_id=pool_id, now=now)
     if status == PoolStatus.COMPLETED:  # every member confirms their own delivery; the vendor is paid in one batch
         for line in escrow.lines_of(session, pool_id):
             member = session.get(User, line.member_id)
             assert member is not None
             escrow.confirm_delivery(session, pool_id=pool_id, actor=member, terms=payment_jobs.TERMS, now=now)
-        session.commit()
+        unit_of_work.commit(session)
         payment_jobs.pay_out_pending(session, OfflineGateway(), now=now)
 
 

@@ -158,3 +158,15 @@ def test_each_domain_has_its_http_floor_in_app_web():
     for domain in DOMAIN_ORDER:
         strays = [p.name for p in (APP / domain).glob("*.py") if p.name in {"web.py", "api.py", "schemas.py"}]
         assert strays == [], f"app/{domain} holds {strays}: move them to app/web/{domain}/"
+
+
+def test_every_commit_goes_through_the_unit_of_work():
+    """Routes, jobs and commands commit with app.unit_of_work.commit, the one place that runs follow-ups."""
+    offenders = [
+        f"{path.relative_to(APP.parent)}:{number}"
+        for path in APP.rglob("*.py")
+        if path.name != "unit_of_work.py"
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"\bsession(\(\))?\.commit\(\)", line)
+    ]
+    assert offenders == []

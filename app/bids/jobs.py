@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, unit_of_work
 from app.bids import award
 from app.bids.award import PriceFactors
 from app.pools.lifecycle import due_pool_ids
@@ -39,7 +39,7 @@ def close_due_pools(session: Session, *, now: datetime, price_factors: PriceFact
             break
         try:
             handled += award.close_due(session, pool_ids=claimed, now=now, price_factors=price_factors)
-            session.commit()
+            unit_of_work.commit(session)
         except Exception:
             session.rollback()
             if len(claimed) == 1:
@@ -54,7 +54,7 @@ def close_due_pools(session: Session, *, now: datetime, price_factors: PriceFact
 def _close_one(session: Session, pool_id: int, now: datetime, skipped: set[int], price_factors: PriceFactors) -> int:
     try:
         closed = award.close_due(session, pool_ids=[pool_id], now=now, price_factors=price_factors)
-        session.commit()
+        unit_of_work.commit(session)
         return closed
     except Exception:
         session.rollback()
@@ -86,4 +86,4 @@ def _failed_to_close(session: Session, pool_id: int, now: datetime, skipped: set
         log.error("closing pool %s failed %s times; it needs attention: %s", pool_id, failures, note)
     else:
         log.exception("closing pool %s failed (%s so far); the next sweep retries it", pool_id, failures)
-    session.commit()
+    unit_of_work.commit(session)

@@ -15,6 +15,7 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import unit_of_work
 from app.accounts.models import User
 from app.money import format_minor
 from app.notifications.service import queue_email
@@ -89,12 +90,12 @@ def settle_pools(
         charge_now=charge_now,
         decline_grace=terms.decline_grace,
     )
-    session.commit()
+    unit_of_work.commit(session)
     _charge_leased(session, gateway, leases, now=now, terms=terms)
     charge_batch(session, gateway, service.pending_payment_ids(session, pool_ids), now=now, terms=terms)
     follow_up_actions(session, gateway, pool_ids=pool_ids, now=now)
     settled = settlement.finish_settlement(session, pool_ids=pool_ids, now=now, window=terms.window)
-    session.commit()
+    unit_of_work.commit(session)
     return settled
 
 
@@ -120,7 +121,7 @@ def charge_batch(
         for payment_id in payment_ids:
             _choose_card(session, gateway, payment_id)
     leases = service.begin_charges(session, payment_ids, now=now)
-    session.commit()
+    unit_of_work.commit(session)
     _charge_leased(session, gateway, leases, now=now, terms=terms)
 
 
@@ -132,7 +133,7 @@ def _charge_leased(
         return
     outcomes = [(lease.payment_id, _call_charge(gateway, lease)) for lease in leases]
     service.record_charges(session, outcomes, now=now, decline_grace=terms.decline_grace)
-    session.commit()
+    unit_of_work.commit(session)
 
 
 def _default_cards(session: Session, gateway: PaymentGateway, pool_ids: list[int]) -> dict[int, str]:
@@ -188,7 +189,7 @@ def _choose_card(session: Session, gateway: PaymentGateway, payment_id: int) -> 
         return
     card = gateway.default_payment_method(customer) if needed and customer else None  # no lock held
     service.fix_card(session, payment_id=payment_id, card_ref=card)
-    session.commit()
+    unit_of_work.commit(session)
 
 
 REMIND_EVERY = timedelta(hours=24)  # how often a member whose card was declined is reminded
@@ -204,7 +205,7 @@ def follow_up_actions(session: Session, gateway: PaymentGateway, *, pool_ids: li
     for payment_id in list(declined):
         if not service.expire_declined(session, payment_id=payment_id, now=now):
             _remind_declined(session, payment_id, now)
-        session.commit()
+        unit_of_work.commit(session)
     waiting = session.scalars(
         select(Payment.id).where(Payment.pool_id.in_(pool_ids), Payment.status == PaymentStatus.REQUIRES_ACTION)
     ).all()
@@ -219,7 +220,7 @@ def follow_up_actions(session: Session, gateway: PaymentGateway, *, pool_ids: li
             if result is not None and result.status in ("succeeded", "failed"):
                 service.record_charge(session, payment_id=payment_id, result=result, now=now)
         service.expire_action(session, payment_id=payment_id, now=now)
-        session.commit()
+        unit_of_work.commit(session)
 
 
 def _remind_declined(session: Session, payment_id: int, now: datetime) -> None:
@@ -264,13 +265,13 @@ def release_due_escrow(
 
 def _release(session: Session, pool_ids: list[int], terms: EscrowTerms, now: datetime) -> int:
     released = escrow.release_due_lines(session, terms=terms, now=now, pool_ids=pool_ids)
-    session.commit()
+    unit_of_work.commit(session)
     return released
 
 
 def _escalate(session: Session, now: datetime) -> int:
     done = escrow.escalate_due(session, now=now)
-    session.commit()
+    unit_of_work.commit(session)
     return done
 
 
@@ -287,7 +288,7 @@ def pay_out_pending(session: Session, gateway: PaymentGateway, *, now: datetime,
 
 def _open_payouts(session: Session, now: datetime) -> int:
     made = service.open_payouts(session, now=now)
-    session.commit()
+    unit_of_work.commit(session)
     return len(made)
 
 
@@ -317,10 +318,10 @@ def pay_out(session: Session, gateway: PaymentGateway, *, payout_id: int, now: d
         "transfer_group": f"payout-{payout.id}",
         "idempotency_key": payout.idempotency_key,
     }
-    session.commit()
+    unit_of_work.commit(session)
     transfer = gateway.transfer(**request)  # type: ignore[arg-type]
     finish_payout(session, payout_id=payout_id, transfer_ref=transfer.transfer_ref, now=now)
-    session.commit()
+    unit_of_work.commit(session)
     return 1
 
 
@@ -375,7 +376,7 @@ def _refund_in_database(session: Session, gateway: PaymentGateway, line_ids: lis
         now,
     )  # each refund is told once
     escrow.sync_pools(session, list(pools.values()), now=now)
-    session.commit()
+    unit_of_work.commit(session)
     return len(made)
 
 
@@ -403,10 +404,10 @@ def refund_line(session: Session, gateway: PaymentGateway, *, line_id: int, now:
         "amount_minor": due - payment.refunded_minor,
         "idempotency_key": f"{payment.idempotency_key}-refund-to-{due}",  # one key per decided total
     }
-    session.commit()
+    unit_of_work.commit(session)
     refund = gateway.refund(**request)  # type: ignore[arg-type]
     finish_refund(session, payment_id=line_id, refund_ref=refund.refund_ref, refunded_total_minor=due, now=now)
-    session.commit()
+    unit_of_work.commit(session)
     return 1
 
 

@@ -12,6 +12,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
+from app import unit_of_work
 from app.accounts.models import User
 from app.errors import NotFound
 from app.payments import escrow, service
@@ -40,7 +41,7 @@ def retry_declined(
     if payment is None:
         raise NotFound("You have no payment to make in this pool.")
     service.retry_with_another_card(session, payment_id=payment.id, member_id=member.id, now=now)
-    session.commit()
+    unit_of_work.commit(session)
     try:
         prepare_card(session, gateway, commitment_id=payment.commitment_id, fresh=True)
     except GatewayError:
@@ -73,7 +74,7 @@ def prepare_card(session: Session, gateway: PaymentGateway, *, commitment_id: in
         member.payment_customer_ref = gateway.ensure_customer(
             user_id=member.id, email=member.email, idempotency_key=f"user-{member.id}-customer"
         )
-        session.commit()
+        unit_of_work.commit(session)
     attempt = f"-{commitment.payment_ref}-again" if fresh and commitment.payment_ref else ""
     setup = gateway.start_card_setup(
         customer_ref=member.payment_customer_ref,
@@ -82,7 +83,7 @@ def prepare_card(session: Session, gateway: PaymentGateway, *, commitment_id: in
     commitment.payment_ref = setup.setup_ref
     if setup.status == "succeeded":
         commitment.payment_method_ref = commitment.payment_method_ref or setup.setup_ref
-    session.commit()
+    unit_of_work.commit(session)
     return setup.client_secret
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import unit_of_work
 from app.bids.jobs import close_due_pools
 from app.payments import jobs as payments
 from app.payments.gateways import make_gateway
@@ -54,7 +55,7 @@ def _close(session: Session, config: Mapping[str, Any], *, now: datetime) -> int
 
 def _reveal(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
     revealed = reveal_expired(session, now=now)
-    session.commit()
+    unit_of_work.commit(session)
     return revealed
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import unit_of_work
 from app.pools.fanout import notify_pool_members
 from app.pools.models import CommitmentStatus, Pool, PoolStatus
 from app.social import mail
@@ -23,7 +24,7 @@ REMIND_BEFORE = timedelta(hours=24)
 def send_outbox(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
     """Send the due outbox messages through the configured backend; return how many went out."""
     sent = mail.send_pending(session, config, now, limit=OUTBOX_BATCH)
-    session.commit()
+    unit_of_work.commit(session)
     return sent
 
 
@@ -37,5 +38,5 @@ def remind_closing_soon(session: Session, config: Mapping[str, Any], *, now: dat
         message = f"“{pool.title}” closes within a day. Check your quantity and price."
         told += notify_pool_members(session, pool, "closing_soon", message, now, statuses=[CommitmentStatus.ACTIVE],
                                     include_organiser=False)  # fmt: skip
-    session.commit()
+    unit_of_work.commit(session)
     return told

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
+from app import unit_of_work
 from app.accounts import service
 from app.accounts.models import ApiToken
 from app.clock import utcnow
@@ -45,7 +46,7 @@ class Users(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Create an account, confirmed by the link emailed to it; a taken address gets the same answer."""
         service.register(db.session(), now=utcnow(), **data)
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return {"message": CHECK_EMAIL}
 
 
@@ -56,7 +57,7 @@ class MyPassword(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Change the caller's password (the current one is asked again); every web session ends."""
         service.change_password(require_user(), **data)
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return None
 
 
@@ -69,7 +70,7 @@ class PasswordResets(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Email a password-reset link to the address, if it has an account (the answer is the same either way)."""
         service.request_password_reset(db.session(), email=data["email"], now=utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return {"message": "If the address has an account, we emailed it a link to choose a new password."}
 
 
@@ -101,7 +102,7 @@ class Tokens(MethodView):
         if user is None:
             raise Unauthenticated("Wrong email or password.")
         token, plain = service.create_token(db.session(), user=user, name=data["name"], now=utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return _shown_once(token, plain)
 
     @blp.response(200, TokenOut(many=True))
@@ -117,7 +118,7 @@ class NewToken(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Create another token for the authenticated caller, who gives the password again."""
         token, plain = service.create_token_confirmed(db.session(), user=require_user(), now=utcnow(), **data)
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return _shown_once(token, plain)
 
 
@@ -127,7 +128,7 @@ class Token(MethodView):
     def delete(self, token_id: int) -> Any:
         """Revoke one of the caller's tokens."""
         service.revoke_token(db.session(), user=require_user(), token_id=token_id, now=utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return None
 
 
@@ -139,5 +140,5 @@ class Vendors(MethodView):
         """Make the caller a vendor (or update their vendor profile)."""
         user = require_user()
         service.become_vendor(db.session(), user=user, now=utcnow(), **data)
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return user

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import login_required, login_user, logout_user
 
+from app import unit_of_work
 from app.accounts import service
 from app.clock import utcnow
 from app.errors import ValidationFailed
@@ -44,7 +45,7 @@ def register() -> Any:
         data, errors = load_form(RegisterIn(), request.form)
         if not errors:
             service.register(db.session(), now=utcnow(), **data)
-            db.session.commit()
+            unit_of_work.commit(db.session())
             flash(CHECK_EMAIL.format(email=data["email"]), "success")
             return redirect(url_for("accounts.login", next=request.args.get("next") or None))
     return render_template("accounts/register.html", values=values, errors=errors), 400 if errors else 200
@@ -54,7 +55,7 @@ def register() -> Any:
 def verify_email(token: str) -> Any:
     """Confirm an address from the emailed link, and log its owner in."""
     user = service.confirm_email(db.session(), secret=_secret(), token=token, now=utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     session.clear()
     login_user(user)
     flash("Your email address is confirmed. Welcome to Buyswarm!", "success")
@@ -66,7 +67,7 @@ def verify_email(token: str) -> Any:
 def resend_confirmation() -> Any:
     """Email the confirmation link again."""
     service.send_confirmation(db.session(), require_user(), now=utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("We sent the link again. It can take a minute to arrive.", "success")
     return redirect(url_for("accounts.profile"))
 
@@ -81,7 +82,7 @@ def forgot_password() -> Any:
         data, errors = load_form(PasswordForgotIn(), request.form)
         if not errors:
             service.request_password_reset(db.session(), email=data["email"], now=utcnow())
-            db.session.commit()
+            unit_of_work.commit(db.session())
             flash(f"If {data['email']} has an account, we emailed it a link to choose a new password.", "success")
             return redirect(url_for("accounts.login"))
     return render_template("accounts/forgot.html", values=values, errors=errors), 400 if errors else 200
@@ -96,7 +97,7 @@ def reset_password(token: str) -> Any:
         data, errors = load_form(PasswordResetIn(), request.form)
         if not errors:
             user = service.reset_password(db.session(), secret=_secret(), token=token, now=utcnow(), **data)
-            db.session.commit()
+            unit_of_work.commit(db.session())
             session.clear()
             login_user(user)
             flash("Your new password is set, and you are logged out everywhere else.", "success")
@@ -117,7 +118,7 @@ def change_password() -> Any:
             errors = exc.errors
     if errors:
         return _profile_page(user, errors={"pw_" + k: v for k, v in errors.items()})
-    db.session.commit()
+    unit_of_work.commit(db.session())
     login_user(user)  # this session carries the new session token; the others are over
     flash("Your password is changed. You are logged out on your other devices.", "success")
     return redirect(url_for("accounts.profile"))
@@ -139,7 +140,7 @@ def login() -> Any:
         if user is not None:
             session.clear()  # a fresh session on login: no fixation
             login_user(user, remember=bool(request.form.get("remember")))
-            db.session.commit()
+            unit_of_work.commit(db.session())
             return back_to(url_for("pools.home"))
         errors = errors or {"password": ["Wrong email or password."]}
     return render_template("accounts/login.html", values=values, errors=errors), 400 if errors else 200
@@ -151,7 +152,7 @@ def logout() -> Any:
     user = caller()
     if user is not None:
         service.end_all_sessions(user)
-        db.session.commit()
+        unit_of_work.commit(db.session())
     logout_user()
     session.clear()
     flash("You are logged out on every device.", "success")
@@ -168,7 +169,7 @@ def profile() -> Any:
         data, errors = load_form(ProfileIn(), request.form)
         if not errors:
             service.update_profile(user, **data)
-            db.session.commit()
+            unit_of_work.commit(db.session())
             flash("Profile saved.", "success")
             return redirect(url_for("accounts.profile"))
     return _profile_page(user, errors=errors, values=request.form.to_dict() or {"display_name": user.display_name})
@@ -213,7 +214,7 @@ def create_token() -> Any:
             errors = exc.errors
     if errors:
         return _profile_page(user, errors={"token_" + k: v for k, v in errors.items()})
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Copy your new token now: it will not be shown again.", "success")
     return _profile_page(user, new_token=plain)
 
@@ -223,7 +224,7 @@ def create_token() -> Any:
 def revoke_token(token_id: int) -> Any:
     """Revoke one of the user's tokens."""
     service.revoke_token(db.session(), user=require_user(), token_id=token_id, now=utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Token revoked.", "success")
     return redirect(url_for("accounts.profile"))
 
@@ -238,6 +239,6 @@ def become_vendor() -> Any:
         values = {"legal_name": request.form.get("legal_name", ""), "categories": request.form.getlist("categories")}
         return _profile_page(user, vendor_errors=errors, vendor_values=values)
     service.become_vendor(db.session(), user=user, now=utcnow(), **data)
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Your vendor profile is saved. You can now bid on pools in your categories.", "success")
     return redirect(url_for("accounts.profile"))

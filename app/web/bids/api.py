@@ -48,7 +48,7 @@ class BidItem(MethodView):
     def delete(self, pool_id: int, bid_id: int) -> Any:
         """Withdraw your bid while the pool is open."""
         service.withdraw_bid(db.session(), pool_id=pool_id, bid_id=bid_id, vendor=require_user(), now=utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return None
 
 
@@ -60,7 +60,7 @@ class Close(MethodView):
         pool = award.close_pool(
             db.session(), pool_id=pool_id, actor=require_user(), now=utcnow(), price_factors=price_factors
         )
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return priced(pool)
 
 

@@ -117,6 +117,6 @@ def _values_of(bid: Any) -> dict[str, Any]:
 def withdraw(pool_id: int, bid_id: int) -> Any:
     """Withdraw the vendor's bid."""
     service.withdraw_bid(db.session(), pool_id=pool_id, bid_id=bid_id, vendor=require_user(), now=utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Your bid is withdrawn.", "success")
     return redirect(url_for("bids.edit", pool_id=pool_id))

@@ -9,6 +9,7 @@ from flask import request
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
+from app import unit_of_work
 from app.audit import trail
 from app.clock import utcnow
 from app.errors import NotFound
@@ -65,7 +66,7 @@ class Delivery(MethodView):
         escrow.confirm_delivery(
             db.session(), pool_id=pool_id, actor=require_user(), terms=current_terms(), now=utcnow(), **data
         )
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return _lines(pool_id)
 
 
@@ -78,7 +79,7 @@ class PoolDisputes(MethodView):
         dispute = escrow.open_dispute(
             db.session(), pool_id=pool_id, actor=require_user(), terms=current_terms(), now=utcnow(), **data
         )
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return dispute
 
 
@@ -116,7 +117,7 @@ class DisputeOne(MethodView):
 
 def _after_decision(dispute_id: int) -> Any:
     """Commit, make the decided refund now if the provider answers, and return the dispute."""
-    db.session.commit()
+    unit_of_work.commit(db.session())
     dispute, _pool, _role = escrow.dispute_for(db.session(), dispute_id, require_user())
     if dispute.refund_minor:
         on_request.try_refund(db.session(), current_gateway(), line_id=dispute.payment_id, now=utcnow())
@@ -153,7 +154,7 @@ class Messages(MethodView):
     def post(self, data: dict[str, Any], dispute_id: int) -> Any:
         """Write in the dispute's thread (its member, vendor and organiser; an operator once escalated)."""
         message = escrow.post_message(db.session(), dispute_id=dispute_id, actor=require_user(), now=utcnow(), **data)
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return message
 
 
@@ -164,7 +165,7 @@ class Escalate(MethodView):
     def post(self, data: dict[str, Any], dispute_id: int) -> Any:
         """The member or the organiser asks a Buyswarm operator to decide (once the vendor has answered)."""
         dispute = escrow.escalate(db.session(), dispute_id=dispute_id, actor=require_user(), now=utcnow(), **data)
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return dispute
 
 
@@ -229,7 +230,7 @@ class StripeWebhook(MethodView):
             return api_error(400, "invalid_webhook", exc.message)
         try:
             outcome = webhooks.handle(db.session(), gateway, event, now=utcnow())
-            db.session.commit()
+            unit_of_work.commit(db.session())
         except IntegrityError:  # the same event delivered twice at once: the other delivery handled it
             db.session.rollback()
             outcome = "duplicate"

@@ -19,6 +19,7 @@ from marshmallow import Schema
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from app import unit_of_work
 from app.accounts.models import User
 from app.accounts.service import users_by_id
 from app.audit import trail
@@ -121,7 +122,7 @@ def confirm_delivery(pool_id: int) -> Any:
     released = escrow.confirm_delivery(
         db.session(), pool_id=pool_id, actor=actor, terms=current_terms(), now=utcnow(), **data
     )
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash(
         f"Thanks for confirming delivery: {len(released)} line{'s' if len(released) != 1 else ''} released "
         "to the vendor.",
@@ -143,7 +144,7 @@ def open_dispute(pool_id: int) -> Any:
     dispute = escrow.open_dispute(
         db.session(), pool_id=pool_id, actor=actor, terms=current_terms(), now=utcnow(), **data
     )
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Dispute opened. Your money stays held while the vendor answers.", "success")
     return redirect(url_for("payments.dispute", dispute_id=dispute.id))
 
@@ -230,7 +231,7 @@ def _decided(dispute_id: int, decide: Callable[[], Dispute]) -> Any:
         db.session.rollback()
         flash(" ".join(msg for msgs in exc.errors.values() for msg in msgs) or exc.message, "error")
         return redirect(_back(dispute_id))
-    db.session.commit()
+    unit_of_work.commit(db.session())
     if found.refund_minor:
         on_request.try_refund(db.session(), current_gateway(), line_id=found.payment_id, now=utcnow())
     flash("Done: the dispute is resolved." if found.stage == DisputeStage.RESOLVED else "Saved.", "success")
@@ -348,7 +349,7 @@ def message(dispute_id: int) -> Any:
         flash("Write a message first (up to 2,000 characters).", "error")
         return redirect(_back(dispute_id))
     escrow.post_message(db.session(), dispute_id=dispute_id, actor=require_user(), now=utcnow(), **data)
-    db.session.commit()
+    unit_of_work.commit(db.session())
     return redirect(_back(dispute_id) + "#thread")
 
 
@@ -361,7 +362,7 @@ def escalate(dispute_id: int) -> Any:
         flash("The note is too long (up to 2,000 characters).", "error")
         return redirect(_back(dispute_id))
     escrow.escalate(db.session(), dispute_id=dispute_id, actor=require_user(), now=utcnow(), **data)
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("A Buyswarm operator will decide. The money stays held until then.", "success")
     return redirect(_back(dispute_id))
 
@@ -433,7 +434,7 @@ def payouts_onboarding() -> Any:
         profile.payout_account_id = gateway.create_connected_account(
             user_id=vendor.id, email=vendor.email, idempotency_key=f"vendor-{vendor.id}-account"
         )
-        db.session.commit()
+        unit_of_work.commit(db.session())
     back = url_for("accounts.profile", _external=True)
     return redirect(
         gateway.account_onboarding_link(account_ref=profile.payout_account_id, refresh_url=back, return_url=back)

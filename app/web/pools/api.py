@@ -58,7 +58,7 @@ class Pools(MethodView):
     def post(self, values: dict[str, Any]) -> Any:
         """Create a pool in draft."""
         pool = service.create_pool(db.session(), organiser=require_user(), values=values, now=utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return priced(pool)
 
 
@@ -74,7 +74,7 @@ class PoolItem(MethodView):
     def patch(self, values: dict[str, Any], pool_id: int) -> Any:
         """Change a draft pool's settings (organiser only)."""
         pool = service.update_pool(db.session(), pool_id=pool_id, actor=require_user(), values=values, now=utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return priced(pool)
 
 
@@ -84,7 +84,7 @@ class PoolByLink(MethodView):
     def get(self, token: str) -> Any:
         """Open an unlisted pool's share link: the caller may then use the pool by id."""
         pool = service.open_link(db.session(), token, caller(), utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return priced(pool)
 
 
@@ -94,7 +94,7 @@ class Publish(MethodView):
     def post(self, pool_id: int) -> Any:
         """Open a draft pool to members and vendors (organiser only; idempotent)."""
         pool = lifecycle.publish_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return priced(pool)
 
 
@@ -104,7 +104,7 @@ class Cancel(MethodView):
     def post(self, pool_id: int) -> Any:
         """Cancel a draft or open pool; nobody is charged (organiser only; idempotent)."""
         pool = lifecycle.cancel_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return priced(pool)
 
 
@@ -135,5 +135,5 @@ class MyCommitment(MethodView):
     def delete(self, pool_id: int) -> Any:
         """Withdraw the caller's commitment while the pool is open."""
         commitments.withdraw(db.session(), pool_id=pool_id, member=require_user(), now=utcnow())
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return None

@@ -67,7 +67,7 @@ def show_by_link(token: str) -> Any:
     """An unlisted pool's share link: a signed-in visitor may reach the pool by id from now on."""
     user = caller()
     pool = service.open_link(db.session(), token, user, utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     if user is not None or pool.visibility != Visibility.UNLISTED:
         return redirect(url_for("pools.show", pool_id=pool.id))
     return _pool_page(pool, live_url=url_for("pools.live_by_link", token=token))
@@ -185,7 +185,7 @@ def new() -> Any:
             except ValidationFailed as exc:
                 errors = exc.errors
             else:
-                db.session.commit()
+                unit_of_work.commit(db.session())
                 flash("Draft saved. Check it, then publish it to open it to members and vendors.", "success")
                 return redirect(url_for("pools.show", pool_id=pool.id))
     return render_template(
@@ -211,7 +211,7 @@ def edit(pool_id: int) -> Any:
             except ValidationFailed as exc:
                 errors = exc.errors
             else:
-                db.session.commit()
+                unit_of_work.commit(db.session())
                 flash("Changes saved.", "success")
                 return redirect(url_for("pools.show", pool_id=pool_id))
     return render_template(
@@ -236,7 +236,7 @@ def publish(pool_id: int) -> Any:
         db.session.rollback()
         flash(" ".join([exc.message, *(msg for msgs in exc.errors.values() for msg in msgs)]), "error")
         return redirect(url_for("pools.edit", pool_id=pool_id))
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Your pool is open. Share it so people can join!", "success")
     return redirect(url_for("pools.show", pool_id=pool_id))
 
@@ -272,7 +272,7 @@ def close(pool_id: int) -> Any:
     pool = award.close_pool(
         db.session(), pool_id=pool_id, actor=require_user(), now=utcnow(), price_factors=price_factors
     )
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash(
         "The pool is closed and awarded."
         if pool.status == PoolStatus.AWARDED
@@ -303,7 +303,7 @@ def cancel(pool_id: int) -> Any:
         if page is not None:
             return page
     lifecycle.cancel_pool(db.session(), pool_id=pool_id, actor=require_user(), now=utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("The pool is cancelled. Nobody will be charged.", "success")
     return redirect(url_for("pools.show", pool_id=pool_id))
 
@@ -335,7 +335,7 @@ def commit(pool_id: int) -> Any:
 def withdraw(pool_id: int) -> Any:
     """Withdraw the member's commitment."""
     commitments.withdraw(db.session(), pool_id=pool_id, member=require_user(), now=utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("You have left the pool. You can rejoin while it is open.", "success")
     return redirect(url_for("pools.show", pool_id=pool_id))
 

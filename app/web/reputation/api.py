@@ -6,6 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
+from app import unit_of_work
 from app.accounts.service import get_user
 from app.clock import utcnow
 from app.reputation import service
@@ -35,7 +36,7 @@ class PoolFeedback(MethodView):
             scores_by_criterion=data["scores"],
             comment=data["comment"],
         )
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return feedback
 
 
@@ -54,7 +55,7 @@ class FeedbackItem(MethodView):
             scores_by_criterion=data["scores"],
             comment=data["comment"],
         )
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return feedback
 
 
@@ -67,7 +68,7 @@ class Reply(MethodView):
         feedback = service.reply(
             db.session(), feedback_id=feedback_id, ratee=require_user(), text=data["reply"], now=utcnow()
         )
-        db.session.commit()
+        unit_of_work.commit(db.session())
         return feedback
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from app import unit_of_work
 from app.accounts.service import get_user, users_by_id
 from app.clock import utcnow
 from app.errors import Conflict, ValidationFailed
@@ -84,7 +85,7 @@ def leave(pool_id: int) -> Any:
         messages = [m for ms in exc.errors.values() for m in ms] or [exc.message]
         flash(" ".join(messages), "error")
     else:
-        db.session.commit()
+        unit_of_work.commit(db.session())
         flash("Thanks! Your feedback stays hidden until they rate you too, or the feedback window ends.", "success")
     return redirect(url_for("pools.show", pool_id=pool_id) + "#feedback")
 
@@ -102,6 +103,6 @@ def reply(feedback_id: int) -> Any:
         db.session.rollback()
         flash(" ".join([m for ms in exc.errors.values() for m in ms] or [exc.message]), "error")
     else:
-        db.session.commit()
+        unit_of_work.commit(db.session())
         flash("Your reply is published.", "success")
     return redirect(url_for("reputation.profile", user_id=user.id))

@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import login_required
 from marshmallow import Schema, fields, validate
 
+from app import unit_of_work
 from app.clock import utcnow
 from app.errors import Conflict, ValidationFailed
 from app.notifications.service import inbox as inbox_of
@@ -58,7 +59,7 @@ def add_post(pool_id: int) -> Any:
         db.session.rollback()
         pool = service.get_visible_pool(db.session(), pool_id, caller())
         return render_template("social/post_form.html", pool=pool, values={"body": body}, errors=exc.errors), 400
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Posted.", "success")
     return redirect(_pool_url(pool_id))
 
@@ -70,7 +71,7 @@ def pin(post_id: int) -> Any:
     pinned = request.form.get("pinned", "1") != "0"
     post = service.set_pinned(db.session(), post_id=post_id, actor=require_user(), pinned=pinned, now=utcnow())
     pool_id = post.pool_id
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Post pinned to the top." if pinned else "Post unpinned.", "success")
     return redirect(_pool_url(pool_id))
 
@@ -82,7 +83,7 @@ def hide(post_id: int) -> Any:
     hidden = request.form.get("hidden", "1") != "0"
     post = service.set_hidden(db.session(), post_id=post_id, actor=require_user(), hidden=hidden, now=utcnow())
     pool_id = post.pool_id
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Post hidden from everyone but its author." if hidden else "Post shown again.", "success")
     return redirect(_pool_url(pool_id))
 
@@ -92,7 +93,7 @@ def hide(post_id: int) -> Any:
 def invite(pool_id: int) -> Any:
     """Make (or find) the caller's invite link to the pool."""
     service.invite_for(db.session(), pool_id=pool_id, inviter=require_user(), now=utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Your invite link is ready: share it, and see how many join through it.", "success")
     return redirect(_pool_url(pool_id, "invite"))
 
@@ -103,7 +104,7 @@ def follow_invite(code: str) -> Any:
     invite = service.invite_by_code(db.session(), code)
     user = caller()
     pool = service.follow_invite(db.session(), invite, user, utcnow())
-    db.session.commit()
+    unit_of_work.commit(db.session())
     remembered = [pair for pair in session.get(INVITES_KEY, []) if pair[0] != pool.id]
     # A list, not a dict: the session serialiser sorts dict keys. The cookie has room for a few dozen.
     session[INVITES_KEY] = [*remembered[-(MAX_REMEMBERED_INVITES - 1) :], [pool.id, invite.code]]
@@ -137,7 +138,7 @@ def mark_read() -> Any:
     data, errors = load_form(ReadIn(), request.form)
     if not errors:
         service.mark_read(db.session(), user=require_user(), now=utcnow(), **data)
-        db.session.commit()
+        unit_of_work.commit(db.session())
     return redirect(url_for("social.inbox"))
 
 
@@ -158,7 +159,7 @@ def following() -> Any:
                 db.session.rollback()
                 errors = exc.errors
             else:
-                db.session.commit()
+                unit_of_work.commit(db.session())
                 flash("Saved. Pools in these categories are listed below.", "success")
                 return redirect(url_for("social.following"))
     pools = service.pools_in_followed_categories(db.session(), user, now=utcnow())
@@ -188,7 +189,7 @@ def new_club() -> Any:
                 errors = exc.errors
             else:
                 slug = club.slug
-                db.session.commit()
+                unit_of_work.commit(db.session())
                 flash("Your club is ready. Invite people to join it.", "success")
                 return redirect(url_for("social.club", slug=slug))
     return render_template("social/club_form.html", values=values, errors=errors), 400 if errors else 200
@@ -223,7 +224,7 @@ def join_club(slug: str) -> Any:
     except Conflict as exc:
         db.session.rollback()
         return _club_page(slug, error=exc.message, status=409)
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("Welcome to the club! You now see its members-only pools.", "success")
     return redirect(url_for("social.club", slug=slug))
 
@@ -237,7 +238,7 @@ def leave_club(slug: str) -> Any:
     except Conflict as exc:
         db.session.rollback()
         return _club_page(slug, error=exc.message, status=409)
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("You left the club.", "success")
     return redirect(url_for("social.club", slug=slug))
 
@@ -256,6 +257,6 @@ def attach_pool(slug: str) -> Any:
     except Conflict as exc:
         db.session.rollback()
         return _club_page(slug, error=exc.message, status=409)
-    db.session.commit()
+    unit_of_work.commit(db.session())
     flash("The pool now belongs to the club.", "success")
     return redirect(url_for("social.club", slug=slug))
