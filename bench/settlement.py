@@ -235,20 +235,20 @@ class Meter:
     @contextmanager
     def copies(self) -> Iterator[None]:
         """Count and time the COPYs of app.db.bulk.insert_rows too (they bypass SQLAlchemy's events)."""
-        import app.db
+        import app.db.bulk
 
-        copy_rows = app.db._copy_rows
+        copy_rows = app.db.bulk._copy_rows
 
         def timed_copy(session: Any, table: Any, rows: Any) -> None:
             started = time.perf_counter()
             copy_rows(session, table, rows)
             self._tally(f"COPY {table.name}").add(time.perf_counter() - started)
 
-        app.db._copy_rows = timed_copy
+        app.db.bulk._copy_rows = timed_copy
         try:
             yield
         finally:
-            app.db._copy_rows = copy_rows
+            app.db.bulk._copy_rows = copy_rows
 
     def _after(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         self._tally(shape(statement)).add(time.perf_counter() - self._started.pop())
