@@ -136,7 +136,7 @@ def release() -> None:
 @click.argument("pool_id", type=int)
 def show(pool_id: int) -> None:
     """Print a pool's state, demand and award."""
-    from app.bids.service import award_of
+    from app.bids.service import award_of, winners_of
     from app.money import format_minor
     from app.pools.models import Pool
 
@@ -153,9 +153,14 @@ def show(pool_id: int) -> None:
     _show_money(pool.id, pool.currency)
     if award is not None:
         click.echo(
-            f"  award: bid {award.bid_id} by vendor {award.vendor_id} at {award.unit_price} per {pool.unit}, "
+            f"  award ({pool.award_mode}): {award.unit_price} per {pool.unit}, "
             f"{award.served_quantity} served, total {format_minor(award.total_minor, pool.currency)}"
         )
+        for winner in winners_of(award):
+            click.echo(
+                f"    bid {winner.bid_id} by vendor {winner.vendor_id}: {winner.quantity} {pool.unit}, "
+                f"{format_minor(winner.total_minor, pool.currency)}"
+            )
 
 
 @pools_cli.command("attention")

@@ -1,4 +1,4 @@
-"""Time clear() on synthetic pools: n commitments against many bids of many tiers.
+"""Time clear() and clear_split() on synthetic pools: n commitments against many bids of many tiers.
 
 Run: .venv/bin/python bench/clearing.py [--sizes 1000,10000,100000] [--bids 500] [--tiers 10]
 (or python -m bench.clearing). Pure Python, no database: the very clear() the pools service runs.
@@ -12,6 +12,10 @@ falls 0.5-2 % per tier; the pool's min_quantity is 10 % of the demand.
   capacity-binding  capacities 0.2-0.6x the demand: every bid binds, so fills are walked
   worst case        every bid binds with a distinct capacity and tiers starting just below
                     it, so the bounds never settle a tier and every bid needs its own fill
+
+Each scenario prints the single rule (clear(): one winner) and then the split rule (clear_split():
+several winners at one uniform price) on the same inputs, with the candidate prices the split
+actually filled ("examined") out of the distinct tier prices. Target: split under 2 s at n=100,000.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from app.bids import clearing
 from app.bids.clearing import Demand, Offer, Tier, clear
 from app.bids.rules import fingerprint
+from app.bids.split import clear_split
 
 BASE_PRICE = 100  # a unit price of 100.00 in the pool's currency
 CENT = Decimal("0.01")
@@ -154,6 +159,33 @@ def run_scenario(scenario: str, args: argparse.Namespace) -> None:
     print(growth_note(rows))
 
 
+def run_split(scenario: str, args: argparse.Namespace) -> None:
+    """Print the split rule's table for one scenario, beside the single rule on the same pools."""
+    print(f"{scenario}, split: best of {args.repeat}")
+    print(f"{'n':>8} {'seconds':>9} {'x pass':>8} {'s/(n log n)':>12} {'examined':>13}  award (single rule's served)")
+    rows: list[tuple[int, float]] = []
+    for n in args.sizes:
+        pool = make_pool(scenario, n, args.bids, args.tiers, args.seed)
+        single = clear(pool.demands, pool.offers, min_quantity=pool.min_quantity)
+        outcome = clear_split(pool.demands, pool.offers, min_quantity=pool.min_quantity)
+        seconds = best_time(
+            partial(clear_split, pool.demands, pool.offers, min_quantity=pool.min_quantity), args.repeat
+        )
+        baseline = best_time(partial(sum_quantities, pool.demands), args.repeat)
+        rows.append((n, seconds))
+        scaled = seconds / (n * math.log2(n)) / (rows[0][1] / (rows[0][0] * math.log2(rows[0][0])))
+        prices = len({tier.unit_price for offer in pool.offers for tier in offer.tiers})
+        examined = f"{outcome.examined if outcome else 0} of {prices}"
+        won = (
+            "none"
+            if outcome is None
+            else f"{len(outcome.winners)} winners, {outcome.served_quantity} units at {outcome.unit_price}"
+        )
+        alone = "none" if single is None else f"{single.served_quantity}"
+        print(f"{n:>8} {seconds:>9.3f} {seconds / baseline:>8.0f} {scaled:>12.2f} {examined:>13}  {won} ({alone})")
+    print(growth_note(rows))
+
+
 def growth_note(rows: list[tuple[int, float]]) -> str:
     """Describe how time grew between the two largest sizes against n and n log n."""
     if len(rows) < 2:
@@ -237,6 +269,7 @@ def main() -> None:
     args = parse_args()
     for scenario in args.scenarios.split(","):
         run_scenario(scenario.strip(), args)
+        run_split(scenario.strip(), args)
     if not args.no_extras:
         run_extras(args)
 

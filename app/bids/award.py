@@ -2,7 +2,8 @@
 
 This is the auction's end, so it lives with the bids; the pool's side of it (locking the row, the
 status transition and its audit event) comes from `app.pools`. The clearing rule itself is pure
-(`app.bids.rules.clear`, docs/domain.md "Clearing").
+(`app.bids.split.clear_split` for split pools, `app.bids.rules.clear` for single ones;
+docs/domain.md "The reverse auction and clearing").
 
 Under `price_and_reputation` bids are compared by price times a factor from each vendor's trust.
 Trust belongs to the reputation package, above this one, so callers pass the lookup in:
@@ -23,14 +24,15 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.bids import rules as bid_rules
 from app.bids.models import Award, AwardLine, Bid, BidStatus
-from app.bids.rules import Demand, Offer, Outcome
+from app.bids.rules import Demand, Offer
 from app.bids.service import offer_of
+from app.bids.split import SplitOutcome, clear_split, from_single
 from app.db.bulk import insert_rows
 from app.errors import InvalidTransition
 from app.money import line_amount_minor
 from app.pools.fanout import notify_members_of_pools
 from app.pools.lifecycle import CLOSED, transition
-from app.pools.models import AwardRule, Commitment, CommitmentStatus, Pool, PoolStatus
+from app.pools.models import AwardMode, AwardRule, Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_organised_pool_for_update, get_pool_for_update
 
 PriceFactors = Callable[[Session, Collection[int]], Mapping[int, Decimal]]
@@ -74,13 +76,21 @@ def preview_close(session: Session, pool: Pool, price_factors: PriceFactors) -> 
     """Clear the pool as closing it now would, writing nothing."""
     demands = _demands(session, [pool.id])
     offers = _offers(session, [pool], _active_bids(session, [pool.id]), price_factors)
-    outcome = bid_rules.clear(demands[pool.id], offers[pool.id], min_quantity=pool.min_quantity)
+    outcome = clear_market(pool, demands[pool.id], offers[pool.id])
     if outcome is None:
         shortfall = max(0, pool.min_quantity - pool.committed_quantity)
         note = None if shortfall else "no bid can serve the members at a price they accepted"
         return ClosePreview(0, 0, None, shortfall, note)
     total = sum(line_amount_minor(line.quantity, outcome.unit_price, pool.currency) for line in outcome.served)
     return ClosePreview(len(outcome.served), total, outcome.unit_price, 0, None)
+
+
+def clear_market(pool: Pool, demands: Sequence[Demand], offers: Sequence[Offer]) -> SplitOutcome | None:
+    """Clear the pool by its award mode; a single-rule award is one with one winner."""
+    if pool.award_mode == AwardMode.SPLIT:
+        return clear_split(demands, offers, min_quantity=pool.min_quantity)
+    single = bid_rules.clear(demands, offers, min_quantity=pool.min_quantity)
+    return None if single is None else from_single(single, offers)
 
 
 def close_due(session: Session, *, pool_ids: Sequence[int], now: datetime, price_factors: PriceFactors) -> int:
@@ -106,9 +116,9 @@ def _clear(
     demands = _demands(session, ids)
     active = _active_bids(session, ids)
     offers = _offers(session, pools, active, price_factors)
-    awards: list[tuple[Pool, Outcome, str]] = []
+    awards: list[tuple[Pool, SplitOutcome, str]] = []
     for pool in pools:
-        outcome = bid_rules.clear(demands[pool.id], offers[pool.id], min_quantity=pool.min_quantity)
+        outcome = clear_market(pool, demands[pool.id], offers[pool.id])
         if outcome is None:
             pool.outcome_note = (
                 f"Only {pool.committed_quantity} of the {pool.min_quantity} {pool.unit} needed were committed."
@@ -116,11 +126,11 @@ def _clear(
                 else "No bid could serve the members at a price they accepted."
             )
         else:
-            fingerprint = bid_rules.fingerprint(demands[pool.id], offers[pool.id], pool.min_quantity)
+            fingerprint = bid_rules.fingerprint(demands[pool.id], offers[pool.id], pool.min_quantity, pool.award_mode)
             awards.append((pool, outcome, fingerprint))
     award_ids = _write_awards(session, awards, now)
     _settle_commitments(session, ids, award_ids, now)
-    won = {outcome.bid_id for _, outcome, _ in awards}
+    won = {winner.bid_id for _, outcome, _ in awards for winner in outcome.winners}
     for bid in (bid for bids_of_pool in active.values() for bid in bids_of_pool):
         bid.status = BidStatus.WON if bid.id in won else BidStatus.LOST
     notify_members_of_pools(
@@ -129,7 +139,7 @@ def _clear(
             (
                 pool,
                 f"“{pool.title}” was awarded at {outcome.unit_price.normalize():f} "
-                f"{pool.currency} per {pool.unit}. Served members will be charged their share.",
+                f"{pool.currency} per {pool.unit}{_by_vendors(outcome)}. Served members will be charged their share.",
             )
             for pool, outcome, _ in awards
         ],
@@ -158,7 +168,8 @@ def _clear(
             now=now,
             action="pool.close",
             extra={
-                "bid_id": outcome.bid_id,
+                "bid_id": outcome.winners[0].bid_id,
+                "winners": [winner.bid_id for winner in outcome.winners],
                 "unit_price": str(outcome.unit_price),
                 "served_quantity": outcome.served_quantity,
             },
@@ -207,16 +218,22 @@ def _offers(
     }
 
 
-def _write_awards(session: Session, awards: list[tuple[Pool, Outcome, str]], now: datetime) -> list[int]:
+def _by_vendors(outcome: SplitOutcome) -> str:
+    """ ", shared by 3 vendors" when the award is split."""
+    return f", shared by {len(outcome.winners)} vendors" if len(outcome.winners) > 1 else ""
+
+
+def _write_awards(session: Session, awards: list[tuple[Pool, SplitOutcome, str]], now: datetime) -> list[int]:
     """Store each award and its lines (the lines as one batch of rows); return the award ids."""
     lines: list[dict[str, object]] = []
     written = []
     for pool, outcome, fingerprint in awards:
         amounts = [line_amount_minor(line.quantity, outcome.unit_price, pool.currency) for line in outcome.served]
+        first = outcome.winners[0]
         award = Award(
             pool_id=pool.id,
-            bid_id=outcome.bid_id,
-            vendor_id=outcome.vendor_id,
+            bid_id=first.bid_id,
+            vendor_id=first.vendor_id,
             unit_price=outcome.unit_price,
             served_quantity=outcome.served_quantity,
             total_minor=sum(amounts),
@@ -228,15 +245,18 @@ def _write_awards(session: Session, awards: list[tuple[Pool, Outcome, str]], now
     session.flush()
     for award, outcome, amounts in written:
         session.expire(award, ["lines"])  # written as rows below: loaded from the database when read
+        served_by = [winner for winner in outcome.winners for _ in winner.served]  # as outcome.served runs
         lines.extend(
             {
                 "award_id": award.id,
                 "commitment_id": line.commitment_id,
                 "member_id": line.member_id,
+                "bid_id": winner.bid_id,
+                "vendor_id": winner.vendor_id,
                 "quantity": line.quantity,
                 "amount_minor": amount,
             }
-            for line, amount in zip(outcome.served, amounts, strict=True)
+            for line, winner, amount in zip(outcome.served, served_by, amounts, strict=True)
         )
     insert_rows(session, AwardLine, lines)
     return [award.id for award, _, _ in written]

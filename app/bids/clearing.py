@@ -258,7 +258,7 @@ def _reach(book: _Book, offer: Offer, min_quantity: int) -> _Reach | None:
     """Return the bid's cheapest reachable tier, or None when none is reachable."""
     capacity = offer.capacity
     # Cheapest first, so the first reachable tier is the outcome; equal prices fill alike.
-    for tier in sorted(_curve(offer), key=lambda t: t.unit_price):
+    for tier in sorted(valid_curve(offer), key=lambda t: t.unit_price):
         need = max(tier.min_quantity, min_quantity, 1)
         rank = book.rank(tier.unit_price)
         total = book.eligible_total(rank)
@@ -276,7 +276,7 @@ def _reach(book: _Book, offer: Offer, min_quantity: int) -> _Reach | None:
     return None
 
 
-def _curve(offer: Offer) -> tuple[Tier, ...]:
+def valid_curve(offer: Offer) -> tuple[Tier, ...]:
     """Return the bid's tiers by quantity; raise ValueError when they are not a valid curve."""
     tiers = tuple(sorted(offer.tiers, key=lambda t: t.min_quantity))
     for lower, upper in pairwise(tiers):

@@ -61,13 +61,19 @@ def tiers_to_json(tiers: list[Tier] | tuple[Tier, ...]) -> list[dict[str, Any]]:
 
 
 class Award(Base):
+    """A closed pool's award: one uniform price, and the lines of every winning bid.
+
+    `bid_id` and `vendor_id` are the first winner's in merit order (the only one under the single
+    rule); each line names the bid and vendor serving it.
+    """
+
     __tablename__ = "awards"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), unique=True)
     bid_id: Mapped[int] = mapped_column(ForeignKey("bids.id"))
     vendor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    unit_price: Mapped[Decimal]
+    unit_price: Mapped[Decimal]  # the uniform price every served member pays
     served_quantity: Mapped[int]
     total_minor: Mapped[int] = mapped_column(BigInteger)  # sum of the lines, in the pool currency's minor units
     fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the clearing inputs
@@ -86,6 +92,8 @@ class AwardLine(Base):
     award_id: Mapped[int] = mapped_column(ForeignKey("awards.id"), index=True)
     commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id"), unique=True)
     member_id: Mapped[int]  # the commitment's, which vouches for it (migration 0013); read through the award
+    bid_id: Mapped[int] = mapped_column(ForeignKey("bids.id"))  # the winning bid serving this member
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)  # that bid's vendor
     quantity: Mapped[int]
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # quantity × unit price, half-even, in minor units
 

@@ -236,8 +236,11 @@ def _first_cheaper(offer: Offer, current: Decimal | None, demand: int) -> int | 
 FINGERPRINT_VERSION = 1  # bump whenever the canonical encoding in fingerprint() changes
 
 
-def fingerprint(demands: Iterable[Demand], offers: Iterable[Offer], min_quantity: int) -> str:
-    """Return the sha256 hex digest of a canonical, order-independent encoding of the inputs."""
+def fingerprint(demands: Iterable[Demand], offers: Iterable[Offer], min_quantity: int, mode: str = "single") -> str:
+    """Return the sha256 hex digest of a canonical, order-independent encoding of the inputs.
+
+    `mode` is the pool's award mode; the single rule's digests are those it always had.
+    """
     text = _canonical
     items = [
         f"D{d.commitment_id},{d.member_id},{d.quantity},{text(d.max_unit_price)},{text(d.join_order)}" for d in demands
@@ -247,7 +250,7 @@ def fingerprint(demands: Iterable[Demand], offers: Iterable[Offer], min_quantity
         fields = (o.bid_id, o.vendor_id, curve, o.capacity, o.bid_order, o.price_factor)
         items.append("O" + ",".join(map(text, fields)))
     # Sorting the encoded items (not the objects) makes the digest independent of input order.
-    head = f"buyswarm-clearing,{FINGERPRINT_VERSION},{text(min_quantity)}"
+    head = f"buyswarm-clearing,{FINGERPRINT_VERSION},{text(min_quantity)}" + ("" if mode == "single" else f",{mode}")
     return hashlib.sha256("\n".join([head, *sorted(items)]).encode()).hexdigest()
 
 

@@ -364,25 +364,52 @@ def bids_visible_to(session: Session, pool: Pool, viewer: User) -> list[BidView]
 
 
 @dataclass(frozen=True)
+class WinnerShare:
+    """One winning bid's part of an award: what it supplies and is paid (before the fee)."""
+
+    bid_id: int
+    vendor_id: int
+    quantity: int
+    total_minor: int
+
+
+def winners_of(award: Award) -> list[WinnerShare]:
+    """The award's winners in merit order (the order their lines were written)."""
+    shares: dict[int, WinnerShare] = {}
+    for line in award.lines:
+        found = shares.get(line.bid_id, WinnerShare(line.bid_id, line.vendor_id, 0, 0))
+        shares[line.bid_id] = WinnerShare(
+            line.bid_id, line.vendor_id, found.quantity + line.quantity, found.total_minor + line.amount_minor
+        )
+    return list(shares.values())
+
+
+@dataclass(frozen=True)
 class AwardView:
-    """An award with only the served lines the viewer may see."""
+    """An award with only the served lines the viewer may see, and every winner's share."""
 
     award: Award
     currency: str
     served: list[AwardLine]
+    winners: list[WinnerShare]
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.award, name)
 
 
 def award_visible_to(session: Session, pool: Pool, viewer: User | None) -> AwardView:
-    """The pool's award; the organiser, the winner and operators see every line, a member their own."""
+    """The pool's award; the organiser and operators see every line, a winner the lines it serves, a
+    member their own."""
     award = award_of(session, pool.id)
     if award is None:
         raise NotFound("This pool has no award.")
-    sees_all = viewer is not None and (pool.is_organised_by(viewer) or viewer.is_admin or viewer.id == award.vendor_id)
-    lines = [line for line in award.lines if sees_all or (viewer is not None and line.member_id == viewer.id)]
-    return AwardView(award, pool.currency, lines)
+    sees_all = viewer is not None and (pool.is_organised_by(viewer) or viewer.is_admin)
+    lines = [
+        line
+        for line in award.lines
+        if sees_all or (viewer is not None and viewer.id in (line.member_id, line.vendor_id))
+    ]
+    return AwardView(award, pool.currency, lines, winners_of(award))
 
 
 @dataclass(frozen=True)

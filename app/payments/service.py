@@ -107,7 +107,7 @@ def open_charges(
     lines = session.execute(
         select(
             Award.pool_id,
-            Award.vendor_id,
+            AwardLine.vendor_id,
             AwardLine.commitment_id,
             AwardLine.member_id,
             AwardLine.amount_minor,

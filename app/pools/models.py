@@ -37,6 +37,13 @@ class AwardRule(StrEnum):
     PRICE_AND_REPUTATION = "price_and_reputation"
 
 
+class AwardMode(StrEnum):
+    """How a pool is cleared at its close (docs/domain.md, "The reverse auction and clearing")."""
+
+    SPLIT = "split"  # several vendors at one uniform price when one alone cannot serve everyone
+    SINGLE = "single"  # one winner: the bid serving the most
+
+
 class Visibility(StrEnum):
     PUBLIC = "public"
     CLUB = "club"
@@ -83,6 +90,7 @@ class Pool(Base):
     extensions_used: Mapped[int] = mapped_column(default=0)
     min_vendor_trust: Mapped[Decimal | None] = mapped_column(ExactDecimal(4, 3))  # in [0, 1]
     award_rule: Mapped[AwardRule] = mapped_column(StrEnumType(AwardRule, 24), default=AwardRule.LOWEST_PRICE)
+    award_mode: Mapped[AwardMode] = mapped_column(StrEnumType(AwardMode, 8), default=AwardMode.SPLIT)
     visibility: Mapped[Visibility] = mapped_column(StrEnumType(Visibility, 10), default=Visibility.PUBLIC)
     # The share link's secret (/p/<link_token>): how an unlisted pool is found, never by its id.
     link_token: Mapped[str] = mapped_column(String(32), unique=True, default=new_link_token)

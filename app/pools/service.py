@@ -37,6 +37,7 @@ EDITABLE_FIELDS = (
     "soft_close_minutes",
     "max_extensions",
     "award_rule",
+    "award_mode",
     "min_vendor_trust",
     "visibility",
     "delivery_to_organiser",

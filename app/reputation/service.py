@@ -49,22 +49,26 @@ def rateable(session: Session, pool: Pool, rater: User) -> list[Party]:
     award = award_of(session, pool.id)
     if pool.status not in RATEABLE_STATES or pool.settled_at is None or award is None:
         return []
-    paid = dict(
-        session.execute(
-            select(Payment.member_id, Payment.amount_minor).where(
+    paid = {
+        member: (vendor, amount)
+        for member, vendor, amount in session.execute(
+            select(Payment.member_id, Payment.vendor_id, Payment.amount_minor).where(
                 Payment.pool_id == pool.id, Payment.status.in_([PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED])
             )
-        ).all()
-    )
+        )
+    }
     parties: list[Party] = []
-    if rater.id in paid:
-        parties.append(Party(award.vendor_id, Direction.BUYER_TO_VENDOR, paid[rater.id]))
+    if rater.id in paid:  # a member rates the vendor that served them, and the organiser
+        vendor, amount = paid[rater.id]
+        if vendor is not None:
+            parties.append(Party(vendor, Direction.BUYER_TO_VENDOR, amount))
         if pool.organiser_id != rater.id:
-            parties.append(Party(pool.organiser_id, Direction.MEMBER_TO_ORGANISER, paid[rater.id]))
-    if rater.id == award.vendor_id:
-        parties += [
-            Party(member, Direction.VENDOR_TO_BUYER, amount) for member, amount in paid.items() if member != rater.id
-        ]
+            parties.append(Party(pool.organiser_id, Direction.MEMBER_TO_ORGANISER, amount))
+    parties += [  # a winning vendor rates the members it served
+        Party(member, Direction.VENDOR_TO_BUYER, amount)
+        for member, (vendor, amount) in paid.items()
+        if vendor == rater.id and member != rater.id
+    ]
     return parties
 
 

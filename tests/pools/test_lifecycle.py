@@ -142,4 +142,4 @@ def test_the_award_fingerprint_is_stable_for_the_same_inputs(session, now):
     from app.bids.service import offer_of
 
     demand = Demand(made.id, made.member_id, 2, Decimal("150"), (made.joined_at, made.id))
-    assert session.scalar(select(Award.fingerprint)) == fingerprint([demand], [offer_of(placed)], 1)
+    assert session.scalar(select(Award.fingerprint)) == fingerprint([demand], [offer_of(placed)], 1, pool.award_mode)

@@ -65,12 +65,23 @@ class ServedOut(Schema):
     user_id = fields.Integer(attribute="member_id")
     quantity = fields.Integer()
     amount = fields.Integer(attribute="amount_minor", metadata={"description": "minor units"})
+    vendor_id = fields.Integer(metadata={"description": "the winning vendor serving this member"})
+
+
+class WinnerOut(Schema):
+    bid_id = fields.Integer()
+    vendor_id = fields.Integer()
+    quantity = fields.Integer(metadata={"description": "units this winner supplies"})
+    total = fields.Integer(attribute="total_minor", metadata={"description": "what its members pay, minor units"})
 
 
 class AwardOut(Schema):
-    bid_id = fields.Integer()
-    vendor_id = fields.Integer()
-    unit_price = UnitPriceField()
+    bid_id = fields.Integer(metadata={"description": "the first winner's (the only one under the single rule)"})
+    vendor_id = fields.Integer(metadata={"description": "the first winner's vendor"})
+    winners = fields.List(
+        fields.Nested(WinnerOut), metadata={"description": "every winning bid in merit order, at the uniform price"}
+    )
+    unit_price = UnitPriceField(metadata={"description": "the uniform price every served member pays"})
     served_quantity = fields.Integer()
     total = fields.Integer(attribute="total_minor", metadata={"description": "minor units"})
     currency = fields.String()

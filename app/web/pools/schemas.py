@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from marshmallow import Schema, fields, validate
 
-from app.pools.models import AuctionKind, AwardRule, PoolStatus, Visibility
+from app.pools.models import AuctionKind, AwardMode, AwardRule, PoolStatus, Visibility
 from app.pools.rules import CATEGORIES
 from app.web.schemas import DecimalText, TrimmedString, UnitPriceField, WholeNumber, currency_field, positive_int, text
 
@@ -39,6 +39,13 @@ class PoolIn(Schema):
     soft_close_minutes = WholeNumber(validate=validate.Range(min=0, max=120))
     max_extensions = WholeNumber(validate=validate.Range(min=0, max=20))
     award_rule = _choice(AwardRule)
+    award_mode = _choice(
+        AwardMode,
+        metadata={
+            "description": "split (the default): several vendors at one uniform price when one alone cannot "
+            "serve everyone; single: one winner, the bid serving the most"
+        },
+    )
     min_vendor_trust = DecimalText(places=3, minimum=Decimal(0), maximum=Decimal(1), allow_none=True)
     visibility = _choice(Visibility)
     delivery_to_organiser = fields.Boolean(
@@ -84,6 +91,7 @@ class PoolOut(Schema):
     max_extensions = fields.Integer()
     extensions_used = fields.Integer()
     award_rule = fields.String()
+    award_mode = fields.String()
     min_vendor_trust = DecimalText(places=3, minimum=Decimal(0), maximum=Decimal(1), allow_none=True)
     visibility = fields.String()
     delivery_to_organiser = fields.Boolean()

@@ -12,6 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from app import unit_of_work
 from app.accounts.models import User
+from app.accounts.service import users_by_id
 from app.bids import award
 from app.bids import service as bids
 from app.bids.service import has_active_bid
@@ -122,6 +123,8 @@ def _pool_page(
     if values is None and mine is not None:
         values = {"quantity": mine.quantity, "max_unit_price": f"{mine.max_unit_price.normalize():f}"}
     has_award = pool.status in lifecycle.CLOSED and pool.status != PoolStatus.FAILED
+    awarded = bids.award_visible_to(db.session(), pool, user) if has_award else None
+    winners = users_by_id(db.session(), [w.vendor_id for w in awarded.winners]) if awarded else {}
     return render_template(
         "pools/show.html",
         pool=pool,
@@ -130,7 +133,8 @@ def _pool_page(
         errors=errors or {},
         is_organiser=pool.is_organised_by(user),
         market=bids.market_view(db.session(), pool),
-        award=bids.award_visible_to(db.session(), pool, user) if has_award else None,
+        award=awarded,
+        winners={vendor_id: vendor_name(vendor) for vendor_id, vendor in winners.items()},
         my_line=_my_line(pool, user) if mine is not None and user is not None else None,
         feedback=feedback_context(pool, user),
         social=pool_social_context(db.session(), pool, user, request.host_url),
@@ -350,3 +354,8 @@ def mine() -> Any:
         organised=service.pools_organised_by(db.session(), user),
         joined=service.commitments_of(db.session(), user),
     )
+
+
+def vendor_name(vendor: User) -> str:
+    """A vendor's public name: its business name, or its display name before it has a profile."""
+    return vendor.vendor_profile.legal_name if vendor.vendor_profile else vendor.display_name
