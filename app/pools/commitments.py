@@ -46,8 +46,12 @@ def commit(
     max_unit_price: Decimal,
     now: datetime,
     bids_on_pool: Callable[[Session, int, int], bool],
+    delivery_address: str | None = None,
 ) -> tuple[Commitment, bool]:
     """Join (or rejoin) the pool, or change the commitment; return it and whether this was a join.
+
+    `delivery_address` replaces the member's address when given (a change that leaves it out keeps
+    it); a pool that delivers to each member (`needs_address`) refuses a commitment without one.
 
     A vendor may not be served by its own bid: `bids_on_pool(session, pool_id, user_id)` says
     whether the member has an active bid on the pool, asked under the pool's row lock (bids build on
@@ -66,8 +70,10 @@ def commit(
         max_per_member=pool.max_per_member,
         max_unit_price=max_unit_price,
     )
-    if problems:
-        raise ValidationFailed(problems[0], {"quantity": problems})
+    address = (delivery_address or "").strip() or (existing.delivery_address if existing is not None else None)
+    errors = {"quantity": problems, "delivery_address": rules.address_errors(address, needed=pool.needs_address)}
+    if errors := {field: messages for field, messages in errors.items() if messages}:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors)
     before = _snapshot(existing) if existing is not None and existing.is_active else None
     if existing is None:
         existing = Commitment(pool=pool, member=member, created_at=now, quantity=0, max_unit_price=max_unit_price)
@@ -79,6 +85,7 @@ def commit(
     tipped_before = pool.has_tipped
     pool.committed_quantity += quantity - own
     existing.quantity, existing.max_unit_price, existing.updated_at = quantity, max_unit_price, now
+    existing.delivery_address = address
     session.flush()
     if pool.has_tipped and not tipped_before:
         notify_pool_members(

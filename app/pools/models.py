@@ -108,6 +108,10 @@ class Pool(Base):
     # Delivery goes to the organiser (a pickup or collection pool): the organiser may then confirm
     # delivery for every member. Members see this before they join.
     delivery_to_organiser: Mapped[bool] = mapped_column(default=False)
+    # Members give the address to deliver to when they join (shown only to the vendor serving them
+    # and the organiser); or they collect at the collection point the pool names.
+    needs_address: Mapped[bool] = mapped_column(default=False)
+    collection_point: Mapped[str | None] = mapped_column(String(200))
     completed_at: Mapped[datetime | None]
     # The scheduler could not close the pool CLOSE_ATTEMPTS times: it stops retrying and shows why,
     # for the organiser and operators (`flask pools retry ID` tries again).
@@ -181,6 +185,7 @@ class Commitment(Base):
     status: Mapped[CommitmentStatus] = mapped_column(StrEnumType(CommitmentStatus, 16), default=CommitmentStatus.ACTIVE)
     payment_ref: Mapped[str | None] = mapped_column(String(120))  # the gateway's SetupIntent for the saved card
     payment_method_ref: Mapped[str | None] = mapped_column(String(120))  # the card it saved, charged off-session
+    delivery_address: Mapped[str | None] = mapped_column(Text)  # see Pool.needs_address; at most 500 characters
     created_at: Mapped[datetime]
     joined_at: Mapped[datetime]  # place in the queue; reset when a withdrawn member rejoins
     updated_at: Mapped[datetime]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from app.text import control_characters
+
 CATEGORIES: dict[str, str] = {
     "solar": "Solar & batteries",
     "heating": "Heating & fuel",
@@ -62,4 +64,18 @@ def quantity_errors(
         return [f"Each member may commit at most {max_per_member:,} to this pool."]
     if quantity * max_unit_price > MAX_LINE_MAJOR:
         return [f"Quantity × maximum price may come to at most {MAX_LINE_MAJOR:,} per member."]
+    return []
+
+
+ADDRESS_MAX_LENGTH = 500
+
+
+def address_errors(address: str | None, *, needed: bool) -> list[str]:
+    """What is wrong with a member's delivery address (empty when fine); `needed`: the pool asks for one."""
+    if not address:
+        return ["Give the address to deliver to: this pool delivers to each member."] if needed else []
+    if len(address) > ADDRESS_MAX_LENGTH:
+        return [f"Keep the address to {ADDRESS_MAX_LENGTH} characters; this one has {len(address):,}."]
+    if control_characters(address, multiline=True):
+        return ["Remove the control characters (such as NUL); line breaks are fine."]
     return []

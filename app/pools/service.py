@@ -41,6 +41,8 @@ EDITABLE_FIELDS = (
     "min_vendor_trust",
     "visibility",
     "delivery_to_organiser",
+    "needs_address",
+    "collection_point",
 )
 CLOSING_SOON = timedelta(hours=48)
 

@@ -14,6 +14,7 @@ from app.audit import trail
 from app.clock import utcnow
 from app.errors import NotFound
 from app.payments import escrow, ledger, on_request, service, webhooks
+from app.payments.delivery import delivery_list
 from app.payments.gateway import InvalidWebhook
 from app.pools import service as pools
 from app.web.auth import require_user
@@ -25,6 +26,7 @@ from app.web.payments.schemas import (
     AuditEventOut,
     DecisionIn,
     DeliveryIn,
+    DeliveryRowOut,
     DisputeIn,
     DisputeMessageOut,
     DisputeOut,
@@ -51,6 +53,20 @@ class Lines(MethodView):
         """The pool's served lines the caller may see, each with its escrow state: a member its own,
         a vendor those it sold, the organiser and operators every line."""
         return _lines(pool_id)
+
+
+@blp.route("/pools/<int:pool_id>/deliveries")
+class Deliveries(MethodView):
+    @blp.response(200, DeliveryRowOut(many=True))
+    def get(self, pool_id: int) -> Any:
+        """Whom you deliver to in this pool, as a winning vendor (the organiser: every charged member),
+        with each member's address or the pool's collection point."""
+        viewer = require_user()
+        pool = pools.get_pool(db.session(), pool_id, viewer)
+        return [
+            {**vars(row), "collection_point": pool.collection_point}
+            for row in delivery_list(db.session(), pool, viewer)
+        ]
 
 
 @blp.route("/pools/<int:pool_id>/delivery")

@@ -83,6 +83,16 @@ class LineOut(Schema):
 _REASONS = [reason.value for reason in DisputeReason]
 
 
+class DeliveryRowOut(Schema):
+    member_id = fields.Integer()
+    display_name = fields.String()
+    quantity = fields.Integer()
+    address = fields.String(allow_none=True, metadata={"description": "where to deliver; null: see collection_point"})
+    collection_point = fields.String(allow_none=True)
+    vendor_id = fields.Integer(metadata={"description": "the winning vendor serving this member"})
+    state = fields.String(metadata={"description": "the line's money: held, released, in_dispute, refunded, ..."})
+
+
 class DeliveryIn(Schema):
     member_id = WholeNumber(
         load_default=None,

@@ -28,6 +28,7 @@ from app.clock import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.money import format_minor, parse_major
 from app.payments import escrow, ledger, on_request, service
+from app.payments.delivery import delivery_list
 from app.payments.models import Dispute, DisputeStage, Payment, PaymentStatus
 from app.payments.rules import DISPUTE_STAGE_LABELS, LineKind, releasable_minor
 from app.pools import service as pools
@@ -84,6 +85,38 @@ def members_csv(pool_id: int) -> Response:
         out.getvalue(),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=pool-{pool.id}-members.csv"},
+    )
+
+
+@bp.get("/pools/<int:pool_id>/deliveries")
+@login_required
+def deliveries(pool_id: int) -> Any:
+    """A winning vendor's delivery list: the members it serves and where (the organiser: everyone's)."""
+    viewer = require_user()
+    pool = pools.get_pool(db.session(), pool_id, viewer)
+    rows = delivery_list(db.session(), pool, viewer)
+    names = users_by_id(db.session(), {row.vendor_id for row in rows})
+    vendors = {vendor_id: vendor.public_name for vendor_id, vendor in names.items()}
+    return render_template("payments/deliveries.html", pool=pool, rows=rows, vendors=vendors, viewer=viewer)
+
+
+@bp.get("/pools/<int:pool_id>/deliveries.csv")
+@login_required
+def deliveries_csv(pool_id: int) -> Response:
+    """The delivery list as CSV, for a spreadsheet or a courier's system."""
+    viewer = require_user()
+    pool = pools.get_pool(db.session(), pool_id, viewer)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["member", "quantity", "unit", "deliver_to", "payment", "vendor_id"])
+    for row in delivery_list(db.session(), pool, viewer):
+        where = row.address or (f"collects at {pool.collection_point}" if pool.collection_point else "")
+        cells = [row.display_name, row.quantity, pool.unit, where, row.state, row.vendor_id]
+        writer.writerow([spreadsheet_safe(str(cell)) for cell in cells])
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=pool-{pool.id}-deliveries.csv"},
     )
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from marshmallow import Schema, fields, validate
 
 from app.pools.models import AuctionKind, AwardMode, AwardRule, PoolStatus, Visibility
-from app.pools.rules import CATEGORIES
+from app.pools.rules import ADDRESS_MAX_LENGTH, CATEGORIES
 from app.web.schemas import DecimalText, TrimmedString, UnitPriceField, WholeNumber, currency_field, positive_int, text
 
 
@@ -54,6 +54,12 @@ class PoolIn(Schema):
             "for members (members see this before joining)"
         }
     )
+    needs_address = fields.Boolean(
+        metadata={"description": "members give the address to deliver to when they join (seen by their vendor)"}
+    )
+    collection_point = text(
+        200, required=False, allow_none=True, metadata={"description": "where members collect, if they do"}
+    )
 
 
 class PoolEditIn(PoolIn):
@@ -95,6 +101,8 @@ class PoolOut(Schema):
     min_vendor_trust = DecimalText(places=3, minimum=Decimal(0), maximum=Decimal(1), allow_none=True)
     visibility = fields.String()
     delivery_to_organiser = fields.Boolean()
+    needs_address = fields.Boolean()
+    collection_point = fields.String(allow_none=True)
     status = fields.String()
     organiser = fields.Nested(OrganiserOut)
     committed_quantity = fields.Integer()
@@ -113,6 +121,16 @@ class PoolPageOut(Schema):
 class CommitmentIn(Schema):
     quantity = positive_int()
     max_unit_price = UnitPriceField(required=True)
+    delivery_address = text(
+        ADDRESS_MAX_LENGTH,
+        required=False,
+        min_length=0,
+        multiline=True,
+        metadata={
+            "description": "where to deliver, required when the pool's needs_address is true; seen only by "
+            "the vendor serving you and the organiser; left out of a change, it stays as it was"
+        },
+    )
 
 
 class CommitmentOut(Schema):
@@ -121,6 +139,7 @@ class CommitmentOut(Schema):
     member_id = fields.Integer()
     quantity = fields.Integer()
     max_unit_price = UnitPriceField()
+    delivery_address = fields.String(allow_none=True)
     status = fields.String()
     joined_at = fields.DateTime()
     updated_at = fields.DateTime()

@@ -122,6 +122,7 @@ def _pool_page(
         values = restored_values({}) or None
     if values is None and mine is not None:
         values = {"quantity": mine.quantity, "max_unit_price": f"{mine.max_unit_price.normalize():f}"}
+        values["delivery_address"] = mine.delivery_address or ""
     has_award = pool.status in lifecycle.CLOSED and pool.status != PoolStatus.FAILED
     awarded = bids.award_visible_to(db.session(), pool, user) if has_award else None
     winners = users_by_id(db.session(), [w.vendor_id for w in awarded.winners]) if awarded else {}
@@ -134,7 +135,7 @@ def _pool_page(
         is_organiser=pool.is_organised_by(user),
         market=bids.market_view(db.session(), pool),
         award=awarded,
-        winners={vendor_id: vendor_name(vendor) for vendor_id, vendor in winners.items()},
+        winners={vendor_id: vendor.public_name for vendor_id, vendor in winners.items()},
         my_line=_my_line(pool, user) if mine is not None and user is not None else None,
         feedback=feedback_context(pool, user),
         social=pool_social_context(db.session(), pool, user, request.host_url),
@@ -227,6 +228,7 @@ def _values_of(pool: Pool) -> dict[str, Any]:
     values = {name: getattr(pool, name) for name in service.EDITABLE_FIELDS}
     values["closes_at"] = pool.closes_at.strftime("%Y-%m-%dT%H:%M")
     values["delivery_to_organiser"] = "true" if pool.delivery_to_organiser else "false"
+    values["needs_address"] = "true" if pool.needs_address else "false"
     return {k: ("" if v is None else v) for k, v in values.items()}
 
 
@@ -354,8 +356,3 @@ def mine() -> Any:
         organised=service.pools_organised_by(db.session(), user),
         joined=service.commitments_of(db.session(), user),
     )
-
-
-def vendor_name(vendor: User) -> str:
-    """A vendor's public name: its business name, or its display name before it has a profile."""
-    return vendor.vendor_profile.legal_name if vendor.vendor_profile else vendor.display_name
