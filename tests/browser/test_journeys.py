@@ -155,6 +155,47 @@ def test_vendor_journey(new_page, live_app):
     page.get_by_text("Thanks! Your feedback stays hidden").wait_for()
 
 
+def test_split_award_journey(new_page, live_app):
+    """A vendor short of capacity wins part of a pool beside a cheaper rival and downloads whom to deliver to."""
+    organiser = ApiUser(live_app, "Olga Organiser")
+    pool = organiser.open_pool("Split award battery pool", min_quantity=6, unit="battery", needs_address=True)
+    buyers = [ApiUser(live_app, f"Split buyer {n}") for n in range(3)]
+    for n, buyer in enumerate(buyers):
+        body = {"quantity": 2, "max_unit_price": "5000", "delivery_address": f"{n + 1} Birch Lane, York"}
+        buyer("PUT", f"/api/v1/pools/{pool['id']}/commitment", body)
+    rival = ApiUser(live_app, "Cheap Rival")
+    rival.become_vendor(["solar"])
+
+    page = new_page()
+    register(page, live_app, "Stella Split", "stella@example.com")
+    page.goto("/account")
+    page.get_by_label("Legal name of your business").fill("Stella Storage Ltd")
+    page.get_by_label("Solar & batteries").check()
+    page.get_by_role("button", name="Become a vendor").click()
+    page.goto(f"/pools/{pool['id']}/bid")
+    page.get_by_label("Tier 1 from quantity").fill("1")
+    page.get_by_label("Tier 1 unit price").fill("4800")
+    page.get_by_label("Capacity (most battery you can supply)").fill("4")
+    page.get_by_role("button", name="Place bid").click()
+    page.get_by_text("Your bid is in.").wait_for()
+    rival.bid(pool["id"], [(1, "4400")], capacity=2)  # cheaper, but can serve one member only
+
+    organiser("POST", f"/api/v1/pools/{pool['id']}/close")
+    live_app.cli("pools", "settle")
+    page.goto(f"/pools/{pool['id']}")
+    page.get_by_text("Shared by 2 vendors at one price").wait_for()
+    page.get_by_role("link", name="Your delivery list").click()
+    table = page.locator("table")
+    assert "2 Birch Lane, York" in table.inner_text() and "3 Birch Lane, York" in table.inner_text()
+    assert "1 Birch Lane" not in page.content()  # the rival's member
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the list as CSV").click()
+    rows = download.value.path().read_text().splitlines()
+    assert rows[0].startswith("member,quantity") and len(rows) == 3
+    assert "Split buyer 1" in rows[1] and "2 Birch Lane, York" in rows[1]
+    screenshot(page, "delivery-list")
+
+
 def test_organiser_journey(new_page, live_app):
     page = new_page()
     register(page, live_app, "Ola Organiser", "ola@example.com")
