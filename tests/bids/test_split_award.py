@@ -106,6 +106,7 @@ def test_the_pool_page_names_each_winner(client, session, now):
     award.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now, price_factors=price_factors)
     session.commit()
     page = client.get(f"/pools/{pool.id}").get_data(as_text=True)
+    assert "one or more vendors</strong> at one price" in page  # members learn the rule before joining
     assert "Shared by 2 vendors at one price" in page
     for bid in (cheap, runner_up):
         assert bid.vendor.vendor_profile.legal_name in page

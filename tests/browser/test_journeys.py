@@ -38,6 +38,15 @@ def confirm_email(page, live_app, email: str) -> None:
     page.get_by_text("Your email address is confirmed").wait_for()
 
 
+def register_vendor(page, live_app, name: str, email: str, business: str) -> None:
+    """Sign up in the browser and become a vendor of solar & batteries on the account page."""
+    register(page, live_app, name, email)
+    page.goto("/account")
+    page.get_by_label("Legal name of your business").fill(business)
+    page.get_by_label("Solar & batteries").check()
+    page.get_by_role("button", name="Become a vendor").click()
+
+
 def test_member_journey(new_page, live_app):
     organiser = ApiUser(live_app, "Olga Organiser")
     pool = organiser.open_pool("Member journey solar panels", min_quantity=10)
@@ -108,11 +117,7 @@ def test_vendor_journey(new_page, live_app):
     rival.become_vendor(["solar"])
 
     page = new_page()
-    register(page, live_app, "Vera Vendor", "vera@example.com")
-    page.goto("/account")
-    page.get_by_label("Legal name of your business").fill("Vera Batteries Ltd")
-    page.get_by_label("Solar & batteries").check()
-    page.get_by_role("button", name="Become a vendor").click()
+    register_vendor(page, live_app, "Vera Vendor", "vera@example.com", "Vera Batteries Ltd")
     page.get_by_role("link", name="Vendor dashboard").click()
     page.get_by_role("link", name="Vendor journey battery pool").wait_for()
 
@@ -167,11 +172,7 @@ def test_split_award_journey(new_page, live_app):
     rival.become_vendor(["solar"])
 
     page = new_page()
-    register(page, live_app, "Stella Split", "stella@example.com")
-    page.goto("/account")
-    page.get_by_label("Legal name of your business").fill("Stella Storage Ltd")
-    page.get_by_label("Solar & batteries").check()
-    page.get_by_role("button", name="Become a vendor").click()
+    register_vendor(page, live_app, "Stella Split", "stella@example.com", "Stella Storage Ltd")
     page.goto(f"/pools/{pool['id']}/bid")
     page.get_by_label("Tier 1 from quantity").fill("1")
     page.get_by_label("Tier 1 unit price").fill("4800")
