@@ -219,7 +219,7 @@ def _offers(
 
 
 def _by_vendors(outcome: SplitOutcome) -> str:
-    """ ", shared by 3 vendors" when the award is split."""
+    """The words naming a split award's vendors (", shared by 3 vendors"), or nothing for one winner."""
     return f", shared by {len(outcome.winners)} vendors" if len(outcome.winners) > 1 else ""
 
 

@@ -45,6 +45,7 @@ PAGES = [
     ("vendor", "/vendor"),
     ("vendor", "/pools/{pool}/bid"),
     ("organiser", "/pools/{pool}/console"),
+    ("organiser", "/pools/{pool}/deliveries"),
     ("organiser", "/pools/new"),
     ("visitor", "/clubs"),
 ]
