@@ -26,7 +26,7 @@ from app.bids import rules as bid_rules
 from app.bids.models import Award, AwardLine, Bid, BidStatus
 from app.bids.rules import Demand, Offer
 from app.bids.service import offer_of
-from app.bids.split import SplitOutcome, clear_split, from_single
+from app.bids.split import SplitOutcome, clear_single, clear_split
 from app.db.bulk import insert_rows
 from app.errors import InvalidTransition
 from app.money import line_amount_minor
@@ -89,8 +89,7 @@ def clear_market(pool: Pool, demands: Sequence[Demand], offers: Sequence[Offer])
     """Clear the pool by its award mode; a single-rule award is one with one winner."""
     if pool.award_mode == AwardMode.SPLIT:
         return clear_split(demands, offers, min_quantity=pool.min_quantity)
-    single = bid_rules.clear(demands, offers, min_quantity=pool.min_quantity)
-    return None if single is None else from_single(single, offers)
+    return clear_single(demands, offers, min_quantity=pool.min_quantity)
 
 
 def close_due(session: Session, *, pool_ids: Sequence[int], now: datetime, price_factors: PriceFactors) -> int:

@@ -524,10 +524,7 @@ def announce_new_leader(session: Session, *, pool_id: int, now: datetime) -> Non
     pool = session.scalar(query.execution_options(populate_existing=True))
     if pool is None or pool.auction_kind != AuctionKind.OPEN:
         return  # a sealed auction's lead is a secret
-    already = session.scalar(
-        select(Notification.id).where(Notification.pool_id == pool_id, Notification.kind == "new_best_price").limit(1)
-    )
-    if already is None:
+    if not _members_told(session, pool_id):  # again, under the lock
         notify_pool_members(
             session,
             pool,

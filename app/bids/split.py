@@ -38,7 +38,7 @@ from itertools import accumulate
 from operator import attrgetter
 from typing import Any
 
-from app.bids.clearing import Demand, Offer, Outcome, ServedLine, Tier, clear, price_at, valid_curve
+from app.bids.clearing import Demand, Offer, ServedLine, Tier, clear, price_at, valid_curve
 from app.money import EXACT
 
 
@@ -176,13 +176,12 @@ def _single(members: Sequence[Demand], bids: Sequence[_Bid], min_quantity: int, 
     return _Fill(outcome.unit_price, outcome.unit_price, outcome.served_quantity, [winner])
 
 
-def from_single(outcome: Outcome, offers: Iterable[Offer]) -> SplitOutcome:
-    """A single-rule outcome (`clearing.clear`) as an award with one winner."""
-    bid_order = next(offer.bid_order for offer in offers if offer.bid_id == outcome.bid_id)
-    winner = Winner(
-        outcome.bid_id, outcome.vendor_id, outcome.served_quantity, outcome.unit_price, outcome.served, bid_order
-    )
-    return SplitOutcome(outcome.unit_price, outcome.served_quantity, (winner,), outcome.unit_price)
+def clear_single(demands: Iterable[Demand], offers: Iterable[Offer], *, min_quantity: int) -> SplitOutcome | None:
+    """The single rule's award (`clearing.clear`: one winner) in the shape of a split award."""
+    members = _in_join_order(demands)
+    book = _Members(members)
+    fill = _single(members, _in_merit_order(offers), min_quantity, book)
+    return None if fill is None else fill.outcome(book, 0)
 
 
 def _in_join_order(demands: Iterable[Demand]) -> list[Demand]:

@@ -97,13 +97,10 @@ class StrEnumType(TypeDecorator[E]):
 
     def __init__(self, enum: type[E], length: int) -> None:
         super().__init__(length)
-        self.enum, self.length = enum, length
+        self.enum = enum
 
     def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
         return None if value is None else self.enum(value).value
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
         return None if value is None else self.enum(value)
-
-    def copy(self, **kw: Any) -> StrEnumType[E]:
-        return StrEnumType(self.enum, self.length)

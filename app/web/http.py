@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +32,7 @@ from werkzeug.routing import IntegerConverter, UnicodeConverter
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.errors import DomainError
-from app.text import control_characters
+from app.text import control_characters, spreadsheet_safe
 from app.web.extensions import db
 from app.web.schemas import MAX_ID, flatten_errors
 
@@ -223,3 +226,15 @@ def is_local_path(target: str) -> bool:
         return False
     parts = urlsplit(target)
     return not (parts.scheme or parts.netloc or target.startswith("//") or parts.path.startswith("//"))
+
+
+def csv_download(filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
+    """A CSV attachment; every cell goes through spreadsheet_safe, whoever typed it."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([spreadsheet_safe(str(cell)) for cell in row])
+    return Response(
+        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={filename}"}
+    )

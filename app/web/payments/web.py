@@ -7,8 +7,6 @@ in money, and the same form is posted again with confirmed=yes.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -33,10 +31,9 @@ from app.payments.models import Dispute, DisputeStage, Payment, PaymentStatus
 from app.payments.rules import DISPUTE_STAGE_LABELS, LineKind, releasable_minor
 from app.pools import service as pools
 from app.pools.models import Commitment, Pool
-from app.text import spreadsheet_safe
 from app.web.auth import require_user
 from app.web.extensions import db
-from app.web.http import confirmation, load_form
+from app.web.http import confirmation, csv_download, load_form
 from app.web.payments.provider import current_gateway, current_terms
 from app.web.payments.schemas import AnswerIn, DecisionIn, DeliveryIn, DisputeIn, EscalateIn, MessageIn
 
@@ -74,17 +71,21 @@ def console(pool_id: int) -> Any:
 def members_csv(pool_id: int) -> Response:
     """Export the pool's members and their commitments as CSV (organiser)."""
     pool = pools.get_organised_pool(db.session(), pool_id, require_user())
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["commitment_id", "member", "email", "quantity", "max_unit_price", "status", "joined_at"])
-    for c in _members(pool):
-        row = [c.id, c.member.display_name, c.member.email, c.quantity, f"{c.max_unit_price:.4f}", c.status,
-               c.joined_at.isoformat()]  # fmt: skip
-        writer.writerow([spreadsheet_safe(str(cell)) for cell in row])  # every cell, whoever typed it
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename=pool-{pool.id}-members.csv"},
+    return csv_download(
+        f"pool-{pool.id}-members.csv",
+        ["commitment_id", "member", "email", "quantity", "max_unit_price", "status", "joined_at"],
+        (
+            [
+                c.id,
+                c.member.display_name,
+                c.member.email,
+                c.quantity,
+                f"{c.max_unit_price:.4f}",
+                c.status,
+                c.joined_at.isoformat(),
+            ]
+            for c in _members(pool)
+        ),
     )
 
 
@@ -106,17 +107,14 @@ def deliveries_csv(pool_id: int) -> Response:
     """The delivery list as CSV, for a spreadsheet or a courier's system."""
     viewer = require_user()
     pool = pools.get_pool(db.session(), pool_id, viewer)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["member", "quantity", "unit", "deliver_to", "payment", "vendor_id"])
-    for row in delivery_list(db.session(), pool, viewer):
-        where = row.address or (f"collects at {pool.collection_point}" if pool.collection_point else "")
-        cells = [row.display_name, row.quantity, pool.unit, where, row.state, row.vendor_id]
-        writer.writerow([spreadsheet_safe(str(cell)) for cell in cells])
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename=pool-{pool.id}-deliveries.csv"},
+    collects = f"collects at {pool.collection_point}" if pool.collection_point else ""
+    return csv_download(
+        f"pool-{pool.id}-deliveries.csv",
+        ["member", "quantity", "unit", "deliver_to", "payment", "vendor_id"],
+        (
+            [row.display_name, row.quantity, pool.unit, row.address or collects, row.state, row.vendor_id]
+            for row in delivery_list(db.session(), pool, viewer)
+        ),
     )
 
 
