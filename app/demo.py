@@ -21,6 +21,7 @@ from app.payments import jobs as payment_jobs
 from app.payments.offline import OfflineGateway
 from app.pools import commitments, lifecycle
 from app.pools import service as pools
+from app.pools.curves import Point
 from app.pools.models import PoolStatus
 from app.reputation.scores import price_factors, trust_of
 
@@ -329,8 +330,7 @@ def _join(
             bids_on_pool=has_active_bid,
             pool_id=pool_id,
             member=member,
-            quantity=quantity,
-            max_unit_price=price,
+            points=(Point(quantity, price),),
             now=now,
         )
         total += quantity

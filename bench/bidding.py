@@ -57,6 +57,7 @@ from app.bids.service import has_active_bid  # noqa: E402
 from app.clock import utcnow  # noqa: E402
 from app.pools import commitments, lifecycle  # noqa: E402
 from app.pools import service as pools  # noqa: E402
+from app.pools.curves import Point  # noqa: E402
 from app.web import create_app  # noqa: E402
 from app.web.extensions import db  # noqa: E402
 from tests import pg_server  # noqa: E402
@@ -209,8 +210,7 @@ def _open_pool(session: Session, organiser: User, members: list[User], now: date
             bids_on_pool=has_active_bid,
             pool_id=pool.id,
             member=member,
-            quantity=quantity,
-            max_unit_price=price,
+            points=(Point(quantity, price),),
             now=now,
         )
     return pool.id

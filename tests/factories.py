@@ -17,6 +17,7 @@ from app.bids.models import Bid
 from app.bids.service import has_active_bid
 from app.pools import commitments, lifecycle
 from app.pools import service as pools
+from app.pools.curves import Point
 from app.pools.models import Commitment, Pool
 from app.reputation.scores import price_factors, trust_of
 
@@ -112,16 +113,16 @@ def commitment(
     member: User | None = None,
     quantity: int = 1,
     max_unit_price: str | Decimal = "100",
+    points: tuple[tuple[int, str], ...] = (),
 ) -> Commitment:
-    """A member's active commitment to an open pool."""
+    """A member's active commitment to an open pool: one point, or the demand curve `points`."""
     member = member or user(session, now=now)
     made, _ = commitments.commit(
         session,
         bids_on_pool=has_active_bid,
         pool_id=pool.id,
         member=member,
-        quantity=quantity,
-        max_unit_price=Decimal(max_unit_price),
+        points=tuple(Point(q, Decimal(p)) for q, p in points) or (Point(quantity, Decimal(max_unit_price)),),
         now=now,
     )
     session.commit()

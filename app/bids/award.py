@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.bids import rules as bid_rules
 from app.bids.models import Award, AwardLine, Bid, BidStatus
+from app.bids.outlook import Outlook, outlook
 from app.bids.rules import Demand, Offer
 from app.bids.service import offer_of
 from app.bids.split import SplitOutcome, clear_single, clear_split
@@ -32,7 +33,7 @@ from app.errors import InvalidTransition
 from app.money import line_amount_minor
 from app.pools.fanout import notify_members_of_pools
 from app.pools.lifecycle import CLOSED, transition
-from app.pools.models import AwardMode, AwardRule, Commitment, CommitmentStatus, Pool, PoolStatus
+from app.pools.models import AuctionKind, AwardMode, AwardRule, Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import get_organised_pool_for_update, get_pool_for_update
 
 PriceFactors = Callable[[Session, Collection[int]], Mapping[int, Decimal]]
@@ -83,6 +84,15 @@ def preview_close(session: Session, pool: Pool, price_factors: PriceFactors) -> 
         return ClosePreview(0, 0, None, shortfall, note)
     total = sum(line_amount_minor(line.quantity, outcome.unit_price, pool.currency) for line in outcome.served)
     return ClosePreview(len(outcome.served), total, outcome.unit_price, 0, None)
+
+
+def market_outlook(session: Session, pool: Pool, price_factors: PriceFactors) -> Outlook | None:
+    """What the open auction would clear at now (app.bids.outlook); None for a sealed auction or a pool not open."""
+    if pool.status != PoolStatus.OPEN or pool.auction_kind == AuctionKind.SEALED:
+        return None
+    demands = _demands(session, [pool.id])[pool.id]
+    offers = _offers(session, [pool], _active_bids(session, [pool.id]), price_factors)[pool.id]
+    return outlook(demands, offers, min_quantity=pool.min_quantity, split=pool.award_mode == AwardMode.SPLIT)
 
 
 def clear_market(pool: Pool, demands: Sequence[Demand], offers: Sequence[Offer]) -> SplitOutcome | None:
@@ -187,11 +197,12 @@ def _demands(session: Session, pool_ids: list[int]) -> dict[int, list[Demand]]:
         Commitment.quantity,
         Commitment.max_unit_price,
         Commitment.joined_at,
+        Commitment.smaller_points,
     ).where(Commitment.pool_id.in_(pool_ids), Commitment.status == CommitmentStatus.ACTIVE)
     query = query.order_by(Commitment.pool_id, Commitment.joined_at, Commitment.id)
     demands: dict[int, list[Demand]] = {pool_id: [] for pool_id in pool_ids}
-    for pool_id, id_, member, quantity, price, joined in session.execute(query):
-        demands[pool_id].append(Demand(id_, member, quantity, price, (joined, id_)))
+    for pool_id, id_, member, quantity, price, joined, smaller in session.execute(query):
+        demands[pool_id].append(Demand(id_, member, quantity, price, (joined, id_), smaller))
     return demands
 
 

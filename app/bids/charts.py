@@ -26,6 +26,8 @@ class Chart:
     y_labels: list[tuple[Decimal, Decimal]]
     x_labels: list[tuple[float, int]]
     max_quantity: int
+    demand_path: str = ""  # the members' curves summed, as SVG path data (units wanted at each price)
+    clearing: tuple[float, Decimal] | None = None  # (x, y) of what the market would clear at now
 
 
 def price_steps(offers: Sequence[Offer]) -> list[Step]:
@@ -45,11 +47,18 @@ def price_steps(offers: Sequence[Offer]) -> list[Step]:
     return steps
 
 
-def build_chart(offers: Sequence[Offer], demand: int) -> Chart | None:
+def build_chart(
+    offers: Sequence[Offer],
+    demand: int,
+    wanted: Sequence[tuple[Decimal, int]] = (),
+    clearing: tuple[int, Decimal] | None = None,
+) -> Chart | None:
     """Lay out the step chart in a WIDTH × HEIGHT box; None when no bid offers a price.
 
-    The x axis spans what matters to members: past today's demand and every price break, not
-    out to a vendor's full capacity.
+    `wanted` is the aggregate demand curve (app.bids.outlook.demand_steps, dearest first), drawn
+    as a falling staircase clipped to the chart's price range; `clearing` (served units, price) is
+    marked on it. The x axis spans what matters to members: past today's demand and every price
+    break, not out to a vendor's full capacity.
     """
     steps = price_steps(offers)
     if not steps:
@@ -71,7 +80,23 @@ def build_chart(offers: Sequence[Offer], demand: int) -> Chart | None:
 
     path = " ".join(f"M{x(s.quantity_from)},{y(s.unit_price)} H{x(s.quantity_to)}" for s in steps)
     y_labels = [(y(price), price) for price in sorted({high, low})]
-    return Chart(steps, path, x(demand), y_labels, _x_labels(x, [0, *breaks, top_q], top_q), top_q)
+    top, bottom = Decimal(PAD_TOP), Decimal(HEIGHT - PAD_BOTTOM)
+
+    def clipped(price: Decimal) -> Decimal:
+        return min(max(y(price), top), bottom)
+
+    demand_path = ""
+    if wanted:
+        # At each maximum the wanted total steps right; between maxima it holds (a falling staircase).
+        first_price, first_total = wanted[0]
+        parts = [f"M{x(min(first_total, top_q))},{clipped(first_price)}"]
+        for price, total in wanted[1:]:
+            parts.append(f"V{clipped(price)} H{x(min(total, top_q))}")
+        parts.append(f"V{bottom}")
+        demand_path = " ".join(parts)
+    marked = (x(min(clearing[0], top_q)), clipped(clearing[1])) if clearing else None
+    x_labels = _x_labels(x, [0, *breaks, top_q], top_q)
+    return Chart(steps, path, x(demand), y_labels, x_labels, top_q, demand_path, marked)
 
 
 def _x_labels(x: Callable[[int], float], quantities: list[int], top_q: int) -> list[tuple[float, int]]:

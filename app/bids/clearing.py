@@ -1,16 +1,19 @@
 """Clearing: meet the members' demand with each bid's price curve. Pure: no clock, no database.
 
 Semantics (docs/domain.md, "The reverse auction and clearing"). For one bid and each tier
-(min_quantity_k, price_k): the eligible commitments are those with max_unit_price >= price_k; the
-bid's capacity is filled in join order with whole commitments, first fit (one that does not fit is
-skipped, later smaller ones may still fit); the tier is reachable when the filled quantity is at
+(min_quantity_k, price_k): the eligible commitments are those whose demand curve takes a quantity
+at price_k (app.pools.curves.quantity_at), each for that quantity; the bid's capacity is filled in
+join order with whole commitments, first fit (one that does not fit is skipped, later smaller ones
+may still fit); the tier is reachable when the filled quantity is at
 least min_quantity_k, the pool's min_quantity and 1. The bid's outcome is its reachable tier with
 the lowest price; everyone served pays price_at(the bid's tiers, served quantity). Across bids the
 most served quantity wins, then the lowest unit_price * price_factor, then the earliest bid_order,
 then the lowest bid_id.
 
 Why it is fast: max prices are replaced by their rank among the distinct prices, so "eligible" is
-"rank >= r" and, sorted by rank, the eligible set is a suffix whose total is one bisect away. When
+"rank >= r" and, sorted by rank, the eligible set is a suffix whose total is one bisect away. A
+curve of several points counts as its steps: its first point at its maximum, then each larger
+quantity's increase at that point's maximum, so every suffix still sums to the demand at a price. When
 that total fits the capacity the fill is everyone eligible. When capacity binds, the filled quantity
 lies in (capacity - largest eligible quantity, capacity], which usually settles reachability and the
 award without filling; the fills that remain skip through blocks of the join order (see _Book), and
@@ -29,6 +32,7 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from app.money import EXACT
+from app.pools.curves import Curve, Point, quantity_at
 
 # Arithmetic on prices that must never round silently: a rounding raises instead.
 
@@ -43,13 +47,25 @@ class Tier:
 
 @dataclass(frozen=True)
 class Demand:
-    """One active commitment."""
+    """One active commitment: its demand curve is `smaller` then (quantity, max_unit_price)."""
 
     commitment_id: int
     member_id: int
-    quantity: int  # whole units of the pool's unit, >= 1
-    max_unit_price: Decimal
+    quantity: int  # the most it takes (whole units of the pool's unit, >= 1): the curve's last point
+    max_unit_price: Decimal  # the most it pays per unit for that quantity: the curve's lowest maximum
     join_order: tuple[Any, ...]  # sortable, e.g. (joined_at, id); lower joined earlier
+    smaller: Curve = ()  # the curve's earlier points: smaller quantities at higher maxima
+
+    @property
+    def points(self) -> Curve:
+        """The whole demand curve, by quantity."""
+        return (*self.smaller, Point(self.quantity, self.max_unit_price))
+
+    def quantity_at(self, price: Decimal) -> int:
+        """The quantity this commitment takes at `price` (0 when none)."""
+        if not self.smaller:
+            return self.quantity if self.max_unit_price >= price else 0
+        return quantity_at(self.points, price)
 
 
 @dataclass(frozen=True)
@@ -97,9 +113,9 @@ class _Book:
     """The demands indexed for fills: price ranks, suffix totals and join-order blocks.
 
     The join order is cut into blocks of about sqrt(4n) commitments, balancing the per-block
-    bisect against the per-commitment walk. Each block keeps its commitments sorted by rank
-    with suffix sums and minima of quantity, so a fill takes a block whole when all its
-    eligible commitments fit, skips it when none can, and walks it only otherwise.
+    bisect against the per-commitment walk. Each block keeps its curves' steps sorted by rank with
+    suffix sums of quantity and suffix minima of first quantities, so a fill takes a block whole
+    when all its eligible commitments fit, skips it when none can, and walks it only otherwise.
     """
 
     def __init__(self, demands: Iterable[Demand]) -> None:
@@ -110,14 +126,37 @@ class _Book:
         _check_unique([d.commitment_id for d in self.order], "commitment_id")
         if any(d.quantity < 1 for d in self.order):
             raise ValueError("every commitment must be for at least 1 unit")
-        self.prices = sorted({d.max_unit_price for d in self.order})
+        maxima = {d.max_unit_price for d in self.order}
+        maxima.update(point.max_unit_price for d in self.order if d.smaller for point in d.smaller)
+        self.prices = sorted(maxima)
         rank_of = {price: rank for rank, price in enumerate(self.prices)}
-        self.ranks = [rank_of[d.max_unit_price] for d in self.order]
-        self.quantities = [d.quantity for d in self.order]
-        self.totals, self.largest = _by_rank(self.ranks, self.quantities, len(self.prices))
+        # Per position: the rank from which it takes anything (its highest maximum), the quantity
+        # it takes there, and for a curve of several points each (rank, quantity), largest first.
+        self.ranks: list[int] = []
+        self.quantities: list[int] = []
+        self.curves: list[tuple[tuple[int, int], ...] | None] = []
+        steps: list[list[tuple[int, int, int]]] = []  # per position: (rank, increase, first quantity or _NOBODY)
+        for d in self.order:
+            if not d.smaller:
+                rank = rank_of[d.max_unit_price]
+                self.ranks.append(rank)
+                self.quantities.append(d.quantity)
+                self.curves.append(None)
+                steps.append([(rank, d.quantity, d.quantity)])
+                continue
+            points = [(rank_of[point.max_unit_price], point.quantity) for point in d.points]
+            self.ranks.append(points[0][0])
+            self.quantities.append(points[0][1])
+            self.curves.append(tuple(reversed(points)))
+            increases = [
+                quantity - before for (_, quantity), (_, before) in zip(points, [(0, 0), *points], strict=False)
+            ]
+            firsts = [points[0][1]] + [_NOBODY] * (len(points) - 1)
+            steps.append([(r, up, first) for (r, _), up, first in zip(points, increases, firsts, strict=True)])
+        self.totals, self.largest = _by_rank(steps, len(self.prices))
         self.size = max(4, isqrt(4 * len(self.order)))
         starts = range(0, len(self.order), self.size)
-        self.blocks = [_block(self.ranks[s : s + self.size], self.quantities[s : s + self.size]) for s in starts]
+        self.blocks = [_block([step for at in steps[s : s + self.size] for step in at]) for s in starts]
         # Smallest quantity from each block on, whatever its price: below it nothing fits.
         firsts = [smallest[0] for _, _, smallest in self.blocks]
         self.tail_min = [*accumulate(reversed(firsts), min)][::-1]
@@ -127,12 +166,21 @@ class _Book:
         """Return r such that the commitments eligible at price are those of rank >= r."""
         return bisect_left(self.prices, price)
 
+    def quantity_at(self, position: int, rank: int) -> int:
+        """Return the quantity the commitment at `position` takes at the price of rank `rank` (0: none)."""
+        if self.ranks[position] < rank:
+            return 0
+        curve = self.curves[position]
+        if curve is None:
+            return self.quantities[position]
+        return next(quantity for at, quantity in curve if at >= rank)
+
     def eligible_total(self, rank: int) -> int:
-        """Return the total quantity of the commitments of rank >= rank."""
+        """Return the total quantity the commitments take at the price of rank `rank`."""
         return self.totals[rank]
 
     def largest_quantity(self, rank: int) -> int:
-        """Return the largest single quantity among the commitments of rank >= rank."""
+        """Return the largest quantity one commitment takes at the price of rank `rank`."""
         return self.largest[rank]
 
     def filled(self, rank: int, capacity: int) -> int:
@@ -161,10 +209,12 @@ class _Book:
         """Fill left first fit within one block; return what is left, appending positions taken."""
         start = number * self.size
         stop = min(start + self.size, len(self.order))
-        ranks, quantities = self.ranks, self.quantities
+        ranks, quantities, curves = self.ranks, self.quantities, self.curves
         for position in range(start, stop):
-            quantity = quantities[position]
-            if quantity <= left and ranks[position] >= rank:
+            if ranks[position] < rank:
+                continue
+            quantity = quantities[position] if curves[position] is None else self.quantity_at(position, rank)
+            if quantity <= left:
                 left -= quantity
                 if taken is not None:
                     taken.append(position)
@@ -174,23 +224,29 @@ class _Book:
 _NOBODY = 1 << 62  # above any capacity: a block with nobody eligible is always skipped
 
 
-def _by_rank(ranks: list[int], quantities: list[int], count: int) -> tuple[list[int], list[int]]:
-    """Return the total and the largest quantity of rank >= r, for r in 0..count."""
+def _by_rank(steps: list[list[tuple[int, int, int]]], count: int) -> tuple[list[int], list[int]]:
+    """Return the total and the largest quantity taken at the price of rank r, for r in 0..count."""
     sums, tops = [0] * (count + 1), [0] * (count + 1)
-    for rank, quantity in zip(ranks, quantities, strict=True):
-        sums[rank] += quantity
-        tops[rank] = max(tops[rank], quantity)
+    for curve in steps:
+        quantity = 0
+        for rank, increase, _ in curve:
+            quantity += increase
+            sums[rank] += increase
+            tops[rank] = max(tops[rank], quantity)
     return [*accumulate(reversed(sums))][::-1], [*accumulate(reversed(tops), max)][::-1]
 
 
-def _block(ranks: list[int], quantities: list[int]) -> tuple[list[int], ...]:
-    """Return a block's ranks in order, with the suffix sum and minimum of quantity."""
-    pairs = sorted(zip(ranks, quantities, strict=True), key=itemgetter(0))
-    tail = [quantity for _, quantity in reversed(pairs)]
-    # Index i describes pairs[i:]; the entry past the end stands for "nobody eligible".
-    totals = [*reversed([*accumulate(tail)]), 0]
-    smallest = [*reversed([*accumulate(tail, min)]), _NOBODY]
-    return [rank for rank, _ in pairs], totals, smallest
+def _block(steps: list[tuple[int, int, int]]) -> tuple[list[int], ...]:
+    """Return a block's step ranks in order, with the suffix sum of increases and minimum of first quantities.
+
+    At rank r the suffix from the first step of rank >= r sums to what the block's commitments take
+    at that price; its minimum first quantity is at most the smallest any of them takes.
+    """
+    steps = sorted(steps, key=itemgetter(0))
+    # Index i describes steps[i:]; the entry past the end stands for "nobody eligible".
+    totals = [*reversed([*accumulate(increase for _, increase, _ in reversed(steps))]), 0]
+    smallest = [*reversed([*accumulate((first for _, _, first in reversed(steps)), min)]), _NOBODY]
+    return [rank for rank, _, _ in steps], totals, smallest
 
 
 def _check_unique(ids: list[int], name: str) -> None:
@@ -303,7 +359,10 @@ def _outcome(book: _Book, reach: _Reach, served_quantity: int) -> Outcome:
     offer = reach.offer
     positions: list[int] = []
     book.fill(reach.rank, offer.capacity, positions)
-    lines = tuple(ServedLine(d.commitment_id, d.member_id, d.quantity) for d in (book.order[p] for p in positions))
+    lines = tuple(
+        ServedLine(book.order[p].commitment_id, book.order[p].member_id, book.quantity_at(p, reach.rank))
+        for p in positions
+    )
     assert sum(line.quantity for line in lines) == served_quantity
     unit_price = price_at(offer.tiers, served_quantity)
     assert unit_price is not None

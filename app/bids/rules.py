@@ -243,7 +243,10 @@ def fingerprint(demands: Iterable[Demand], offers: Iterable[Offer], min_quantity
     """
     text = _canonical
     items = [
-        f"D{d.commitment_id},{d.member_id},{d.quantity},{text(d.max_unit_price)},{text(d.join_order)}" for d in demands
+        f"D{d.commitment_id},{d.member_id},{d.quantity},{text(d.max_unit_price)},{text(d.join_order)}"
+        # A curve's earlier points, after the fields a one-point commitment always had (its digest stays).
+        + "".join(f";{point.quantity},{text(point.max_unit_price)}" for point in d.smaller)
+        for d in demands
     ]
     for o in offers:
         curve = sorted((t.min_quantity, t.unit_price) for t in o.tiers)

@@ -32,6 +32,7 @@ from app.accounts.service import require_verified
 from app.bids import rules, store
 from app.bids.charts import Chart, build_chart
 from app.bids.models import Award, AwardLine, Bid, BidStatus, tiers_to_json
+from app.bids.outlook import Outlook
 from app.bids.rules import Offer, Tier
 from app.errors import Conflict, Forbidden, NotFound, PoolNotOpen, ValidationFailed
 from app.notifications.models import Notification
@@ -485,21 +486,29 @@ class Market:
     chart: Chart | None  # open auctions only
     next_drop: tuple[int, Decimal] | None  # (more units needed, the price then)
     bidders: int
+    outlook: Outlook | None = None  # what it would clear at now (open auctions only)
 
 
-def market_view(session: Session, pool: Pool) -> Market:
-    """The best price, the price chart and the next price drop, as far as the auction rules show them."""
+def market_view(session: Session, pool: Pool, outlook: Outlook | None = None) -> Market:
+    """The best price, the price chart and the next price drop, as far as the auction rules show them.
+
+    `outlook` is the clearing as it stands (app.bids.award.market_outlook, which needs the vendors'
+    reputation): with it, the chart draws the members' demand curve and the next drop is read from
+    every curve together; without it, from the best single bid at today's demand.
+    """
     bids = active_bids(session, pool.id) if pool.status == PoolStatus.OPEN else []
     if pool.auction_kind == AuctionKind.SEALED or pool.status != PoolStatus.OPEN:
         return Market(best_unit_price(session, pool), None, None, len(bids))
     offers = [offer_of(bid) for bid in bids]
     best = leader(offers, pool.committed_quantity)
-    return Market(
-        best.unit_price if best else None,
-        build_chart(offers, pool.committed_quantity),
-        rules.next_price_drop(offers, pool.committed_quantity),
-        len(bids),
-    )
+    if outlook is None:
+        drop = rules.next_price_drop(offers, pool.committed_quantity)
+        chart = build_chart(offers, pool.committed_quantity)
+    else:
+        drop = outlook.next_drop
+        clearing = (outlook.served_quantity, outlook.unit_price) if outlook.unit_price is not None else None
+        chart = build_chart(offers, pool.committed_quantity, outlook.demand, clearing)
+    return Market(best.unit_price if best else None, chart, drop, len(bids), outlook)
 
 
 def after_placing(session: Session, placed: Placed, *, now: datetime) -> list[Callable[[], None]]:

@@ -2,7 +2,8 @@
 
 The rule (docs/domain.md, "Split awards"), for each candidate price P, every distinct tier price
 among the bids:
-1. the willing members are the commitments whose maximum is at least P, in join order;
+1. the willing members are the commitments whose demand curve takes a quantity at P, in join
+   order, each for that quantity;
 2. a bid is eligible when it has a tier priced at or below P that its capacity reaches; its floor
    at P is the `min_quantity` of its first tier priced at or below P. Because a curve's price
    never rises with quantity, that is exactly "its price at capacity is at or below P";
@@ -89,8 +90,15 @@ def clear_split(demands: Iterable[Demand], offers: Iterable[Offer], *, min_quant
     if not members or not bids:
         return None
     need = max(min_quantity, 1)
-    maxima = sorted(d.max_unit_price for d in members)
-    wanted = [0, *accumulate(d.quantity for d in sorted(members, key=attrgetter("max_unit_price")))]
+    # Each curve as its steps (its first quantity, then each increase) at their maxima, so the
+    # demand at a price is the sum of the steps priced at or above it.
+    steps = sorted(
+        (point.max_unit_price, point.quantity - before)
+        for d in members
+        for point, before in zip(d.points, (0, *(p.quantity for p in d.points)), strict=False)
+    )
+    maxima = [price for price, _ in steps]
+    wanted = [0, *accumulate(increase for _, increase in steps)]
     thresholds = sorted(bid.threshold for bid in bids)
     supply = [0, *accumulate(bid.offer.capacity for bid in sorted(bids, key=attrgetter("threshold")))]
 
@@ -123,7 +131,14 @@ class _Members:
         self.order = order
         self.quantities = [d.quantity for d in order]
         self.maxima = [d.max_unit_price for d in order]
+        self.any_curve = any(d.smaller for d in order)
         self.position = {d.commitment_id: n for n, d in enumerate(order)}
+
+    def at(self, price: Decimal) -> list[int]:
+        """What each member takes at `price`, by position (0: nothing)."""
+        if self.any_curve:
+            return [d.quantity_at(price) for d in self.order]
+        return [quantity if most >= price else 0 for quantity, most in zip(self.quantities, self.maxima, strict=True)]
 
 
 @dataclass
@@ -134,6 +149,7 @@ class _Fill:
     unit_price: Decimal
     served: int
     winners: list[tuple[_Bid, int, Decimal, list[int]]]  # bid, quantity, its curve price, positions
+    taking: Sequence[int]  # what each member takes at this candidate, by position
 
     def key(self) -> tuple[Any, ...]:
         """Most served, lowest uniform price, fewest winners, the earliest winning bids, the lower candidate."""
@@ -157,7 +173,9 @@ class _Fill:
                 bid.offer.vendor_id,
                 quantity,
                 curve_price,
-                _lines(book.order[n] for n in positions),
+                tuple(
+                    ServedLine(book.order[n].commitment_id, book.order[n].member_id, self.taking[n]) for n in positions
+                ),
                 bid.offer.bid_order,
             )
             for bid, quantity, curve_price, positions in self.winners
@@ -172,8 +190,11 @@ def _single(members: Sequence[Demand], bids: Sequence[_Bid], min_quantity: int, 
         return None
     (bid,) = (bid for bid in bids if bid.offer.bid_id == outcome.bid_id)
     positions = [book.position[line.commitment_id] for line in outcome.served]
+    taking = [0] * len(book.order)
+    for n, line in zip(positions, outcome.served, strict=True):
+        taking[n] = line.quantity
     winner = (bid, outcome.served_quantity, outcome.unit_price, positions)
-    return _Fill(outcome.unit_price, outcome.unit_price, outcome.served_quantity, [winner])
+    return _Fill(outcome.unit_price, outcome.unit_price, outcome.served_quantity, [winner], taking)
 
 
 def clear_single(demands: Iterable[Demand], offers: Iterable[Offer], *, min_quantity: int) -> SplitOutcome | None:
@@ -222,8 +243,8 @@ def _fill_at(book: _Members, bids: Sequence[_Bid], price: Decimal) -> _Fill | No
     pass over the bids: a bid that comes out short is dropped on the spot, and the members it took
     go on to the next.
     """
-    quantities, maxima = book.quantities, book.maxima
-    pending = [n for n, most in enumerate(maxima) if most >= price]
+    quantities = book.at(price)
+    pending = [n for n, quantity in enumerate(quantities) if quantity]
     left = sum(quantities[n] for n in pending)
     winners: list[tuple[_Bid, int, Decimal, list[int]]] = []
     for bid in bids:
@@ -255,14 +276,10 @@ def _fill_at(book: _Members, bids: Sequence[_Bid], price: Decimal) -> _Fill | No
     if not winners:
         return None
     served = sum(quantity for _, quantity, _, _ in winners)
-    return _Fill(price, max(curve_price for _, _, curve_price, _ in winners), served, winners)
+    return _Fill(price, max(curve_price for _, _, curve_price, _ in winners), served, winners, quantities)
 
 
 def _curve_price(bid: _Bid, quantity: int) -> Decimal:
     unit_price = price_at(bid.tiers, quantity)
     assert unit_price is not None, "a winner is filled to at least its floor"
     return unit_price
-
-
-def _lines(served: Iterable[Demand]) -> tuple[ServedLine, ...]:
-    return tuple(ServedLine(d.commitment_id, d.member_id, d.quantity) for d in served)

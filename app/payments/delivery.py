@@ -43,8 +43,11 @@ def delivery_list(session: Session, pool: Pool, viewer: User) -> list[Delivery]:
     """
     sees_all = pool.is_organised_by(viewer) or viewer.is_admin
     query = (
-        select(Payment, User.display_name, Commitment.quantity, Commitment.delivery_address)
+        select(Payment, User.display_name, AwardLine.quantity, Commitment.delivery_address)
         .join(Commitment, Commitment.id == Payment.commitment_id)
+        .join(
+            AwardLine, AwardLine.commitment_id == Payment.commitment_id
+        )  # served: a curve may take less than its most
         .join(User, User.id == Payment.member_id)
         .where(Payment.pool_id == pool.id)
         .order_by(Commitment.joined_at, Commitment.id)

@@ -6,9 +6,8 @@ the pool's row lock, so it always equals the sum over active commitments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +16,8 @@ from app import audit
 from app.accounts.models import User
 from app.accounts.service import require_verified
 from app.errors import Forbidden, NotFound, PoolNotOpen, ValidationFailed
-from app.pools import rules
+from app.pools import curves, rules
+from app.pools.curves import Point
 from app.pools.fanout import notify_pool_members
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolStatus
 from app.pools.service import ensure_visible, get_pool_for_update
@@ -42,13 +42,15 @@ def commit(
     *,
     pool_id: int,
     member: User,
-    quantity: int,
-    max_unit_price: Decimal,
+    points: Sequence[Point],
     now: datetime,
     bids_on_pool: Callable[[Session, int, int], bool],
     delivery_address: str | None = None,
 ) -> tuple[Commitment, bool]:
     """Join (or rejoin) the pool, or change the commitment; return it and whether this was a join.
+
+    `points` is the member's demand curve (app.pools.curves; one point for a plain commitment). The
+    pool's limits apply to its largest quantity, and quantity × maximum at every point is bounded.
 
     `delivery_address` replaces the member's address when given (a change that leaves it out keeps
     it); a pool that delivers to each member (`needs_address`) refuses a commitment without one.
@@ -63,12 +65,15 @@ def commit(
         raise Forbidden("You bid on this pool, so you cannot join it; withdraw your bid first.")
     existing = find_commitment(session, pool_id=pool.id, member_id=member.id)
     own = existing.quantity if existing is not None and existing.is_active else 0
+    if shape := curves.curve_errors(points):  # the schemas say so first; this holds for every caller
+        raise ValidationFailed(shape[0], {"points": shape})
+    last, smaller = curves.split_curve(points)
     problems = rules.quantity_errors(
-        quantity,
+        last.quantity,
         committed_by_others=pool.committed_quantity - own,
         max_quantity=pool.max_quantity,
         max_per_member=pool.max_per_member,
-        max_unit_price=max_unit_price,
+        most_payable=curves.most_payable(points),
     )
     address = (delivery_address or "").strip() or (existing.delivery_address if existing is not None else None)
     errors = {"quantity": problems, "delivery_address": rules.address_errors(address, needed=pool.needs_address)}
@@ -76,15 +81,16 @@ def commit(
         raise ValidationFailed(next(iter(errors.values()))[0], errors)
     before = _snapshot(existing) if existing is not None and existing.is_active else None
     if existing is None:
-        existing = Commitment(pool=pool, member=member, created_at=now, quantity=0, max_unit_price=max_unit_price)
+        existing = Commitment(pool=pool, member=member, created_at=now, quantity=0, max_unit_price=last.max_unit_price)
         session.add(existing)
     if not existing.is_active:
         existing.joined_at = now  # a rejoining member goes to the back of the queue
         existing.status = CommitmentStatus.ACTIVE
         pool.member_count += 1
     tipped_before = pool.has_tipped
-    pool.committed_quantity += quantity - own
-    existing.quantity, existing.max_unit_price, existing.updated_at = quantity, max_unit_price, now
+    pool.committed_quantity += last.quantity - own
+    existing.quantity, existing.max_unit_price, existing.smaller_points = last.quantity, last.max_unit_price, smaller
+    existing.updated_at = now
     existing.delivery_address = address
     session.flush()
     if pool.has_tipped and not tipped_before:
@@ -135,8 +141,11 @@ def withdraw(session: Session, *, pool_id: int, member: User, now: datetime) -> 
 
 
 def _snapshot(commitment: Commitment) -> dict[str, str | int]:
-    return {
+    snapshot: dict[str, str | int] = {
         "status": commitment.status,
         "quantity": commitment.quantity,
         "max_unit_price": str(commitment.max_unit_price),
     }
+    if commitment.smaller_points:
+        snapshot["points"] = curves.describe(commitment.points)
+    return snapshot

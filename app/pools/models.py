@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.db.base import Base
 from app.db.types import ExactDecimal, Str40, Str200, StrEnumType
+from app.pools.curves import Curve, Point
 
 
 class PoolStatus(StrEnum):
@@ -168,6 +170,19 @@ class PoolLinkGrant(Base):
     created_at: Mapped[datetime]
 
 
+class CurveType(TypeDecorator[Curve]):
+    """Points of a demand curve as a JSON list of [quantity, "max unit price"]; prices as text, so exact."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Curve | None, dialect: Dialect) -> list[list[int | str]]:
+        return [[point.quantity, f"{point.max_unit_price:f}"] for point in value or ()]
+
+    def process_result_value(self, value: list[list[int | str]] | None, dialect: Dialect) -> Curve:
+        return tuple(Point(int(quantity), Decimal(str(price))) for quantity, price in value or ())
+
+
 class Commitment(Base):
     __tablename__ = "commitments"
     __table_args__ = (
@@ -180,8 +195,11 @@ class Commitment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # A demand curve (app.pools.curves): its last point is `quantity` at up to `max_unit_price` (the
+    # most it takes, at its lowest maximum); `smaller_points` are the points before it, if any.
     quantity: Mapped[int]  # whole units of the pool's unit
     max_unit_price: Mapped[Decimal]  # 4 places, in the pool's currency
+    smaller_points: Mapped[Curve] = mapped_column(CurveType(), default=())
     status: Mapped[CommitmentStatus] = mapped_column(StrEnumType(CommitmentStatus, 16), default=CommitmentStatus.ACTIVE)
     payment_ref: Mapped[str | None] = mapped_column(String(120))  # the gateway's SetupIntent for the saved card
     payment_method_ref: Mapped[str | None] = mapped_column(String(120))  # the card it saved, charged off-session
@@ -196,3 +214,8 @@ class Commitment(Base):
     @property
     def is_active(self) -> bool:
         return self.status == CommitmentStatus.ACTIVE
+
+    @property
+    def points(self) -> Curve:
+        """The whole demand curve, by quantity (one point for a plain commitment)."""
+        return (*self.smaller_points, Point(self.quantity, self.max_unit_price))

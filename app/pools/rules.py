@@ -51,9 +51,13 @@ def quantity_errors(
     committed_by_others: int,
     max_quantity: int | None,
     max_per_member: int,
-    max_unit_price: Decimal,
+    most_payable: Decimal | int,
 ) -> list[str]:
-    """Return what is wrong with a member's quantity given the pool's limits and what others committed."""
+    """Return what is wrong with a member's quantity given the pool's limits and what others committed.
+
+    `quantity` is the most the member takes (its curve's last point); `most_payable` the largest
+    quantity × maximum over its curve, in major units (app.pools.curves.most_payable).
+    """
     limit = MAX_POOL_QUANTITY if max_quantity is None else min(max_quantity, MAX_POOL_QUANTITY)
     room = limit - committed_by_others
     if quantity > room:
@@ -62,7 +66,7 @@ def quantity_errors(
         return [f"Only {room:,} more can be committed to this pool (its maximum is {limit:,})."]
     if quantity > max_per_member:
         return [f"Each member may commit at most {max_per_member:,} to this pool."]
-    if quantity * max_unit_price > MAX_LINE_MAJOR:
+    if most_payable > MAX_LINE_MAJOR:
         return [f"Quantity × maximum price may come to at most {MAX_LINE_MAJOR:,} per member."]
     return []
 

@@ -18,6 +18,7 @@ from app.clock import utcnow
 from app.db.base import serialize_sqlite_writers
 from app.errors import DomainError
 from app.pools import commitments
+from app.pools.curves import Point
 from app.reputation.scores import price_factors, trust_of
 
 
@@ -72,8 +73,7 @@ def member_joins(url: str, pool_id: int, member_ids: list[int], seed: int, resul
                     bids_on_pool=has_active_bid,
                     pool_id=pool_id,
                     member=member,
-                    quantity=rng.randrange(1, 6),
-                    max_unit_price=Decimal(200),
+                    points=(Point(rng.randrange(1, 6), Decimal(200)),),
                     now=utcnow(),
                 )
                 session.commit()

@@ -25,9 +25,25 @@ from app.bids.rules import (
     required_to_lead,
 )
 from app.money import minor_amount
+from app.pools.curves import Point, quantity_at, split_curve
 
 # A coarse price grid makes "max price exactly equal to a tier price" common.
 PRICES = [Decimal(cents).scaleb(-2) for cents in range(100, 301, 25)]
+
+
+@st.composite
+def demand_curves(draw: st.DrawFn, max_quantity: int = 10) -> tuple[Point, ...]:
+    """Draw a demand curve of 1 to 3 points: quantities strictly rising, maxima strictly falling."""
+    size = draw(st.sampled_from([1, 1, 2, 3]))  # one point (today's commitment) half the time
+    quantities = sorted(draw(st.sets(st.integers(1, max(max_quantity, size)), min_size=size, max_size=size)))
+    maxima = sorted(draw(st.sets(st.sampled_from(PRICES), min_size=size, max_size=size)), reverse=True)
+    return tuple(Point(q, p) for q, p in zip(quantities, maxima, strict=True))
+
+
+def demand_of(commitment_id: int, member_id: int, points: tuple[Point, ...], join_order: tuple) -> Demand:
+    """A clearing demand for a whole curve (its last point in the commitment's own fields)."""
+    last, smaller = split_curve(points)
+    return Demand(commitment_id, member_id, last.quantity, last.max_unit_price, join_order, smaller)
 
 
 @st.composite
@@ -35,12 +51,11 @@ def demand_lists(draw: st.DrawFn, max_size: int = 40, max_quantity: int = 10) ->
     """Draw commitments with unique ids; join times collide often to exercise tie-breaks."""
     ids = draw(st.lists(st.integers(1, 10_000), unique=True, max_size=max_size))
     return [
-        Demand(
-            commitment_id=cid,
-            member_id=draw(st.integers(1, 50)),
-            quantity=draw(st.integers(1, max_quantity)),
-            max_unit_price=draw(st.sampled_from(PRICES)),
-            join_order=(draw(st.integers(0, 8)),),  # equal join orders fall back to the id
+        demand_of(
+            cid,
+            draw(st.integers(1, 50)),
+            draw(demand_curves(max_quantity)),
+            (draw(st.integers(0, 8)),),  # equal join orders fall back to the id
         )
         for cid in ids
     ]
@@ -83,13 +98,14 @@ RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def reference_evaluate(demands: list[Demand], offer: Offer, min_quantity: int) -> Outcome | None:
     """Evaluate one bid the slow, obvious way: walk every commitment for every tier."""
     ordered = sorted(demands, key=lambda d: (d.join_order, d.commitment_id))
-    best: tuple[tuple[Decimal, int], list[Demand]] | None = None
+    best: tuple[tuple[Decimal, int], list[ServedLine]] | None = None
     for tier in offer.tiers:
         left, filled = offer.capacity, []
         for d in ordered:
-            if d.max_unit_price >= tier.unit_price and d.quantity <= left:
-                filled.append(d)
-                left -= d.quantity
+            taking = quantity_at(d.points, tier.unit_price)
+            if taking and taking <= left:
+                filled.append(ServedLine(d.commitment_id, d.member_id, taking))
+                left -= taking
         quantity = offer.capacity - left
         if quantity >= max(tier.min_quantity, min_quantity, 1):
             key = (tier.unit_price, -quantity)
@@ -100,7 +116,7 @@ def reference_evaluate(demands: list[Demand], offer: Offer, min_quantity: int) -
     quantity = -best[0][1]
     started = [t for t in offer.tiers if t.min_quantity <= quantity]
     price = max(started, key=lambda t: t.min_quantity).unit_price
-    lines = tuple(ServedLine(d.commitment_id, d.member_id, d.quantity) for d in best[1])
+    lines = tuple(best[1])
     return Outcome(offer.bid_id, offer.vendor_id, price, quantity, lines)
 
 
@@ -131,7 +147,7 @@ def test_every_served_member_can_afford_the_price(demands, offers, min_quantity)
     outcome = clear(demands, offers, min_quantity=min_quantity)
     by_id = {d.commitment_id: d for d in demands}
     assert outcome is None or all(
-        by_id[line.commitment_id].max_unit_price >= outcome.unit_price for line in outcome.served
+        quantity_at(by_id[line.commitment_id].points, outcome.unit_price) >= line.quantity for line in outcome.served
     )
 
 
@@ -165,8 +181,11 @@ def test_the_served_quantity_meets_the_pools_min_quantity(demands, offers, min_q
 def test_served_lines_are_distinct_commitments_adding_up_to_the_served_quantity(demands, offers, min_quantity) -> None:
     outcome = clear(demands, offers, min_quantity=min_quantity)
     if outcome is not None:
-        given_lines = {ServedLine(d.commitment_id, d.member_id, d.quantity) for d in demands}
-        assert set(outcome.served) <= given_lines
+        by_id = {d.commitment_id: d for d in demands}
+        for line in outcome.served:
+            demand = by_id[line.commitment_id]
+            assert line.member_id == demand.member_id
+            assert line.quantity in [point.quantity for point in demand.points]
         assert len(set(outcome.served)) == len(outcome.served)
         assert sum(line.quantity for line in outcome.served) == outcome.served_quantity
 

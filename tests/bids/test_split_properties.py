@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from app.bids.rules import Demand, Offer, Tier, clear, price_at
 from app.bids.split import SplitOutcome, clear_split
+from app.pools.curves import Point, quantity_at
 from tests.bids.test_clearing_properties import RELAXED, demand_lists, offer_lists
 
 SMALL = st.integers(0, 30)
@@ -21,7 +22,8 @@ def reference(demands: list[Demand], offers: list[Offer], min_quantity: int) -> 
     members = sorted(demands, key=lambda d: (d.join_order, d.commitment_id))
     best = None
     for price in sorted({tier.unit_price for offer in offers for tier in offer.tiers}):
-        willing = [d for d in members if d.max_unit_price >= price]
+        willing = [(d, quantity_at(d.points, price)) for d in members]
+        willing = [(d, taking) for d, taking in willing if taking]
         eligible = []
         for offer in offers:
             by_quantity = sorted(offer.tiers, key=lambda t: t.min_quantity)
@@ -33,19 +35,19 @@ def reference(demands: list[Demand], offers: list[Offer], min_quantity: int) -> 
         eligible.sort(key=lambda e: e[:3])
         while True:
             room = {e[2]: e[3].capacity for e in eligible}
-            served: dict[int, list[Demand]] = {e[2]: [] for e in eligible}
-            for member in willing:
+            served: dict[int, list[tuple[Demand, int]]] = {e[2]: [] for e in eligible}
+            for member, taking in willing:
                 for e in eligible:
-                    if room[e[2]] >= member.quantity:
-                        room[e[2]] -= member.quantity
-                        served[e[2]].append(member)
+                    if room[e[2]] >= taking:
+                        room[e[2]] -= taking
+                        served[e[2]].append((member, taking))
                         break
-            short = [e for e in eligible if 0 < sum(d.quantity for d in served[e[2]]) < e[4]]
+            short = [e for e in eligible if 0 < sum(taking for _, taking in served[e[2]]) < e[4]]
             if not short:
                 break
             eligible.remove(short[0])  # the first short bid in merit order, then the fill again
         winners = [
-            (e[2], sum(d.quantity for d in served[e[2]]), tuple(d.commitment_id for d in served[e[2]]), e)
+            (e[2], sum(taking for _, taking in served[e[2]]), tuple((d.commitment_id, q) for d, q in served[e[2]]), e)
             for e in eligible
             if served[e[2]]
         ]
@@ -53,7 +55,7 @@ def reference(demands: list[Demand], offers: list[Offer], min_quantity: int) -> 
         if not winners or total < max(min_quantity, 1):
             continue
         uniform = max(price_at(w[3][3].tiers, w[1]) for w in winners)
-        served_ids = sorted(c for w in winners for c in w[2])
+        served_ids = sorted(c for w in winners for c, _ in w[2])
         key = (-total, uniform, len(winners), sorted((w[3][1], w[0]) for w in winners), price, served_ids)
         if best is None or key < best[0]:
             best = (key, (uniform, total, [(w[0], w[1], w[2]) for w in winners]))
@@ -69,7 +71,8 @@ def reference(demands: list[Demand], offers: list[Offer], min_quantity: int) -> 
             single.unit_price,
             served_ids,
         )
-        winners = [(single.bid_id, single.served_quantity, tuple(line.commitment_id for line in single.served))]
+        served = tuple((line.commitment_id, line.quantity) for line in single.served)
+        winners = [(single.bid_id, single.served_quantity, served)]
         if best is None or key < best[0]:
             best = (key, (single.unit_price, single.served_quantity, winners))
     return None if best is None else best[1]
@@ -78,7 +81,9 @@ def reference(demands: list[Demand], offers: list[Offer], min_quantity: int) -> 
 def summary(outcome: SplitOutcome | None) -> tuple | None:
     if outcome is None:
         return None
-    winners = [(w.bid_id, w.quantity, tuple(line.commitment_id for line in w.served)) for w in outcome.winners]
+    winners = [
+        (w.bid_id, w.quantity, tuple((line.commitment_id, line.quantity) for line in w.served)) for w in outcome.winners
+    ]
     return (outcome.unit_price, outcome.served_quantity, winners)
 
 
@@ -101,8 +106,8 @@ def test_every_party_gets_what_it_agreed_to(demands, offers, min_quantity):
     assert outcome.unit_price <= outcome.candidate
     for line in outcome.served:
         member = by_id[line.commitment_id]
-        assert line.quantity == member.quantity, "members are served whole"
-        assert member.max_unit_price >= outcome.unit_price, "nobody pays above their maximum"
+        assert line.quantity == quantity_at(member.points, outcome.candidate), "served whole, as the curve says at P"
+        assert quantity_at(member.points, outcome.unit_price) >= line.quantity, "nobody pays above their maximum"
     for winner in outcome.winners:
         offer = offers_by_id[winner.bid_id]
         assert winner.quantity == sum(line.quantity for line in winner.served)
@@ -188,5 +193,51 @@ def test_larger_random_pools_agree_with_the_literal_rule(seed):
     offers = [
         offer(b, rng.randint(20, 300), (1, f"{rng.randint(100, 120)}.00"), (50, f"{rng.randint(85, 99)}.00"))
         for b in range(1, 26)
+    ]
+    assert summary(clear_split(members, offers, min_quantity=100)) == reference(members, offers, 100)
+
+
+def curve(commitment_id: int, *points: tuple[int, str]) -> Demand:
+    *smaller, last = [Point(q, Decimal(p)) for q, p in points]
+    return Demand(commitment_id, commitment_id, last.quantity, last.max_unit_price, (commitment_id,), tuple(smaller))
+
+
+def test_a_demand_curve_takes_more_when_the_price_falls():
+    """'2 at up to 4.00, 5 at up to 3.50': at 3.50 the member takes 5, at 3.80 only 2."""
+    member = curve(1, (2, "4.00"), (5, "3.50"))
+    cheap = offer(1, 10, (1, "3.50"))
+    outcome = clear_split([member], [cheap], min_quantity=1)
+    assert outcome is not None and (outcome.unit_price, outcome.served_quantity) == (Decimal("3.50"), 5)
+    dearer = offer(1, 10, (1, "3.80"))
+    outcome = clear_split([member], [dearer], min_quantity=1)
+    assert outcome is not None and (outcome.unit_price, outcome.served_quantity) == (Decimal("3.80"), 2)
+    assert clear_split([member], [offer(1, 10, (1, "4.01"))], min_quantity=1) is None
+
+
+def test_curves_reach_a_bulk_price_that_flat_demand_would_not():
+    """Two members who take more at a lower price unlock the vendor's bulk tier for everyone."""
+    members = [curve(1, (1, "10"), (4, "8")), curve(2, (1, "10"), (4, "8"))]
+    bulk = offer(1, 10, (1, "10"), (8, "8"))
+    outcome = clear_split(members, [bulk], min_quantity=2)
+    assert outcome is not None
+    assert (outcome.unit_price, outcome.served_quantity) == (Decimal("8"), 8)
+    assert [line.quantity for line in outcome.served] == [4, 4]
+    single = clear(members, [bulk], min_quantity=2)  # the single rule reads the curves at each tier's price too
+    assert single is not None and (single.unit_price, single.served_quantity) == (Decimal("8"), 8)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_larger_random_pools_with_curves_agree_with_the_literal_rule(seed):
+    rng = random.Random(100 + seed)
+    members = []
+    for n in range(1, 201):
+        first = rng.randint(1, 4)
+        points = [(first, f"{rng.randint(105, 120)}.00")]
+        if rng.random() < 0.5:
+            points.append((first + rng.randint(1, 6), f"{rng.randint(85, 104)}.00"))
+        members.append(curve(n, *points))
+    offers = [
+        offer(b, rng.randint(20, 300), (1, f"{rng.randint(100, 120)}.00"), (50, f"{rng.randint(85, 99)}.00"))
+        for b in range(1, 21)
     ]
     assert summary(clear_split(members, offers, min_quantity=100)) == reference(members, offers, 100)

@@ -13,6 +13,7 @@ from app.bids import jobs
 from app.bids.service import has_active_bid
 from app.errors import ValidationFailed
 from app.pools import commitments, rules, service
+from app.pools.curves import Point
 from app.pools.models import Commitment, Pool, PoolStatus
 from app.reputation.scores import price_factors
 from tests import factories
@@ -46,8 +47,14 @@ def test_a_line_too_large_for_its_column_is_refused(session, now):
     pool = factories.open_pool(session, now=now, max_per_member=10_000_000)
     member = factories.user(session, now=now)
     with pytest.raises(ValidationFailed) as refused:
-        commitments.commit(session, bids_on_pool=has_active_bid, pool_id=pool.id, member=member, quantity=10_000_000,
-                           max_unit_price=Decimal("9999999999"), now=now)  # fmt: skip
+        commitments.commit(
+            session,
+            bids_on_pool=has_active_bid,
+            pool_id=pool.id,
+            member=member,
+            points=(Point(10_000_000, Decimal("9999999999")),),
+            now=now,
+        )
     assert "at most 10,000,000,000" in refused.value.errors["quantity"][0]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.bids.service import has_active_bid
 from app.errors import PoolNotOpen, ValidationFailed
 from app.pools import commitments, lifecycle, service
+from app.pools.curves import Point
 from app.pools.models import Commitment, CommitmentStatus, Pool
 from tests import factories
 
@@ -32,8 +33,7 @@ def test_denormalised_demand_equals_the_sum_of_active_commitments(session, now):
             bids_on_pool=has_active_bid,
             pool_id=pool.id,
             member=member,
-            quantity=quantity,
-            max_unit_price=Decimal(9),
+            points=(Point(quantity, Decimal(9)),),
             now=now,
         )
     commitments.commit(
@@ -41,8 +41,7 @@ def test_denormalised_demand_equals_the_sum_of_active_commitments(session, now):
         bids_on_pool=has_active_bid,
         pool_id=pool.id,
         member=members[0],
-        quantity=7,
-        max_unit_price=Decimal(9),
+        points=(Point(7, Decimal(9)),),
         now=now,
     )
     commitments.withdraw(session, pool_id=pool.id, member=members[1], now=now)
@@ -60,8 +59,7 @@ def test_a_rejoining_member_goes_to_the_back_of_the_queue(session, now):
         bids_on_pool=has_active_bid,
         pool_id=pool.id,
         member=first,
-        quantity=1,
-        max_unit_price=Decimal(5),
+        points=(Point(1, Decimal(5)),),
         now=now,
     )
     commitments.commit(
@@ -69,8 +67,7 @@ def test_a_rejoining_member_goes_to_the_back_of_the_queue(session, now):
         bids_on_pool=has_active_bid,
         pool_id=pool.id,
         member=second,
-        quantity=1,
-        max_unit_price=Decimal(5),
+        points=(Point(1, Decimal(5)),),
         now=now + timedelta(minutes=1),
     )
     commitments.withdraw(session, pool_id=pool.id, member=first, now=now + timedelta(minutes=2))
@@ -80,8 +77,7 @@ def test_a_rejoining_member_goes_to_the_back_of_the_queue(session, now):
         bids_on_pool=has_active_bid,
         pool_id=pool.id,
         member=first,
-        quantity=2,
-        max_unit_price=Decimal(5),
+        points=(Point(2, Decimal(5)),),
         now=now + timedelta(minutes=3),
     )
     assert joined and again.id == first_row.id  # one row per member per pool, reused
@@ -97,8 +93,7 @@ def test_a_pool_past_its_deadline_takes_no_commitments(session, now):
             bids_on_pool=has_active_bid,
             pool_id=pool.id,
             member=factories.user(session, now=now),
-            quantity=1,
-            max_unit_price=Decimal(5),
+            points=(Point(1, Decimal(5)),),
             now=pool.closes_at + timedelta(seconds=1),
         )
 

@@ -30,6 +30,7 @@ from app.payments.delivery import delivery_list
 from app.payments.models import Dispute, DisputeStage, Payment, PaymentStatus
 from app.payments.rules import DISPUTE_STAGE_LABELS, LineKind, releasable_minor
 from app.pools import service as pools
+from app.pools.curves import describe
 from app.pools.models import Commitment, Pool
 from app.web.auth import require_user
 from app.web.extensions import db
@@ -73,7 +74,7 @@ def members_csv(pool_id: int) -> Response:
     pool = pools.get_organised_pool(db.session(), pool_id, require_user())
     return csv_download(
         f"pool-{pool.id}-members.csv",
-        ["commitment_id", "member", "email", "quantity", "max_unit_price", "status", "joined_at"],
+        ["commitment_id", "member", "email", "quantity", "max_unit_price", "demand_curve", "status", "joined_at"],
         (
             [
                 c.id,
@@ -81,6 +82,7 @@ def members_csv(pool_id: int) -> Response:
                 c.member.email,
                 c.quantity,
                 f"{c.max_unit_price:.4f}",
+                describe(c.points),
                 c.status,
                 c.joined_at.isoformat(),
             ]

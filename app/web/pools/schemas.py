@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from app.pools.curves import MAX_POINTS, Point, curve_errors
 from app.pools.models import AuctionKind, AwardMode, AwardRule, PoolStatus, Visibility
 from app.pools.rules import ADDRESS_MAX_LENGTH, CATEGORIES
 from app.web.schemas import DecimalText, TrimmedString, UnitPriceField, WholeNumber, currency_field, positive_int, text
@@ -118,27 +120,111 @@ class PoolPageOut(Schema):
     total = fields.Integer()
 
 
-class CommitmentIn(Schema):
+class DemandPoint(Schema):
+    """One point of a demand curve: up to `quantity` units at up to `max_unit_price` each."""
+
     quantity = positive_int()
     max_unit_price = UnitPriceField(required=True)
-    delivery_address = text(
-        ADDRESS_MAX_LENGTH,
-        required=False,
-        min_length=0,
-        multiline=True,
+
+
+_ADDRESS = {
+    "description": "where to deliver, required when the pool's needs_address is true; seen only by "
+    "the vendor serving you and the organiser; left out of a change, it stays as it was"
+}
+
+
+class CommitmentIn(Schema):
+    """A commitment: one point (`quantity`, `max_unit_price`) or a demand curve (`points`), not both.
+
+    Loads as {"points": (Point, ...), "delivery_address": ...}.
+    """
+
+    quantity = positive_int(required=False, metadata={"description": "one point: this many units..."})
+    max_unit_price = UnitPriceField(metadata={"description": "...at up to this price each"})
+    points = fields.List(
+        fields.Nested(DemandPoint),
+        validate=validate.Length(min=1, max=MAX_POINTS, error=f"Give 1 to {MAX_POINTS} points."),
         metadata={
-            "description": "where to deliver, required when the pool's needs_address is true; seen only by "
-            "the vendor serving you and the organiser; left out of a change, it stays as it was"
+            "description": "a demand curve instead of one point: quantities strictly rising as the maximum "
+            'strictly falls, e.g. [{"quantity": 2, "max_unit_price": "4.00"}, {"quantity": 5, '
+            '"max_unit_price": "3.50"}]; at a price P you take the largest quantity whose maximum is at least P'
         },
     )
+    delivery_address = text(ADDRESS_MAX_LENGTH, required=False, min_length=0, multiline=True, metadata=_ADDRESS)
+
+    @validates_schema
+    def _one_shape(self, data: dict[str, Any], **kwargs: Any) -> None:
+        one_point = [name for name in ("quantity", "max_unit_price") if name in data]
+        if "points" in data:
+            if one_point:
+                raise ValidationError("Give either points or quantity and max_unit_price, not both.", "points")
+            problems = curve_errors([Point(p["quantity"], p["max_unit_price"]) for p in data["points"]])
+            if problems:
+                raise ValidationError(problems, "points")
+            return
+        missing = {name: ["Missing data for required field."] for name in ("quantity", "max_unit_price")}
+        for name in one_point:
+            missing.pop(name)
+        if missing:
+            raise ValidationError(missing)
+
+    @post_load
+    def _as_points(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if "points" in data:
+            points = tuple(Point(p["quantity"], p["max_unit_price"]) for p in data.pop("points"))
+        else:
+            points = (Point(data.pop("quantity"), data.pop("max_unit_price")),)
+        return {**data, "points": points}
+
+
+class CommitmentForm(Schema):
+    """The web form's commitment: the first point, then up to four more as quantity_N / max_unit_price_N."""
+
+    quantity = positive_int()
+    max_unit_price = UnitPriceField(required=True)
+    delivery_address = text(ADDRESS_MAX_LENGTH, required=False, min_length=0, multiline=True)
+    quantity_2 = positive_int(required=False)
+    max_unit_price_2 = UnitPriceField()
+    quantity_3 = positive_int(required=False)
+    max_unit_price_3 = UnitPriceField()
+    quantity_4 = positive_int(required=False)
+    max_unit_price_4 = UnitPriceField()
+    quantity_5 = positive_int(required=False)
+    max_unit_price_5 = UnitPriceField()
+
+    @validates_schema
+    def _curve(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        for n in range(2, MAX_POINTS + 1):
+            given = [f"{name}_{n}" for name in ("quantity", "max_unit_price") if f"{name}_{n}" in data]
+            if len(given) == 1:
+                other = next(name for name in (f"quantity_{n}", f"max_unit_price_{n}") if name not in given)
+                errors[other] = [f"Point {n} needs both a quantity and a maximum price (or leave both empty)."]
+        if not errors and (problems := curve_errors(_form_points(data))):
+            errors["points"] = problems
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _as_points(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {"points": tuple(_form_points(data)), "delivery_address": data.get("delivery_address")}
+
+
+def _form_points(data: dict[str, Any]) -> list[Point]:
+    points = [Point(data["quantity"], data["max_unit_price"])]
+    for n in range(2, MAX_POINTS + 1):
+        if f"quantity_{n}" in data and f"max_unit_price_{n}" in data:
+            points.append(Point(data[f"quantity_{n}"], data[f"max_unit_price_{n}"]))
+    return points
 
 
 class CommitmentOut(Schema):
     id = fields.Integer()
     pool_id = fields.Integer()
     member_id = fields.Integer()
-    quantity = fields.Integer()
-    max_unit_price = UnitPriceField()
+    quantity = fields.Integer(metadata={"description": "the most you take: the curve's last point"})
+    max_unit_price = UnitPriceField(metadata={"description": "the most you pay per unit for that quantity"})
+    points = fields.List(fields.Nested(DemandPoint), metadata={"description": "the whole demand curve"})
     delivery_address = fields.String(allow_none=True)
     status = fields.String()
     joined_at = fields.DateTime()

@@ -15,6 +15,7 @@ from app.accounts.models import User
 from app.accounts.service import users_by_id
 from app.bids import award
 from app.bids import service as bids
+from app.bids.outlook import Outlook
 from app.bids.service import has_active_bid
 from app.clock import utcnow
 from app.errors import ValidationFailed
@@ -28,7 +29,7 @@ from app.web.auth import caller, require_user
 from app.web.extensions import db
 from app.web.http import confirmation, load_form, restored_values
 from app.web.payments.provider import save_card
-from app.web.pools.schemas import CommitmentIn, PoolIn, PoolQuery
+from app.web.pools.schemas import CommitmentForm, PoolIn, PoolQuery
 from app.web.reputation.web import feedback_context
 from app.web.social.context import pool_social_context
 from app.web.social.web import record_pending_invite
@@ -86,9 +87,16 @@ def live_by_link(token: str) -> Any:
     return _live(service.open_link(db.session(), token, None, utcnow()))
 
 
-def _live(pool: Pool) -> dict[str, Any]:
-    market = bids.market_view(db.session(), pool)
+def _market(pool: Pool) -> bids.Market:
+    """The auction as the pool page shows it, with what it would clear at now."""
+    return bids.market_view(db.session(), pool, award.market_outlook(db.session(), pool, price_factors))
+
+
+def _live(pool: Pool, market: bids.Market | None = None) -> dict[str, Any]:
+    """The figures the pool page shows and live.json refreshes (one place for their words)."""
+    market = market or _market(pool)
     drop = market.next_drop
+    now = market.outlook
     return {
         "status": pool.status,
         "committed_quantity": pool.committed_quantity,
@@ -97,14 +105,37 @@ def _live(pool: Pool) -> dict[str, Any]:
         "has_tipped": pool.has_tipped,
         "best_unit_price": f"{market.best:.4f}" if market.best is not None else None,
         "best_price_text": format_price(market.best, pool.currency) if market.best is not None else None,
-        "next_drop_text": (
-            f"{drop[0]} more {pool.unit} and the price drops to {format_price(drop[1], pool.currency)}."
-            if drop
-            else None
-        ),
+        "next_drop_text": _drop_text(pool, drop, cleared=now is not None and now.unit_price is not None),
+        "clearing": None
+        if now is None or now.unit_price is None
+        else {
+            "unit_price": f"{now.unit_price:.4f}",
+            "served_quantity": now.served_quantity,
+            "vendors": now.vendors,
+            "text": _clearing_text(pool, now),
+        },
         "closes_at": pool.closes_at.isoformat(),
         "bidders": market.bidders,
     }
+
+
+def _drop_text(pool: Pool, drop: tuple[int, Decimal] | None, *, cleared: bool) -> str | None:
+    """ "N more units and the price drops to P." (or "... and it clears at P" when it would not clear now)."""
+    if drop is None:
+        return None
+    units, price = drop
+    outcome = "the price drops to" if cleared else "it would clear at"
+    return f"{units:,} more {pool.unit} wanted and {outcome} {format_price(price, pool.currency)}."
+
+
+def _clearing_text(pool: Pool, now: Outlook) -> str:
+    """ "Closing now: 40 panel served at £100.00 each, by 2 vendors." """
+    assert now.unit_price is not None
+    vendors = f"{now.vendors} vendors" if now.vendors != 1 else "1 vendor"
+    return (
+        f"Closing now: {now.served_quantity:,} {pool.unit} served at "
+        f"{format_price(now.unit_price, pool.currency)} each, by {vendors}."
+    )
 
 
 def _pool_page(
@@ -121,11 +152,15 @@ def _pool_page(
     if values is None:
         values = restored_values({}) or None
     if values is None and mine is not None:
-        values = {"quantity": mine.quantity, "max_unit_price": f"{mine.max_unit_price.normalize():f}"}
-        values["delivery_address"] = mine.delivery_address or ""
+        values = {"delivery_address": mine.delivery_address or ""}
+        for n, point in enumerate(mine.points, start=1):
+            suffix = "" if n == 1 else f"_{n}"
+            values[f"quantity{suffix}"] = point.quantity
+            values[f"max_unit_price{suffix}"] = f"{point.max_unit_price.normalize():f}"
     has_award = pool.status in lifecycle.CLOSED and pool.status != PoolStatus.FAILED
     awarded = bids.award_visible_to(db.session(), pool, user) if has_award else None
     winners = users_by_id(db.session(), [w.vendor_id for w in awarded.winners]) if awarded else {}
+    market = _market(pool)
     return render_template(
         "pools/show.html",
         pool=pool,
@@ -133,7 +168,8 @@ def _pool_page(
         values=values or {},
         errors=errors or {},
         is_organiser=pool.is_organised_by(user),
-        market=bids.market_view(db.session(), pool),
+        market=market,
+        live=_live(pool, market),
         award=awarded,
         winners={vendor_id: vendor.public_name for vendor_id, vendor in winners.items()},
         my_line=_my_line(pool, user) if mine is not None and user is not None else None,
@@ -319,7 +355,7 @@ def cancel(pool_id: int) -> Any:
 def commit(pool_id: int) -> Any:
     """Join the pool or change the member's commitment."""
     pool = service.get_pool(db.session(), pool_id, require_user())
-    data, errors = load_form(CommitmentIn(), request.form)
+    data, errors = load_form(CommitmentForm(), request.form)
     if not errors:
         try:
             made, created = commitments.commit(
