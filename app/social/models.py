@@ -39,6 +39,26 @@ class Post(Base):
     author: Mapped[User] = relationship()
 
 
+class DeliveryMessage(Base):
+    """A message in the thread between one winning vendor of a pool and the members it serves.
+
+    The thread is (pool_id, vendor_id); only that vendor, the members its award lines serve and the
+    pool's organiser read or write it (app.social.threads).
+    """
+
+    __tablename__ = "delivery_messages"
+    __table_args__ = (Index("ix_delivery_messages_thread", "pool_id", "vendor_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # whose thread
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)  # at most POST_MAX_LENGTH characters
+    created_at: Mapped[datetime]
+
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+
+
 class Invite(Base):
     """One shareable link per (pool, inviter)."""
 

@@ -99,9 +99,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.pools import web as pools_web
     from app.web.reputation import api as reputation_api
     from app.web.reputation import web as reputation_web
+    from app.web.social import api as social_api
     from app.web.social import web as social_web
 
-    for blueprint in (accounts_api.blp, pools_api.blp, bids_api.blp, payments_api.blp, reputation_api.blp):
+    apis = (accounts_api.blp, pools_api.blp, bids_api.blp, payments_api.blp, reputation_api.blp, social_api.blp)
+    for blueprint in apis:
         csrf.exempt(blueprint)  # API writes are checked by authenticate_api_request instead
         api.register_blueprint(blueprint)
     app.before_request(authenticate_api_request)

@@ -77,14 +77,20 @@ def test_member_journey(new_page, live_app):
     friend.goto(invite_url)  # back to the pool from the invite, now signed in
     friend.get_by_label("Quantity (panel)").fill("7")
     friend.get_by_label("Most you'll pay per panel (GBP)").fill("240")
+    friend.get_by_text("Take more if the price falls").click()  # a demand curve: 9 if the price falls to £199
+    friend.get_by_label("Point 2: how many (panel)").fill("9")
+    friend.get_by_label("Point 2: most per panel (GBP)").fill("199")
     friend.get_by_role("button", name="Join pool").click()
     friend.get_by_text("You're in!").wait_for()
+    friend.get_by_text("You're in for 7 panel at up to £240.00, 9 panel at up to £199.00.").wait_for()
 
     vendor.bid(pool["id"], [(1, "230"), (20, "199")])
     page.reload()
     page.get_by_text("1 joined through your link.").wait_for()
-    assert "11 of 10 panel committed" in page.content() and "£230.00" in page.content()
-    assert re.search(r"9 more panel\s*</strong>\s*and the price drops to\s*<strong>£199", page.content())
+    assert "13 of 10 panel committed" in page.content() and "£230.00" in page.content()  # the most each curve takes
+    page.get_by_text("Closing now: 11 panel served at £230.00 each, by 1 vendor.").wait_for()
+    # 20 panel reach the £199 tier; at £199 the members want 4 + 9 (the friend's curve): 7 more.
+    page.get_by_text("7 more panel wanted and the price drops to £199.00.").wait_for()
     screenshot(page, "pool-page")
 
     organiser("POST", f"/api/v1/pools/{pool['id']}/close")

@@ -161,6 +161,7 @@ def _pool_page(
     awarded = bids.award_visible_to(db.session(), pool, user) if has_award else None
     winners = users_by_id(db.session(), [w.vendor_id for w in awarded.winners]) if awarded else {}
     market = _market(pool)
+    served_me = [line.vendor_id for line in awarded.served if line.member_id == user.id] if awarded and user else []
     return render_template(
         "pools/show.html",
         pool=pool,
@@ -172,6 +173,7 @@ def _pool_page(
         live=_live(pool, market),
         award=awarded,
         winners={vendor_id: vendor.public_name for vendor_id, vendor in winners.items()},
+        my_vendor=served_me[0] if served_me else None,
         my_line=_my_line(pool, user) if mine is not None and user is not None else None,
         feedback=feedback_context(pool, user),
         social=pool_social_context(db.session(), pool, user, request.host_url),

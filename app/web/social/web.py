@@ -9,12 +9,13 @@ from flask_login import login_required
 from marshmallow import Schema, fields, validate
 
 from app import unit_of_work
+from app.accounts.service import get_user
 from app.clock import utcnow
 from app.errors import Conflict, ValidationFailed
 from app.notifications.service import inbox as inbox_of
 from app.pools.models import Commitment, Visibility
 from app.pools.rules import CATEGORIES
-from app.social import service
+from app.social import service, threads
 from app.web.auth import caller, require_user
 from app.web.extensions import db
 from app.web.http import load_form
@@ -62,6 +63,45 @@ def add_post(pool_id: int) -> Any:
     unit_of_work.commit(db.session())
     flash("Posted.", "success")
     return redirect(_pool_url(pool_id))
+
+
+@bp.get("/pools/<int:pool_id>/threads/<int:vendor_id>")
+@login_required
+def thread(pool_id: int, vendor_id: int) -> Any:
+    """The delivery thread between a winning vendor and the members it serves."""
+    return _thread_page(threads.open_thread(db.session(), pool_id, vendor_id, require_user()))
+
+
+@bp.post("/pools/<int:pool_id>/threads/<int:vendor_id>")
+@login_required
+def write_to_thread(pool_id: int, vendor_id: int) -> Any:
+    """Write to a delivery thread; a bad message is shown again with what was typed."""
+    body = request.form.get("body", "")
+    author = require_user()
+    try:
+        threads.post_message(db.session(), pool_id=pool_id, vendor_id=vendor_id, author=author, body=body, now=utcnow())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        thread = threads.open_thread(db.session(), pool_id, vendor_id, author)
+        return _thread_page(thread, values={"body": body}, errors=exc.errors), 400
+    unit_of_work.commit(db.session())
+    flash("Sent.", "success")
+    return redirect(url_for("social.thread", pool_id=pool_id, vendor_id=vendor_id))
+
+
+def _thread_page(
+    thread: threads.Thread, values: dict[str, str] | None = None, errors: dict[str, list[str]] | None = None
+) -> str:
+    vendor = get_user(db.session(), thread.vendor_id)
+    return render_template(
+        "social/thread.html",
+        thread=thread,
+        pool=thread.pool,
+        vendor=vendor,
+        messages=threads.messages(db.session(), thread),
+        values=values or {},
+        errors=errors or {},
+    )
 
 
 @bp.post("/posts/<int:post_id>/pin")
