@@ -5,9 +5,11 @@ Run: .venv/bin/python bench/clearing.py [--sizes 1000,10000,100000] [--bids 500]
 Figures drift between machines, so each is also given as a multiple of a raw baseline measured
 in the same run: one Python pass summing the n commitments' quantities.
 
-Scenarios (seeded): quantities 1..20; max prices spread (normal, sd 6 %) around the bids'
-prices; each bid's tier starts are random fractions of the pool's total demand and its price
-falls 0.5-2 % per tier; the pool's min_quantity is 10 % of the demand.
+Scenarios (seeded): each commitment is a demand curve of 1 to 5 points (uniformly), the first
+for 1..20 units at a maximum spread (normal, sd 6 %) around the bids' prices, each next point 1..6
+units more at a maximum 1-4 % lower (--flat: one point each, as in round 1); each bid's tier
+starts are random fractions of the pool's total demand and its price falls 0.5-2 % per tier;
+the pool's min_quantity is 10 % of the demand.
   mixed             capacities 0.3-1.5x the demand: about half the bids bind on capacity
   capacity-binding  capacities 0.2-0.6x the demand: every bid binds, so fills are walked
   worst case        every bid binds with a distinct capacity and tiers starting just below
@@ -38,6 +40,7 @@ from app.bids import clearing
 from app.bids.clearing import Demand, Offer, Tier, clear
 from app.bids.rules import fingerprint
 from app.bids.split import clear_split
+from app.pools.curves import Point
 
 BASE_PRICE = 100  # a unit price of 100.00 in the pool's currency
 CENT = Decimal("0.01")
@@ -53,13 +56,22 @@ class Pool:
     min_quantity: int
 
 
-def make_demands(n: int, rng: random.Random) -> list[Demand]:
+def make_demands(n: int, rng: random.Random, flat: bool = False) -> list[Demand]:
     """Make n commitments in join order, as the pools service loads them."""
     demands = []
     for cid in range(1, n + 1):
         price = Decimal(rng.gauss(0.97, 0.06) * BASE_PRICE).quantize(CENT)
         joined = START + timedelta(seconds=7 * cid)
-        demands.append(Demand(cid, rng.randrange(1, n + 1), rng.randint(1, 20), price, (joined, cid)))
+        points = [Point(rng.randint(1, 20), price)]
+        for _ in range(0 if flat else rng.randrange(5)):
+            lower = (points[-1].max_unit_price * Decimal(1 - rng.uniform(0.01, 0.04))).quantize(CENT)
+            if lower >= points[-1].max_unit_price or lower <= 0:
+                break
+            points.append(Point(points[-1].quantity + rng.randint(1, 6), lower))
+        *smaller, last = points
+        demands.append(
+            Demand(cid, rng.randrange(1, n + 1), last.quantity, last.max_unit_price, (joined, cid), tuple(smaller))
+        )
     return demands
 
 
@@ -79,10 +91,10 @@ def make_offer(bid_id: int, curve: tuple[Tier, ...], capacity: int) -> Offer:
     return Offer(bid_id, bid_id, curve, capacity, (START + timedelta(seconds=bid_id), bid_id))
 
 
-def make_pool(scenario: str, n: int, bids: int, tiers: int, seed: int) -> Pool:
+def make_pool(scenario: str, n: int, bids: int, tiers: int, seed: int, flat: bool = False) -> Pool:
     """Make the pool of a scenario: same commitments for every scenario at a given n and seed."""
     rng = random.Random(seed)
-    demands = make_demands(n, rng)
+    demands = make_demands(n, rng, flat)
     total = sum(d.quantity for d in demands)
     offers = []
     for bid_id in range(1, bids + 1):
@@ -122,19 +134,19 @@ def best_time(action: Callable[[], object], repeat: int) -> float:
 
 def count_fills(pool: Pool) -> int:
     """Count the first-fit walks one clear() makes (diagnostic: wraps a private method)."""
-    original = clearing._Book.fill
+    original = clearing.DemandBook.fill
     calls = 0
 
-    def counting(book: clearing._Book, *args: object, **kwargs: object) -> int:
+    def counting(book: clearing.DemandBook, *args: object, **kwargs: object) -> int:
         nonlocal calls
         calls += 1
         return original(book, *args, **kwargs)  # type: ignore[arg-type]
 
-    clearing._Book.fill = counting  # type: ignore[method-assign,assignment]
+    clearing.DemandBook.fill = counting  # type: ignore[method-assign,assignment]
     try:
         clear(pool.demands, pool.offers, min_quantity=pool.min_quantity)
     finally:
-        clearing._Book.fill = original  # type: ignore[method-assign]
+        clearing.DemandBook.fill = original  # type: ignore[method-assign]
     return calls - 1  # the winner's served list is built by one more walk
 
 
@@ -144,7 +156,7 @@ def run_scenario(scenario: str, args: argparse.Namespace) -> None:
     print(f"{'n':>8} {'seconds':>9} {'x pass':>8} {'s/(n log n)':>12} {'fills':>6}  winner")
     rows: list[tuple[int, float]] = []
     for n in args.sizes:
-        pool = make_pool(scenario, n, args.bids, args.tiers, args.seed)
+        pool = make_pool(scenario, n, args.bids, args.tiers, args.seed, args.flat)
         outcome = clear(pool.demands, pool.offers, min_quantity=pool.min_quantity)
         seconds = best_time(award(pool), args.repeat)
         baseline = best_time(partial(sum_quantities, pool.demands), args.repeat)
@@ -165,7 +177,7 @@ def run_split(scenario: str, args: argparse.Namespace) -> None:
     print(f"{'n':>8} {'seconds':>9} {'x pass':>8} {'s/(n log n)':>12} {'examined':>13}  award (single rule's served)")
     rows: list[tuple[int, float]] = []
     for n in args.sizes:
-        pool = make_pool(scenario, n, args.bids, args.tiers, args.seed)
+        pool = make_pool(scenario, n, args.bids, args.tiers, args.seed, args.flat)
         single = clear(pool.demands, pool.offers, min_quantity=pool.min_quantity)
         outcome = clear_split(pool.demands, pool.offers, min_quantity=pool.min_quantity)
         seconds = best_time(
@@ -206,14 +218,15 @@ def naive_clear_seconds(pool: Pool) -> float:
         for tier in offer.tiers:
             left = offer.capacity
             for d in pool.demands:
-                if d.max_unit_price >= tier.unit_price and d.quantity <= left:
-                    left -= d.quantity
+                taking = d.quantity_at(tier.unit_price)
+                if taking and taking <= left:
+                    left -= taking
     return time.perf_counter() - started
 
 
 def seconds_per_fill(pool: Pool, seed: int, count: int = 200) -> float:
     """Time one capacity-binding first-fit fill at random thresholds (diagnostic: private API)."""
-    book = clearing._Book(pool.demands)
+    book = clearing.DemandBook(pool.demands)
     total = sum(d.quantity for d in pool.demands)
     rng = random.Random(seed)
     queries = [(rng.randrange(len(book.prices) // 2), rng.randrange(total // 10, total // 2)) for _ in range(count)]
@@ -226,12 +239,12 @@ def seconds_per_fill(pool: Pool, seed: int, count: int = 200) -> float:
 def run_extras(args: argparse.Namespace) -> None:
     """Print the naive comparison, the shuffled-input figure and the fingerprint's cost."""
     small, large = min(args.sizes), max(args.sizes)
-    pool = make_pool("mixed", small, args.bids, args.tiers, args.seed)
+    pool = make_pool("mixed", small, args.bids, args.tiers, args.seed, args.flat)
     naive = naive_clear_seconds(pool)
     fast = best_time(award(pool), args.repeat)
     print(f"\nnaive walk at n={small:,}: {naive:.2f} s, {naive / fast:.0f}x clear(); it grows with n,")
     print(f"  so at n={large:,} it would take about {naive * large / small:.0f} s")
-    pool = make_pool("mixed", large, args.bids, args.tiers, args.seed)
+    pool = make_pool("mixed", large, args.bids, args.tiers, args.seed, args.flat)
     mixed = list(pool.demands)
     random.Random(args.seed).shuffle(mixed)
     seconds = best_time(lambda: clear(mixed, pool.offers, min_quantity=pool.min_quantity), args.repeat)
@@ -260,6 +273,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--scenarios", default="mixed,capacity-binding,worst case", help="comma-separated scenarios to run"
     )
+    parser.add_argument("--flat", action="store_true", help="one-point commitments (round 1's demand)")
     parser.add_argument("--no-extras", action="store_true", help="skip the naive, shuffled and fingerprint figures")
     return parser.parse_args()
 

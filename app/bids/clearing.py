@@ -16,7 +16,7 @@ curve of several points counts as its steps: its first point at its maximum, the
 quantity's increase at that point's maximum, so every suffix still sums to the demand at a price. When
 that total fits the capacity the fill is everyone eligible. When capacity binds, the filled quantity
 lies in (capacity - largest eligible quantity, capacity], which usually settles reachability and the
-award without filling; the fills that remain skip through blocks of the join order (see _Book), and
+award without filling; the fills that remain skip through blocks of the join order (see DemandBook), and
 only the winner's served list is built.
 """
 
@@ -109,7 +109,7 @@ def price_at(tiers: Iterable[Tier], quantity: int) -> Decimal | None:
     return None if best is None else best.unit_price
 
 
-class _Book:
+class DemandBook:
     """The demands indexed for fills: price ranks, suffix totals and join-order blocks.
 
     The join order is cut into blocks of about sqrt(4n) commitments, balancing the per-block
@@ -144,15 +144,19 @@ class _Book:
                 self.curves.append(None)
                 steps.append([(rank, d.quantity, d.quantity)])
                 continue
-            points = [(rank_of[point.max_unit_price], point.quantity) for point in d.points]
-            self.ranks.append(points[0][0])
-            self.quantities.append(points[0][1])
-            self.curves.append(tuple(reversed(points)))
-            increases = [
-                quantity - before for (_, quantity), (_, before) in zip(points, [(0, 0), *points], strict=False)
-            ]
-            firsts = [points[0][1]] + [_NOBODY] * (len(points) - 1)
-            steps.append([(r, up, first) for (r, _), up, first in zip(points, increases, firsts, strict=True)])
+            first = d.smaller[0]
+            rank = rank_of[first.max_unit_price]
+            self.ranks.append(rank)
+            self.quantities.append(first.quantity)
+            curve, mine, before = [(rank, first.quantity)], [(rank, first.quantity, first.quantity)], first.quantity
+            for point in (*d.smaller[1:], Point(d.quantity, d.max_unit_price)):
+                rank = rank_of[point.max_unit_price]
+                curve.append((rank, point.quantity))
+                mine.append((rank, point.quantity - before, _NOBODY))
+                before = point.quantity
+            curve.reverse()
+            self.curves.append(tuple(curve))
+            steps.append(mine)
         self.totals, self.largest = _by_rank(steps, len(self.prices))
         self.size = max(4, isqrt(4 * len(self.order)))
         starts = range(0, len(self.order), self.size)
@@ -161,6 +165,7 @@ class _Book:
         firsts = [smallest[0] for _, _, smallest in self.blocks]
         self.tail_min = [*accumulate(reversed(firsts), min)][::-1]
         self.cache: dict[tuple[int, int], int] = {}
+        self.any_curve = any(curve is not None for curve in self.curves)
 
     def rank(self, price: Decimal) -> int:
         """Return r such that the commitments eligible at price are those of rank >= r."""
@@ -173,7 +178,16 @@ class _Book:
         curve = self.curves[position]
         if curve is None:
             return self.quantities[position]
-        return next(quantity for at, quantity in curve if at >= rank)
+        for at, quantity in curve:  # largest quantity first: the first whose maximum reaches the price
+            if at >= rank:
+                return quantity
+        raise AssertionError("the first point's rank reaches `rank`")
+
+    def taking(self, rank: int) -> list[int]:
+        """What each commitment takes at the price of rank `rank`, by position (0: nothing)."""
+        if not self.any_curve:
+            return [quantity if at >= rank else 0 for quantity, at in zip(self.quantities, self.ranks, strict=True)]
+        return [self.quantity_at(position, rank) for position in range(len(self.order))]
 
     def eligible_total(self, rank: int) -> int:
         """Return the total quantity the commitments take at the price of rank `rank`."""
@@ -267,7 +281,11 @@ class _Reach:
 
 def clear(demands: Iterable[Demand], offers: Iterable[Offer], *, min_quantity: int) -> Outcome | None:
     """Return the winning outcome, or None when no bid is feasible (the pool fails)."""
-    book = _Book(demands)
+    return clear_book(DemandBook(demands), offers, min_quantity=min_quantity)
+
+
+def clear_book(book: DemandBook, offers: Iterable[Offer], *, min_quantity: int) -> Outcome | None:
+    """clear() on demands already indexed (the split rule shares its book with this rule)."""
     reaches = _reaches(book, offers, min_quantity)
     if not reaches:
         return None
@@ -288,21 +306,21 @@ def clear(demands: Iterable[Demand], offers: Iterable[Offer], *, min_quantity: i
 
 def evaluate_offer(demands: Iterable[Demand], offer: Offer, *, min_quantity: int) -> Outcome | None:
     """Return one bid's best feasible outcome on its own, or None when it is infeasible."""
-    book = _Book(demands)
+    book = DemandBook(demands)
     reach = _reach(book, offer, min_quantity)
     return None if reach is None else _outcome(book, reach, _served_quantity(book, reach))
 
 
 def rank_offers(demands: Iterable[Demand], offers: Iterable[Offer], *, min_quantity: int) -> list[int]:
     """Return the feasible bids' ids in award order: the first is the one clear() awards."""
-    book = _Book(demands)
+    book = DemandBook(demands)
     keyed = []
     for reach in _reaches(book, offers, min_quantity):
         keyed.append((_award_key(reach.offer, _served_quantity(book, reach)), reach.offer.bid_id))
     return [bid_id for _, bid_id in sorted(keyed)]
 
 
-def _reaches(book: _Book, offers: Iterable[Offer], min_quantity: int) -> list[_Reach]:
+def _reaches(book: DemandBook, offers: Iterable[Offer], min_quantity: int) -> list[_Reach]:
     """Return the cheapest reachable tier of every feasible bid."""
     offers = list(offers)
     _check_unique([offer.bid_id for offer in offers], "bid_id")
@@ -310,7 +328,7 @@ def _reaches(book: _Book, offers: Iterable[Offer], min_quantity: int) -> list[_R
     return [reach for reach in found if reach is not None]
 
 
-def _reach(book: _Book, offer: Offer, min_quantity: int) -> _Reach | None:
+def _reach(book: DemandBook, offer: Offer, min_quantity: int) -> _Reach | None:
     """Return the bid's cheapest reachable tier, or None when none is reachable."""
     capacity = offer.capacity
     # Cheapest first, so the first reachable tier is the outcome; equal prices fill alike.
@@ -342,7 +360,7 @@ def valid_curve(offer: Offer) -> tuple[Tier, ...]:
     return tiers
 
 
-def _served_quantity(book: _Book, reach: _Reach) -> int:
+def _served_quantity(book: DemandBook, reach: _Reach) -> int:
     """Return the exact filled quantity of a bid's cheapest reachable tier."""
     return reach.low if reach.low == reach.high else book.filled(reach.rank, reach.offer.capacity)
 
@@ -354,13 +372,18 @@ def _award_key(offer: Offer, served: int) -> tuple[Any, ...]:
     return (-served, EXACT.multiply(unit_price, offer.price_factor), offer.bid_order, offer.bid_id)
 
 
-def _outcome(book: _Book, reach: _Reach, served_quantity: int) -> Outcome:
+def _outcome(book: DemandBook, reach: _Reach, served_quantity: int) -> Outcome:
     """Build the outcome of a bid, listing the commitments it serves in join order."""
     offer = reach.offer
     positions: list[int] = []
     book.fill(reach.rank, offer.capacity, positions)
+    curves, quantities = book.curves, book.quantities
     lines = tuple(
-        ServedLine(book.order[p].commitment_id, book.order[p].member_id, book.quantity_at(p, reach.rank))
+        ServedLine(
+            book.order[p].commitment_id,
+            book.order[p].member_id,
+            quantities[p] if curves[p] is None else book.quantity_at(p, reach.rank),
+        )
         for p in positions
     )
     assert sum(line.quantity for line in lines) == served_quantity

@@ -22,24 +22,29 @@ rule's award (`clearing.clear`, one winner) is a candidate too: dropping a bid b
 can leave a candidate serving less than one bid alone would (a Hypothesis search found such
 pools), and a split award must never serve fewer members than the single rule would.
 
-Why it is fast: a fill is one pass over the bids in merit order, each taking first fit from the
-members still waiting (see _fill_at), so a bid that cannot reach its floor with all that is left
-costs nothing, and once everyone is served the pass ends. Candidates are examined in order of an
-upper bound on what they can serve (the smaller of the willing demand and the eligible capacity),
-and the search stops once no remaining candidate can beat the best found.
+Why it is fast: the demands are indexed once (clearing.DemandBook, shared with the single rule).
+A fill is one pass over the bids in merit order (see _fill_at): until a bid is kept, each fills
+from every willing member, which the book answers block by block and remembers; only after the
+first winner are the members still waiting listed one by one, and a bid that cannot reach its
+floor with all that is left costs nothing. Candidates are examined best bound first. A bound is
+first the smaller of the willing demand and the eligible capacity, then, when it reaches the top,
+a bound that follows the bids in merit order (_merit_bound: a bid that must take its whole
+capacity leaves the bids after it short of their floors). The search stops once no candidate left
+can beat the best found.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from heapq import heapify, heappop, heappush
 from itertools import accumulate
 from operator import attrgetter
 from typing import Any
 
-from app.bids.clearing import Demand, Offer, ServedLine, Tier, clear, price_at, valid_curve
+from app.bids.clearing import Demand, DemandBook, Offer, ServedLine, Tier, clear_book, price_at, valid_curve
 from app.money import EXACT
 
 
@@ -84,61 +89,55 @@ class _Bid:
 
 def clear_split(demands: Iterable[Demand], offers: Iterable[Offer], *, min_quantity: int) -> SplitOutcome | None:
     """Return the split award, or None when no candidate price serves the tipping point."""
-    members = _in_join_order(demands)
+    members = _Members(demands)
     offers = list(offers)
     bids = _in_merit_order(offers)
-    if not members or not bids:
+    if not members.order or not bids:
         return None
     need = max(min_quantity, 1)
-    # Each curve as its steps (its first quantity, then each increase) at their maxima, so the
-    # demand at a price is the sum of the steps priced at or above it.
-    steps = sorted(
-        (point.max_unit_price, point.quantity - before)
-        for d in members
-        for point, before in zip(d.points, (0, *(p.quantity for p in d.points)), strict=False)
-    )
-    maxima = [price for price, _ in steps]
-    wanted = [0, *accumulate(increase for _, increase in steps)]
+    book = members.book  # what members want at a price, and the largest one takes, by price rank
     thresholds = sorted(bid.threshold for bid in bids)
     supply = [0, *accumulate(bid.offer.capacity for bid in sorted(bids, key=attrgetter("threshold")))]
 
-    def bound(price: Decimal) -> int:
-        willing = wanted[-1] - wanted[bisect_left(maxima, price)]
-        return min(willing, supply[bisect_right(thresholds, price)])
+    def willing(price: Decimal) -> int:
+        return book.eligible_total(book.rank(price))
 
-    candidates = sorted(
-        # Every bid's tier prices, eligible or not: each is a cut-off for who is willing.
-        ((bound(price), price) for price in {tier.unit_price for offer in offers for tier in offer.tiers}),
-        key=lambda item: (-item[0], item[1]),
-    )
-    book = _Members(members)
-    best = _single(members, bids, min_quantity, book)
+    def loose(price: Decimal) -> int:
+        return min(willing(price), supply[bisect_right(thresholds, price)])
+
+    # Every bid's tier prices, eligible or not: each is a cut-off for who is willing. Examined
+    # best bound first; a bound is first the loose one, then tightened once it reaches the top.
+    heap = [(-loose(price), price, False) for price in {tier.unit_price for offer in offers for tier in offer.tiers}]
+    heapify(heap)
+    best = _single(bids, min_quantity, members)
     examined = 0
-    for upper, price in candidates:
+    while heap:
+        negative, price, tight = heappop(heap)
+        upper = -negative
         if upper < need or (best is not None and upper < best.served):
-            break  # sorted by bound: nothing further on can serve as much
+            break  # by bound: nothing further on can serve as much
+        if not tight:
+            largest_at = book.largest_quantity(book.rank(price))
+            tighter = _merit_bound(bids, price, willing(price), largest_at)
+            heappush(heap, (-min(upper, tighter), price, True))
+            continue
         examined += 1
-        fill = _fill_at(book, bids, price)
-        if fill is not None and fill.served >= need and (best is None or fill.beats(best, book)):
+        fill = _fill_at(members, bids, price)
+        if fill is not None and fill.served >= need and (best is None or fill.beats(best, members)):
             best = fill
-    return None if best is None else best.outcome(book, examined)
+    return None if best is None else best.outcome(members, examined)
 
 
 class _Members:
-    """The commitments in join order, with their quantities and maxima as plain lists for the fills."""
+    """The commitments in join order, indexed once (clearing.DemandBook) for every fill and the single rule."""
 
-    def __init__(self, order: list[Demand]) -> None:
-        self.order = order
-        self.quantities = [d.quantity for d in order]
-        self.maxima = [d.max_unit_price for d in order]
-        self.any_curve = any(d.smaller for d in order)
-        self.position = {d.commitment_id: n for n, d in enumerate(order)}
+    def __init__(self, demands: Iterable[Demand]) -> None:
+        self.book = DemandBook(demands)  # sorts into join order; refuses duplicates and empty quantities
+        self.order = self.book.order
+        self.position = {d.commitment_id: n for n, d in enumerate(self.order)}
 
-    def at(self, price: Decimal) -> list[int]:
-        """What each member takes at `price`, by position (0: nothing)."""
-        if self.any_curve:
-            return [d.quantity_at(price) for d in self.order]
-        return [quantity if most >= price else 0 for quantity, most in zip(self.quantities, self.maxima, strict=True)]
+
+_Winning = tuple[_Bid, int, Decimal, list[int] | None]  # bid, quantity, its curve price, positions (see _listed)
 
 
 @dataclass
@@ -148,8 +147,19 @@ class _Fill:
     price: Decimal  # the candidate
     unit_price: Decimal
     served: int
-    winners: list[tuple[_Bid, int, Decimal, list[int]]]  # bid, quantity, its curve price, positions
-    taking: Sequence[int]  # what each member takes at this candidate, by position
+    winners: list[_Winning]
+    taking: Sequence[int] | None = None  # what each member takes, by position (None: read at `price`)
+    rank: int = 0  # the candidate's rank in the book, for listing a first winner's members
+
+    def listed(self, book: _Members) -> list[tuple[_Bid, int, Decimal, list[int]]]:
+        """The winners with every one's members listed."""
+        listed = [
+            (bid, quantity, price, _listed(book.book, self.rank, w))
+            for w in self.winners
+            for bid, quantity, price, _ in [w]
+        ]
+        self.winners = list(listed)
+        return listed
 
     def key(self) -> tuple[Any, ...]:
         """Most served, lowest uniform price, fewest winners, the earliest winning bids, the lower candidate."""
@@ -164,28 +174,27 @@ class _Fill:
         return self._served_ids(book) < other._served_ids(book)
 
     def _served_ids(self, book: _Members) -> list[int]:
-        return sorted(book.order[n].commitment_id for _, _, _, positions in self.winners for n in positions)
+        return sorted(book.order[n].commitment_id for _, _, _, positions in self.listed(book) for n in positions)
 
     def outcome(self, book: _Members, examined: int) -> SplitOutcome:
+        taking = self.taking if self.taking is not None else book.book.taking(book.book.rank(self.price))
         winners = tuple(
             Winner(
                 bid.offer.bid_id,
                 bid.offer.vendor_id,
                 quantity,
                 curve_price,
-                tuple(
-                    ServedLine(book.order[n].commitment_id, book.order[n].member_id, self.taking[n]) for n in positions
-                ),
+                tuple(ServedLine(book.order[n].commitment_id, book.order[n].member_id, taking[n]) for n in positions),
                 bid.offer.bid_order,
             )
-            for bid, quantity, curve_price, positions in self.winners
+            for bid, quantity, curve_price, positions in self.listed(book)
         )
         return SplitOutcome(self.unit_price, self.served, winners, self.price, examined)
 
 
-def _single(members: Sequence[Demand], bids: Sequence[_Bid], min_quantity: int, book: _Members) -> _Fill | None:
+def _single(bids: Sequence[_Bid], min_quantity: int, book: _Members) -> _Fill | None:
     """The single rule's award (one winner) as a candidate outcome."""
-    outcome = clear(members, [bid.offer for bid in bids], min_quantity=min_quantity)
+    outcome = clear_book(book.book, [bid.offer for bid in bids], min_quantity=min_quantity)
     if outcome is None:
         return None
     (bid,) = (bid for bid in bids if bid.offer.bid_id == outcome.bid_id)
@@ -199,20 +208,9 @@ def _single(members: Sequence[Demand], bids: Sequence[_Bid], min_quantity: int, 
 
 def clear_single(demands: Iterable[Demand], offers: Iterable[Offer], *, min_quantity: int) -> SplitOutcome | None:
     """The single rule's award (`clearing.clear`: one winner) in the shape of a split award."""
-    members = _in_join_order(demands)
-    book = _Members(members)
-    fill = _single(members, _in_merit_order(offers), min_quantity, book)
-    return None if fill is None else fill.outcome(book, 0)
-
-
-def _in_join_order(demands: Iterable[Demand]) -> list[Demand]:
-    order = sorted(sorted(demands, key=attrgetter("commitment_id")), key=attrgetter("join_order"))
-    ids = [d.commitment_id for d in order]
-    if len(set(ids)) != len(ids):
-        raise ValueError("duplicate commitment_id in the clearing inputs")
-    if any(d.quantity < 1 for d in order):
-        raise ValueError("every commitment must be for at least 1 unit")
-    return order
+    members = _Members(demands)
+    fill = _single(_in_merit_order(offers), min_quantity, members)
+    return None if fill is None else fill.outcome(members, 0)
 
 
 def _in_merit_order(offers: Iterable[Offer]) -> list[_Bid]:
@@ -233,7 +231,33 @@ def _in_merit_order(offers: Iterable[Offer]) -> list[_Bid]:
     )
 
 
-def _fill_at(book: _Members, bids: Sequence[_Bid], price: Decimal) -> _Fill | None:
+def _merit_bound(bids: Sequence[_Bid], price: Decimal, willing: int, largest: int) -> int:
+    """An upper bound on what the fill at `price` serves, following the bids in merit order.
+
+    The fill leaves L units of willing members waiting; a bid with capacity c takes all L when
+    L <= c, and otherwise between c - (largest - 1) and c (first fit stops short only by less than
+    the smallest member it skipped, at most `largest`). It is kept when it takes its floor. The
+    interval [low, high] holds every L the fill can reach; low only falls where some fill could
+    make it fall, so `willing - low` bounds what is served. It is what makes a bid that must take
+    its whole capacity leave the next bids short of their floors, which the loose bound ignores.
+    """
+    low = high = willing
+    shortfall = max(0, largest - 1)
+    for bid in bids:
+        if bid.threshold > price:
+            continue
+        floor, capacity = bid.floor(price), bid.offer.capacity
+        if high < floor:
+            continue  # it can never take its floor: nothing changes
+        may_drop = low < floor or (high > capacity and capacity - shortfall < floor)
+        kept_low = max(0, max(low, floor) - capacity)  # it takes all it can from the least left
+        kept_high = high - max(floor, high if high <= capacity else capacity - shortfall)  # the least from the most
+        low = min(low, kept_low) if may_drop else kept_low
+        high = high if may_drop else kept_high
+    return willing - low
+
+
+def _fill_at(members: _Members, bids: Sequence[_Bid], price: Decimal) -> _Fill | None:
     """Fill the willing members into the eligible bids at `price`, dropping bids below their floor.
 
     Filling member by member into the first bid with room is filling bid by bid, in merit order,
@@ -242,20 +266,41 @@ def _fill_at(book: _Members, bids: Sequence[_Bid], price: Decimal) -> _Fill | No
     dropping the first short bid and filling again changes nothing before it, and the fill is one
     pass over the bids: a bid that comes out short is dropped on the spot, and the members it took
     go on to the next.
+
+    Until a bid is kept, every bid fills from all the willing members: that is the single rule's
+    first-fit fill, which the book answers block by block and remembers (clearing.DemandBook).
+    Only after the first winner are the members still waiting listed, one by one.
     """
-    quantities = book.at(price)
-    pending = [n for n, quantity in enumerate(quantities) if quantity]
-    left = sum(quantities[n] for n in pending)
-    winners: list[tuple[_Bid, int, Decimal, list[int]]] = []
+    book = members.book
+    rank = book.rank(price)
+    left = book.eligible_total(rank)
+    winners: list[_Winning] = []
+    quantities: list[int] = []
+    pending: list[int] = []
     for bid in bids:
         if bid.threshold > price:
             continue  # not eligible at this price
         floor = bid.floor(price)
         if left < floor:
             continue  # short whatever it takes: dropped without filling
-        taken: list[int] = []
+        capacity = bid.offer.capacity
+        if not winners:
+            filled = book.filled(rank, capacity)
+            if filled == 0 or filled < floor:
+                continue  # empty, or short and dropped
+            # Its members are listed only when needed (rarely: most candidates lose on their totals).
+            winners.append((bid, filled, _curve_price(bid, filled), None))
+            left -= filled
+            if not left:
+                break
+            continue
+        if not quantities:  # the first later bid to fill: list who is still waiting
+            quantities = book.taking(rank)
+            first = set(_listed(book, rank, winners[0]))
+            pending = [n for n, quantity in enumerate(quantities) if quantity and n not in first]
+        taken = []
         kept: list[int] = []
-        room = capacity = bid.offer.capacity
+        room = capacity
         for at, n in enumerate(pending):
             quantity = quantities[n]
             if quantity <= room:
@@ -275,8 +320,21 @@ def _fill_at(book: _Members, bids: Sequence[_Bid], price: Decimal) -> _Fill | No
             break
     if not winners:
         return None
+    winners[0] = (*winners[0][:3], _listed(book, rank, winners[0])) if len(winners) > 1 else winners[0]
     served = sum(quantity for _, quantity, _, _ in winners)
-    return _Fill(price, max(curve_price for _, _, curve_price, _ in winners), served, winners, quantities)
+    unit_price = max(curve_price for _, _, curve_price, _ in winners)
+    return _Fill(price, unit_price, served, winners, quantities or None, rank)
+
+
+def _listed(book: DemandBook, rank: int, winner: _Winning) -> list[int]:
+    """The positions a winner serves; None stands for a first winner's: the first-fit fill of its
+    capacity over all the willing members, listed only when asked for."""
+    bid, _, _, positions = winner
+    if positions is not None:
+        return positions
+    taken: list[int] = []
+    book.fill(rank, bid.offer.capacity, taken)
+    return taken
 
 
 def _curve_price(bid: _Bid, quantity: int) -> Decimal:

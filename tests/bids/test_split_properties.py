@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.bids import split
 from app.bids.rules import Demand, Offer, Tier, clear, price_at
 from app.bids.split import SplitOutcome, clear_split
 from app.pools.curves import Point, quantity_at
@@ -241,3 +242,16 @@ def test_larger_random_pools_with_curves_agree_with_the_literal_rule(seed):
         for b in range(1, 21)
     ]
     assert summary(clear_split(members, offers, min_quantity=100)) == reference(members, offers, 100)
+
+
+@RELAXED
+@given(demand_lists(max_size=15, max_quantity=8), offer_lists(max_capacity=25, max_tier=15))
+def test_the_merit_order_bound_never_falls_below_what_a_fill_serves(demands, offers):
+    """The search skips a candidate price by this bound, so it must hold at every price."""
+    book = split._Members(demands)
+    bids = split._in_merit_order(offers)
+    for price in {tier.unit_price for offer in offers for tier in offer.tiers}:
+        taking = [quantity_at(d.points, price) for d in book.order]
+        fill = split._fill_at(book, bids, price)
+        bound = split._merit_bound(bids, price, sum(taking), max(taking, default=0))
+        assert bound >= (fill.served if fill else 0)
