@@ -22,7 +22,7 @@ from app.payments.offline import OfflineGateway
 from app.pools import commitments, lifecycle
 from app.pools import service as pools
 from app.pools.curves import Point
-from app.pools.models import PoolStatus
+from app.pools.models import Pool, PoolStatus
 from app.reputation.scores import price_factors, trust_of
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented demo login
@@ -316,7 +316,11 @@ def _join(
     *,
     tip: bool = False,
 ) -> int:
-    """Have some members join with quantities that bring the pool near (or, with `tip`, past) its tipping point."""
+    """Have some members join with quantities that bring the pool near (or, with `tip`, past) its tipping point.
+
+    About one in three takes more if the price falls: a demand curve of two points.
+    """
+    per_member = session.get_one(Pool, pool_id).max_per_member
     joiners = rng.sample(members, rng.randrange(4, len(members)))
     share = max(1, int(minimum * (1.4 if tip else rng.uniform(0.5, 1.3))) // len(joiners))
     total = 0
@@ -325,13 +329,12 @@ def _join(
         if maximum is not None and total + quantity > maximum:
             break
         price = (low + (high - low) * Decimal(rng.randrange(60 if tip else 40, 101)) / 100).quantize(Decimal("0.01"))
+        points = [Point(min(quantity, per_member), price)]
+        more = points[0].quantity + max(1, quantity // 2)
+        if rng.random() < 0.33 and more <= per_member and (maximum is None or total + more <= maximum):
+            points.append(Point(more, (price * Decimal("0.93")).quantize(Decimal("0.01"))))
         commitments.commit(
-            session,
-            bids_on_pool=has_active_bid,
-            pool_id=pool_id,
-            member=member,
-            points=(Point(quantity, price),),
-            now=now,
+            session, bids_on_pool=has_active_bid, pool_id=pool_id, member=member, points=tuple(points), now=now
         )
-        total += quantity
+        total += points[-1].quantity
     return len(joiners)
