@@ -78,6 +78,14 @@ def active_bids(session: Session, pool_id: int) -> list[Bid]:
     return list(session.scalars(query))
 
 
+def active_bids_version(session: Session, pool_id: int) -> tuple[int, int | None]:
+    """How many active bids the pool has and the newest one's id: it changes with every bid placed,
+    revised (a revision is a new row) or withdrawn."""
+    query = select(func.count(Bid.id), func.max(Bid.id)).where(Bid.pool_id == pool_id, Bid.status == BidStatus.ACTIVE)
+    count, newest = session.execute(query).one()
+    return count, newest
+
+
 def has_active_bid(session: Session, pool_id: int, vendor_id: int) -> bool:
     """Whether the user bids on the pool (a vendor may not be served by its own bid)."""
     query = select(Bid.id).where(Bid.pool_id == pool_id, Bid.vendor_id == vendor_id, Bid.status == BidStatus.ACTIVE)

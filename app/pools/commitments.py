@@ -90,7 +90,7 @@ def commit(
     tipped_before = pool.has_tipped
     pool.committed_quantity += last.quantity - own
     existing.quantity, existing.max_unit_price, existing.smaller_points = last.quantity, last.max_unit_price, smaller
-    existing.updated_at = now
+    existing.updated_at = pool.updated_at = now  # the pool's demand changed (app.web.pools.web caches by it)
     existing.delivery_address = address
     session.flush()
     if pool.has_tipped and not tipped_before:
@@ -124,7 +124,7 @@ def withdraw(session: Session, *, pool_id: int, member: User, now: datetime) -> 
         raise NotFound("You have no commitment to this pool.")
     before = _snapshot(commitment)
     commitment.status = CommitmentStatus.WITHDRAWN
-    commitment.updated_at = now
+    commitment.updated_at = pool.updated_at = now
     pool.committed_quantity -= commitment.quantity
     pool.member_count -= 1
     audit.record(

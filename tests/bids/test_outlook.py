@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from app.bids.outlook import demand_steps, outlook, wanted_at
@@ -69,3 +70,18 @@ def test_a_sealed_auction_says_nothing_of_its_clearing(client, session, now):
     assert live["clearing"] is None and live["next_drop_text"] is None and live["best_unit_price"] is None
     page = client.get(f"/pools/{pool.id}").get_data(as_text=True)
     assert "Closing now" not in page and "9.00" not in page
+
+
+def test_the_figures_follow_a_new_bid_and_a_changed_commitment_at_once(client, session, now):
+    """The pool page caches what the market would clear at; a bid or a commitment change shows at once."""
+    pool = factories.open_pool(session, now=now, min_quantity=2, max_per_member=5)
+    member = factories.user(session, now=now)
+    factories.commitment(session, pool=pool, now=now, member=member, quantity=2, max_unit_price="10.00")
+    assert client.get(f"/pools/{pool.id}/live.json").get_json()["clearing"] is None  # no bid yet
+    factories.bid(session, pool=pool, now=now, curve=((1, "9.00"),), capacity=10)
+    assert client.get(f"/pools/{pool.id}/live.json").get_json()["clearing"]["served_quantity"] == 2
+    # Same quantity, a lower maximum: only the curve changed, and the bid no longer clears.
+    factories.commitment(
+        session, pool=pool, now=now + timedelta(seconds=1), member=member, quantity=2, max_unit_price="8.00"
+    )
+    assert client.get(f"/pools/{pool.id}/live.json").get_json()["clearing"] is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import partial
+from time import monotonic
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -87,9 +88,38 @@ def live_by_link(token: str) -> Any:
     return _live(service.open_link(db.session(), token, None, utcnow()))
 
 
+# What each open pool would clear at now, per process: clearing a pool of 100,000 commitments takes
+# about a second, and every viewer's page polls live.json. An entry serves while the pool's demand
+# (pools.updated_at moves with every commitment change) and its active bids are as they were, and
+# for at most OUTLOOK_TTL seconds (reputation factors change on their own). A process's cache
+# only saves work: every entry is checked against the database on use.
+OUTLOOK_TTL = 30.0
+_outlooks: dict[int, tuple[float, tuple[Any, ...], Outlook | None]] = {}
+
+
 def _market(pool: Pool) -> bids.Market:
     """The auction as the pool page shows it, with what it would clear at now."""
-    return bids.market_view(db.session(), pool, award.market_outlook(db.session(), pool, price_factors))
+    return bids.market_view(db.session(), pool, _outlook(pool))
+
+
+def _outlook(pool: Pool) -> Outlook | None:
+    if pool.status != PoolStatus.OPEN:
+        return None
+    # The link token is random per pool: a database rebuilt under the same ids matches no entry.
+    version = (
+        pool.link_token,
+        pool.updated_at,
+        pool.committed_quantity,
+        bids.active_bids_version(db.session(), pool.id),
+    )
+    cached = _outlooks.get(pool.id)
+    if cached is not None and cached[1] == version and cached[0] > monotonic():
+        return cached[2]
+    outlook = award.market_outlook(db.session(), pool, price_factors)
+    if len(_outlooks) > 1_000:
+        _outlooks.clear()
+    _outlooks[pool.id] = (monotonic() + OUTLOOK_TTL, version, outlook)
+    return outlook
 
 
 def _live(pool: Pool, market: bids.Market | None = None) -> dict[str, Any]:
