@@ -1,4 +1,4 @@
-"""Operator commands (`flask --app wsgi GROUP COMMAND`): users, pools, demo, scheduler, outbox.
+"""Operator commands (`flask --app wsgi GROUP COMMAND`): users, pools, demo, scheduler, outbox, reputation.
 
 Each command calls the same service or sweeper as the web and the scheduler, so it is safe to run
 while the scheduler runs: the work is claimed under row locks and every step is idempotent.
@@ -22,6 +22,17 @@ pools_cli = AppGroup("pools", help="Operate on pools (safe to run while the sche
 demo_cli = AppGroup("demo", help="Demo data.")
 scheduler_cli = AppGroup("scheduler", help="The scheduler process.")
 outbox_cli = AppGroup("outbox", help="The email outbox.")
+reputation_cli = AppGroup("reputation", help="Reputation scores.")
+
+
+@reputation_cli.command("recompute")
+def reputation_recompute() -> None:
+    """Rebuild every score from all revealed feedback, as the scheduler's nightly job does."""
+    from app.scheduler.jobs import recompute_reputation
+
+    started = utcnow()
+    count = recompute_reputation(db.session(), {}, now=started)
+    click.echo(f"Recomputed {count} score(s) in {(utcnow() - started).total_seconds():.1f} s.")
 
 
 @outbox_cli.command("send")
@@ -209,3 +220,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(reputation_cli)

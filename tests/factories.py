@@ -172,8 +172,11 @@ def settled_pool(
     price: str = "10",
     organiser: User | None = None,
     member_age_days: int = 0,
+    winner: User | None = None,
 ) -> tuple[Pool, User, list[User]]:
-    """A pool closed, awarded and settled (offline gateway): (pool, winning vendor, charged members)."""
+    """A pool closed, awarded and settled (offline gateway): (pool, winning vendor, charged members).
+
+    `winner`: a vendor (of the pool's category, solar) to win it; default a new one."""
     from app.payments import jobs
     from app.payments.offline import OfflineGateway
 
@@ -181,7 +184,7 @@ def settled_pool(
     buyers = [user(session, now=now, created_at=now - timedelta(days=member_age_days)) for _ in range(members)]
     for buyer in buyers:
         commitment(session, pool=pool, now=now, member=buyer, quantity=quantity, max_unit_price=Decimal(price) * 2)
-    winner = vendor(session, now=now, categories=[pool.category])
+    winner = winner or vendor(session, now=now, categories=[pool.category])
     bid(session, pool=pool, now=now, vendor=winner, curve=((1, price),))
     award.close_pool(session, pool_id=pool.id, actor=pool.organiser, now=now, price_factors=price_factors)
     session.commit()

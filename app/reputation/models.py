@@ -55,5 +55,12 @@ class ReputationScore(Base):
     )  # {"1m": {"positive": n, "neutral": n, "negative": n}, "6m": ..., "12m": ...}
     detailed: Mapped[Any] = mapped_column(JSON)  # {criterion: {"average": x, "count": n}}
     computed_at: Mapped[datetime]
+    # The trust model's decayed evidence as of tally_as_of (app.reputation.trust.TrustTally): a newly
+    # revealed feedback is added to it in O(1). None until the ratee's first refresh or recompute.
+    tally_as_of: Mapped[datetime | None]
+    tally_pos: Mapped[float] = mapped_column(default=0.0)
+    tally_neg: Mapped[float] = mapped_column(default=0.0)
+    tally_recent_pos: Mapped[float] = mapped_column(default=0.0)
+    tally_recent_neg: Mapped[float] = mapped_column(default=0.0)
 
     user: Mapped[User] = relationship()

@@ -146,3 +146,33 @@ def ebay_summary(ratings: Iterable[Rating], now: datetime, direction: str | None
     rated = year["positive"] + year["negative"]
     percent = round(100.0 * year["positive"] / rated, 1) if rated else None
     return EbaySummary(_feedback_score(kept), percent, counts, _detailed(kept, now - PERIODS["12m"], direction))
+
+
+def with_rating(summary: EbaySummary, rating: Rating, now: datetime, *, rater_net_before: int) -> EbaySummary:
+    """The summary with one more revealed rating, without rereading the ratee's history.
+
+    `rater_net_before` is the sum of the rater's earlier revealed ratings of this ratee (the feedback
+    score counts each rater once, by the sign of its net). The rating joins every period it falls
+    in; the periods move on at the nightly recompute, which rebuilds the summary exactly.
+    """
+    counts = {name: dict(summary.counts.get(name, {"positive": 0, "neutral": 0, "negative": 0})) for name in PERIODS}
+    kind = "positive" if rating.value > 0 else "negative" if rating.value < 0 else "neutral"
+    for name, span in PERIODS.items():
+        if rating.created_at >= now - span:
+            counts[name][kind] = counts[name].get(kind, 0) + 1
+    year = counts["12m"]
+    rated = year["positive"] + year["negative"]
+    percent = round(100.0 * year["positive"] / rated, 1) if rated else None
+
+    def sign(net: int) -> int:
+        return (net > 0) - (net < 0)
+
+    score = summary.feedback_score + sign(rater_net_before + rating.value) - sign(rater_net_before)
+    detailed = {criterion: dict(entry) for criterion, entry in summary.detailed.items()}
+    if rating.created_at >= now - PERIODS["12m"]:
+        for criterion, value in rating.scores.items():
+            entry = detailed.setdefault(criterion, {"average": None, "count": 0})
+            count = entry["count"]
+            total = (entry["average"] or 0) * count + value
+            entry["average"], entry["count"] = round(total / (count + 1), 2), count + 1
+    return EbaySummary(score, percent, counts, dict(sorted(detailed.items())))

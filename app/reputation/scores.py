@@ -1,7 +1,12 @@
 """Reading and refreshing cached reputation. No Flask here.
 
 Scores count revealed feedback only: hidden (double-blind) feedback must not move a score, or the
-score's change would reveal it.
+score's change would reveal it. What runs when (docs/trust-model.md, "In production"):
+- a newly revealed feedback is added to its ratee's stored tally and summary in O(1) (`add_revealed`);
+- a revised feedback rereads its ratee's history (`refresh`): a tally cannot take a rating back;
+- every night the scheduler's `recompute-reputation` job (and `flask --app wsgi reputation recompute`)
+  rebuilds every score from all revealed feedback (`recompute_all`): raters' credibility, which
+  needs the whole graph, the tallies, and the summaries' 1-, 6- and 12-month periods.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, delete, insert, select
+from sqlalchemy import Select, Text, cast, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.clubs.service import lock_user
 from app.reputation import rules
 from app.reputation import trust as model
 from app.reputation.models import Feedback, ReputationScore
@@ -100,8 +106,57 @@ def refresh(session: Session, user_ids: Iterable[int], *, now: datetime) -> None
     query = select(ReputationScore.user_id, ReputationScore.credibility).where(ReputationScore.user_id.in_(raters))
     credibility = {user_id: value for user_id, value in session.execute(query) if value is not None}
     for user_id in ids:
-        trust = model.trust_for(user_id, ratings[user_id], credibility, now)
-        store(session, user_id, trust, None, rules.ebay_summary(ratings[user_id], now), now, keep_credibility=True)
+        tally = model.tally_for(user_id, ratings[user_id], credibility, now)
+        summary = rules.ebay_summary(ratings[user_id], now)
+        store(session, user_id, tally.trust(now), None, summary, now, keep_credibility=True, tally=tally)
+
+
+def add_revealed(session: Session, feedback: Sequence[Feedback], *, now: datetime) -> None:
+    """Add newly revealed feedback to its ratees' scores in O(1) each, from their stored tallies.
+
+    A ratee without a tally yet (never scored, or scored before tallies existed) is refreshed from
+    its history once. Each ratee's row lock serialises two reveals for the same ratee. A rater's
+    repeat counts by the ratings of this ratee revealed before it (the nightly recompute orders
+    repeats by when they were written).
+    """
+    by_ratee: dict[int, list[Feedback]] = {}
+    for item in sorted(feedback, key=lambda f: (f.created_at, f.id)):
+        by_ratee.setdefault(item.ratee_id, []).append(item)
+    raters = {item.rater_id for item in feedback}
+    created = account_ages(session, raters)
+    query = select(ReputationScore.user_id, ReputationScore.credibility).where(ReputationScore.user_id.in_(raters))
+    credibility = {user_id: value for user_id, value in session.execute(query) if value is not None}
+    for ratee_id in sorted(by_ratee):
+        lock_user(session, ratee_id)
+        row = session.get(ReputationScore, ratee_id, populate_existing=True)
+        if row is None or row.tally_as_of is None:
+            refresh(session, [ratee_id], now=now)
+            continue
+        tally = model.TrustTally(
+            row.tally_as_of, row.tally_pos, row.tally_neg, row.tally_recent_pos, row.tally_recent_neg
+        )
+        summary = rules.EbaySummary(row.feedback_score, row.percent_positive_12m, row.counts, row.detailed)
+        for item in by_ratee[ratee_id]:
+            rating = model.Rating(item.rater_id, ratee_id, item.rating, item.amount_minor, item.created_at,
+                                  created[item.rater_id], MappingProxyType(item.scores or {}))  # fmt: skip
+            earlier = _earlier_from_rater(session, item)
+            if item.rater_id != ratee_id and item.created_at <= now:
+                weight = credibility.get(item.rater_id, model.fresh_credibility(item.amount_minor))
+                tally = tally.add(rating, weight, len(earlier) + 1)
+            summary = rules.with_rating(summary, rating, now, rater_net_before=sum(earlier))
+        store(session, ratee_id, tally.trust(now), None, summary, now, keep_credibility=True, tally=tally)
+
+
+def _earlier_from_rater(session: Session, item: Feedback) -> list[int]:
+    """The ratings the same rater gave the same ratee, revealed, before this one (rarely more than a few)."""
+    query = select(Feedback.rating).where(
+        Feedback.rater_id == item.rater_id,
+        Feedback.ratee_id == item.ratee_id,
+        Feedback.revealed_at.is_not(None),
+        Feedback.id != item.id,
+        or_(Feedback.created_at < item.created_at, (Feedback.created_at == item.created_at) & (Feedback.id < item.id)),
+    )
+    return list(session.scalars(query))
 
 
 def store(
@@ -113,8 +168,9 @@ def store(
     now: datetime,
     *,
     keep_credibility: bool = False,
+    tally: model.TrustTally | None = None,
 ) -> ReputationScore:
-    """Write one user's cached scores."""
+    """Write one user's cached scores (and the trust model's tally behind them, when given)."""
     row = session.get(ReputationScore, user_id) or ReputationScore(user_id=user_id)
     if row not in session:
         session.add(row)
@@ -126,6 +182,9 @@ def store(
     row.counts = summary.counts  # type: ignore[attr-defined]
     row.detailed = summary.detailed  # type: ignore[attr-defined]
     row.computed_at = now
+    if tally is not None:
+        row.tally_as_of, row.tally_pos, row.tally_neg = tally.as_of, tally.pos, tally.neg
+        row.tally_recent_pos, row.tally_recent_neg = tally.recent_pos, tally.recent_neg
     return row
 
 
@@ -144,8 +203,14 @@ def recompute_all(session: Session, *, now: datetime, batch: int = 5000) -> int:
     rows = []
     for user_id in set(result.trust) | set(by_ratee):
         summary = rules.ebay_summary(by_ratee.get(user_id, []), now)
+        tally = result.tallies.get(user_id, model.TrustTally(now))
         rows.append(
             {
+                "tally_as_of": tally.as_of,
+                "tally_pos": tally.pos,
+                "tally_neg": tally.neg,
+                "tally_recent_pos": tally.recent_pos,
+                "tally_recent_neg": tally.recent_neg,
                 "user_id": user_id,
                 "trust": result.trust.get(user_id, model.DEFAULT.prior_mean),
                 "credibility": result.credibility.get(user_id),

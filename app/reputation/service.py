@@ -169,10 +169,11 @@ def reply(session: Session, *, feedback_id: int, ratee: User, text: str, now: da
 
 def reveal(session: Session, feedback: list[Feedback], *, now: datetime) -> None:
     """Make feedback public and refresh its ratees' scores."""
-    for item in feedback:
-        item.revealed_at = item.revealed_at or now
+    newly = [item for item in feedback if item.revealed_at is None]
+    for item in newly:
+        item.revealed_at = now
     session.flush()
-    for item in feedback:
+    for item in newly:
         pool = session.get(Pool, item.pool_id)
         assert pool is not None
         notify_user(
@@ -183,7 +184,7 @@ def reveal(session: Session, feedback: list[Feedback], *, now: datetime) -> None
             f"You received feedback on “{pool.title}”. It is on your profile now.",
             now,
         )
-    scores.refresh(session, {item.ratee_id for item in feedback}, now=now)
+    scores.add_revealed(session, newly, now=now)
 
 
 def reveal_expired(session: Session, *, now: datetime, limit: int = 5000) -> int:

@@ -20,7 +20,7 @@ from app.bids.jobs import close_due_pools
 from app.payments import jobs as payments
 from app.payments.gateways import make_gateway
 from app.payments.rules import EscrowTerms
-from app.reputation.scores import price_factors
+from app.reputation.scores import price_factors, recompute_all
 from app.reputation.service import reveal_expired
 from app.social import jobs as social_jobs
 
@@ -59,6 +59,13 @@ def _reveal(session: Session, config: Mapping[str, Any], *, now: datetime) -> in
     return revealed
 
 
+def recompute_reputation(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
+    """Rebuild every score from all revealed feedback: credibility, tallies and the summaries' periods."""
+    count = recompute_all(session, now=now)
+    unit_of_work.commit(session)
+    return count
+
+
 @dataclass(frozen=True)
 class Job:
     id: str  # stable: the job store replaces the job of the same id on every start
@@ -74,5 +81,6 @@ JOBS = [
     Job("closing-reminders", social_jobs.remind_closing_soon, "interval", {"minutes": 5}),
     Job("send-outbox", social_jobs.send_outbox, "interval", {"seconds": 30}),
     Job("reveal-feedback", _reveal, "cron", {"minute": 7}),  # hourly: double-blind feedback whose window ended
+    Job("recompute-reputation", recompute_reputation, "cron", {"hour": 3, "minute": 17}),  # nightly, UTC
 ]
 JOBS_BY_ID = {job.id: job for job in JOBS}
