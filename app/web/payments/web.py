@@ -32,6 +32,7 @@ from app.payments.rules import DISPUTE_STAGE_LABELS, LineKind, releasable_minor
 from app.pools import service as pools
 from app.pools.curves import describe
 from app.pools.models import Commitment, Pool
+from app.reputation.standing import standings
 from app.web.auth import require_user
 from app.web.extensions import db
 from app.web.http import confirmation, csv_download, load_form
@@ -58,7 +59,8 @@ def console(pool_id: int) -> Any:
         pool=pool,
         members=members,
         names={c.member_id: c.member for c in members},
-        bid_views=bids.bids_visible_to(db.session(), pool, organiser),
+        bid_views=(views := bids.bids_visible_to(db.session(), pool, organiser)),
+        standings=standings(db.session(), {v.bid.vendor_id for v in views}, now=utcnow()),
         award=bids.award_of(db.session(), pool.id),
         payments=service.payments_of(db.session(), pool.id),
         lines=escrow.line_views(db.session(), pool, organiser),

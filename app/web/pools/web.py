@@ -26,6 +26,7 @@ from app.payments.rules import line_state
 from app.pools import commitments, lifecycle, service
 from app.pools.models import CommitmentStatus, Pool, PoolStatus, Visibility
 from app.reputation.scores import price_factors
+from app.reputation.standing import standings
 from app.web.auth import caller, require_user
 from app.web.extensions import db
 from app.web.http import confirmation, load_form, restored_values
@@ -203,6 +204,7 @@ def _pool_page(
         live=_live(pool, market),
         award=awarded,
         winners={vendor_id: vendor.public_name for vendor_id, vendor in winners.items()},
+        standings=standings(db.session(), winners, now=utcnow()),
         my_vendor=served_me[0] if served_me else None,
         my_line=_my_line(pool, user) if mine is not None and user is not None else None,
         feedback=feedback_context(pool, user),

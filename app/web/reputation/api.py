@@ -77,7 +77,7 @@ class Reputation(MethodView):
     @blp.response(200, ReputationOut)
     def get(self, user_id: int) -> Any:
         """A user's eBay-style scores and trust."""
-        return reputation_view(db.session(), get_user(db.session(), user_id).id)
+        return reputation_view(db.session(), get_user(db.session(), user_id).id, utcnow())
 
 
 @blp.route("/users/<int:user_id>/feedback")

@@ -54,3 +54,8 @@ class ReputationOut(Schema):
     counts = fields.Dict()
     detailed = fields.Dict()
     trust = fields.Float()
+    level = fields.String(
+        allow_none=True, metadata={"description": '"top_rated", "below_standard" or null (docs/trust-model.md)'}
+    )
+    level_reason = fields.String(metadata={"description": "one sentence: why the level, empty without one"})
+    trust_explained = fields.String(metadata={"description": "one sentence: what the trust number means"})

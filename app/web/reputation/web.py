@@ -12,7 +12,7 @@ from app.accounts.service import get_user, users_by_id
 from app.clock import utcnow
 from app.errors import Conflict, ValidationFailed
 from app.pools import service as pools
-from app.reputation import rules, service
+from app.reputation import levels, rules, service
 from app.reputation.profile import reputation_view
 from app.web.auth import caller, require_user
 from app.web.extensions import db
@@ -33,11 +33,17 @@ def profile(user_id: int) -> Any:
     return render_template(
         "reputation/profile.html",
         user=user,
-        rep=reputation_view(db.session(), user.id),
+        rep=reputation_view(db.session(), user.id, utcnow()),
         received=received,
         page=page,
         criteria_labels=rules.CRITERION_LABELS,
     )
+
+
+@bp.get("/reputation/levels")
+def levels_explained() -> Any:
+    """The published thresholds of the seller levels, and what trust means."""
+    return render_template("reputation/levels.html", rules=levels.RULES)
 
 
 def feedback_context(pool: Any, viewer: Any) -> dict[str, Any]:

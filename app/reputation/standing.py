@@ -1,0 +1,79 @@
+"""Where vendors stand: their level (app.reputation.levels) from cached trust, ratings and lost disputes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.payments.models import Dispute, DisputeOutcome
+from app.reputation import levels
+from app.reputation import trust as model
+from app.reputation.models import ReputationScore
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A vendor's level and the numbers behind it, for a badge and its one-sentence reason."""
+
+    user_id: int
+    trust: float
+    ratings_12m: int
+    lost_disputes: int
+    level: levels.SellerLevel | None
+
+    @property
+    def label(self) -> str:
+        return levels.LABELS[self.level] if self.level else ""
+
+    @property
+    def reason(self) -> str:
+        return levels.level_reason(self.level, self.trust, self.ratings_12m, self.lost_disputes)
+
+    @property
+    def trust_explained(self) -> str:
+        return levels.trust_sentence(self.trust, self.ratings_12m)
+
+
+def standings(session: Session, user_ids: Iterable[int], *, now: datetime) -> dict[int, Standing]:
+    """Each user's standing, in two queries whatever their number."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    scores = {
+        user_id: (trust, counts)
+        for user_id, trust, counts in session.execute(
+            select(ReputationScore.user_id, ReputationScore.trust, ReputationScore.counts).where(
+                ReputationScore.user_id.in_(ids)
+            )
+        )
+    }
+    since = now - timedelta(days=levels.RULES.dispute_days)
+    lost = dict(
+        session.execute(
+            select(Dispute.vendor_id, func.count(Dispute.id))
+            .where(
+                Dispute.vendor_id.in_(ids),
+                Dispute.outcome.in_([DisputeOutcome.REFUND, DisputeOutcome.PARTIAL]),
+                Dispute.resolved_at >= since,
+            )
+            .group_by(Dispute.vendor_id)
+        ).all()
+    )
+    result = {}
+    for user_id in ids:
+        trust, counts = scores.get(user_id, (model.DEFAULT.prior_mean, None))
+        year = (counts or {}).get("12m", {})
+        rated = sum(year.get(kind, 0) for kind in ("positive", "neutral", "negative"))
+        lost_count = lost.get(user_id, 0)
+        level = levels.seller_level(trust, rated, lost_count)
+        result[user_id] = Standing(user_id, trust, rated, lost_count, level)
+    return result
+
+
+def standing(session: Session, user_id: int, *, now: datetime) -> Standing:
+    """One user's standing (see standings)."""
+    return standings(session, [user_id], now=now)[user_id]
