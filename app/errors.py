@@ -56,3 +56,10 @@ class PoolNotOpen(Conflict):
 
 class InvalidTransition(Conflict):
     code = "invalid_transition"
+
+
+class TooMany(DomainError):
+    """The caller did this too often lately (a rule of the product, counted in the database)."""
+
+    status = 429
+    code = "too_many"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Text, UniqueConstraint
@@ -35,9 +36,42 @@ class Feedback(Base):
     revised_at: Mapped[datetime | None]  # the rater's one revision
     created_at: Mapped[datetime]
     revealed_at: Mapped[datetime | None]  # hidden (double-blind) until both sides rated or the window ended
+    removed_at: Mapped[datetime | None]  # an operator upheld a flag on it: out of every score, shown as removed
 
     rater: Mapped[User] = relationship(foreign_keys=[rater_id])
     ratee: Mapped[User] = relationship(foreign_keys=[ratee_id])
+    flag: Mapped[FeedbackFlag | None] = relationship(viewonly=True, lazy="selectin", uselist=False)
+
+
+class FlagReason(StrEnum):
+    RETALIATORY = "retaliatory"  # left to punish, e.g. for the ratee's own honest feedback or a dispute
+    ABUSIVE = "abusive"  # insults, threats, personal details
+    OFF_TOPIC = "off_topic"  # not about this trade
+
+
+class FlagStatus(StrEnum):
+    OPEN = "open"  # in the operators' queue (/admin/feedback-flags)
+    UPHELD = "upheld"  # the feedback is removed
+    REJECTED = "rejected"  # the feedback stays
+
+
+class FeedbackFlag(Base):
+    """A ratee's flag on a feedback it received: an operator decides it (app.reputation.flags)."""
+
+    __tablename__ = "feedback_flags"
+    __table_args__ = (Index("ix_feedback_flags_status_created_at", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feedback_id: Mapped[int] = mapped_column(ForeignKey("feedback.id"), unique=True)  # one flag per feedback
+    flagged_by: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    reason: Mapped[FlagReason] = mapped_column(StrEnumType(FlagReason, 16))
+    note: Mapped[str] = mapped_column(Text, default="")  # at most 500 characters
+    status: Mapped[FlagStatus] = mapped_column(StrEnumType(FlagStatus, 10), default=FlagStatus.OPEN)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    feedback: Mapped[Feedback] = relationship(viewonly=True)
 
 
 class ReputationScore(Base):

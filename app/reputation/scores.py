@@ -67,7 +67,7 @@ def ratings_query(ratee_ids: Sequence[int] | None = None) -> Select:  # type: ig
         Feedback.amount_minor,
         Feedback.created_at,
         cast(Feedback.scores, Text),
-    ).where(Feedback.revealed_at.is_not(None))
+    ).where(Feedback.revealed_at.is_not(None), Feedback.removed_at.is_(None))  # removed: an upheld flag
     if ratee_ids is not None:
         query = query.where(Feedback.ratee_id.in_(ratee_ids))
     return query
@@ -153,6 +153,7 @@ def _earlier_from_rater(session: Session, item: Feedback) -> list[int]:
         Feedback.rater_id == item.rater_id,
         Feedback.ratee_id == item.ratee_id,
         Feedback.revealed_at.is_not(None),
+        Feedback.removed_at.is_(None),
         Feedback.id != item.id,
         or_(Feedback.created_at < item.created_at, (Feedback.created_at == item.created_at) & (Feedback.id < item.id)),
     )

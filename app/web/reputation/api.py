@@ -9,12 +9,22 @@ from flask.views import MethodView
 from app import unit_of_work
 from app.accounts.service import get_user
 from app.clock import utcnow
-from app.reputation import service
+from app.reputation import flags, service
+from app.reputation.models import FlagReason
 from app.reputation.profile import reputation_view
 from app.web.auth import caller, require_user
 from app.web.extensions import db
 from app.web.http import ApiBlueprint
-from app.web.reputation.schemas import FeedbackIn, FeedbackOut, FeedbackReviseIn, ReplyIn, ReputationOut
+from app.web.reputation.schemas import (
+    FeedbackIn,
+    FeedbackOut,
+    FeedbackReviseIn,
+    FlagDecisionIn,
+    FlagIn,
+    FlagOut,
+    ReplyIn,
+    ReputationOut,
+)
 from app.web.schemas import PageQuery
 
 blp = ApiBlueprint("reputation_api", __name__, url_prefix="/api/v1", description="Feedback and reputation")
@@ -88,3 +98,42 @@ class ReceivedFeedback(MethodView):
         """The revealed feedback a user received, newest first, 20 a page."""
         user = get_user(db.session(), user_id)
         return service.visible_feedback(db.session(), ratee_id=user.id, viewer=caller(), page=query["page"])
+
+
+@blp.route("/feedback/<int:feedback_id>/flag")
+class FlagFeedback(MethodView):
+    @blp.arguments(FlagIn)
+    @blp.response(201, FlagOut)
+    def post(self, data: dict[str, Any], feedback_id: int) -> Any:
+        """Flag feedback you received as retaliatory, abusive or off topic (5 a day); an operator decides."""
+        flag = flags.flag_feedback(
+            db.session(),
+            feedback_id=feedback_id,
+            flagger=require_user(),
+            reason=FlagReason(data["reason"]),
+            note=data["note"],
+            now=utcnow(),
+        )
+        unit_of_work.commit(db.session())
+        return flag
+
+
+@blp.route("/feedback-flags")
+class FlagQueue(MethodView):
+    @blp.response(200, FlagOut(many=True))
+    def get(self) -> Any:
+        """The operators' queue of open flags, oldest first (dispute operators only)."""
+        return flags.open_flags(db.session(), require_user())
+
+
+@blp.route("/feedback-flags/<int:flag_id>/decision")
+class FlagDecision(MethodView):
+    @blp.arguments(FlagDecisionIn)
+    @blp.response(200, FlagOut)
+    def post(self, data: dict[str, Any], flag_id: int) -> Any:
+        """Uphold a flag (the feedback leaves every score and shows as removed) or reject it (operators)."""
+        flag = flags.decide_flag(
+            db.session(), flag_id=flag_id, operator=require_user(), uphold=data["uphold"], now=utcnow()
+        )
+        unit_of_work.commit(db.session())
+        return flag

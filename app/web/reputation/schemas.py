@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.reputation.models import FlagReason
 from app.web.schemas import MAX_ID, TrimmedString, WholeNumber
 
 
@@ -59,3 +60,26 @@ class ReputationOut(Schema):
     )
     level_reason = fields.String(metadata={"description": "one sentence: why the level, empty without one"})
     trust_explained = fields.String(metadata={"description": "one sentence: what the trust number means"})
+
+
+class FlagIn(Schema):
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf([r.value for r in FlagReason], error="Choose retaliatory, abusive or off_topic."),
+    )
+    note = TrimmedString(multiline=True, load_default="", metadata={"description": "at most 500 characters"})
+
+
+class FlagOut(Schema):
+    id = fields.Integer()
+    feedback_id = fields.Integer()
+    flagged_by = fields.Integer()
+    reason = fields.String()
+    note = fields.String()
+    status = fields.String(metadata={"description": "open, upheld (the feedback is removed) or rejected"})
+    decided_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class FlagDecisionIn(Schema):
+    uphold = fields.Boolean(required=True, metadata={"description": "true removes the feedback from every score"})

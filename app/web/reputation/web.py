@@ -10,14 +10,15 @@ from flask_login import login_required
 from app import unit_of_work
 from app.accounts.service import get_user, users_by_id
 from app.clock import utcnow
-from app.errors import Conflict, ValidationFailed
+from app.errors import Conflict, TooMany, ValidationFailed
 from app.pools import service as pools
-from app.reputation import levels, rules, service
+from app.reputation import flags, levels, rules, service
+from app.reputation.models import FlagReason
 from app.reputation.profile import reputation_view
 from app.web.auth import caller, require_user
 from app.web.extensions import db
 from app.web.http import load_form
-from app.web.reputation.schemas import FeedbackChoiceIn
+from app.web.reputation.schemas import FeedbackChoiceIn, FlagDecisionIn, FlagIn
 from app.web.schemas import PageQuery
 
 bp = Blueprint("reputation", __name__, template_folder="../../templates")
@@ -37,6 +38,7 @@ def profile(user_id: int) -> Any:
         received=received,
         page=page,
         criteria_labels=rules.CRITERION_LABELS,
+        flag_reasons=flags.REASON_LABELS,
     )
 
 
@@ -94,6 +96,57 @@ def leave(pool_id: int) -> Any:
         unit_of_work.commit(db.session())
         flash("Thanks! Your feedback stays hidden until they rate you too, or the feedback window ends.", "success")
     return redirect(url_for("pools.show", pool_id=pool_id) + "#feedback")
+
+
+@bp.post("/feedback/<int:feedback_id>/flag")
+@login_required
+def flag(feedback_id: int) -> Any:
+    """Flag feedback you received; an operator decides."""
+    user = require_user()
+    data, errors = load_form(FlagIn(), request.form)
+    if errors:
+        flash(" ".join(m for ms in errors.values() for m in ms), "error")
+        return redirect(url_for("reputation.profile", user_id=user.id))
+    try:
+        flags.flag_feedback(db.session(), feedback_id=feedback_id, flagger=user, reason=FlagReason(data["reason"]),
+                            note=data["note"], now=utcnow())  # fmt: skip
+    except (ValidationFailed, Conflict, TooMany) as exc:
+        db.session.rollback()
+        flash(" ".join([m for ms in exc.errors.values() for m in ms] or [exc.message]), "error")
+    else:
+        unit_of_work.commit(db.session())
+        flash("Thanks: an operator will look at this feedback. It stays until they decide.", "success")
+    return redirect(url_for("reputation.profile", user_id=user.id))
+
+
+@bp.get("/admin/feedback-flags")
+@login_required
+def flag_queue() -> Any:
+    """The operators' queue of flagged feedback."""
+    queue = flags.open_flags(db.session(), require_user())
+    names = users_by_id(db.session(), {f.feedback.ratee_id for f in queue})
+    return render_template("reputation/flags.html", flags=queue, names=names, reasons=flags.REASON_LABELS)
+
+
+@bp.post("/admin/feedback-flags/<int:flag_id>")
+@login_required
+def decide_flag(flag_id: int) -> Any:
+    """Uphold or reject a flag (operators)."""
+    data, errors = load_form(FlagDecisionIn(), request.form)
+    if errors:
+        flash("Choose to uphold or reject the flag.", "error")
+        return redirect(url_for("reputation.flag_queue"))
+    try:
+        decided = flags.decide_flag(db.session(), flag_id=flag_id, operator=require_user(), uphold=data["uphold"],
+                                    now=utcnow())  # fmt: skip
+    except Conflict as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        unit_of_work.commit(db.session())
+        flash("Upheld: the feedback is removed from scores." if decided.status == "upheld" else "Rejected: it stays.",
+              "success")  # fmt: skip
+    return redirect(url_for("reputation.flag_queue"))
 
 
 @bp.post("/feedback/<int:feedback_id>/reply")
