@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.clock import utcnow
 from app.reputation import trust as model
 from app.reputation.models import ReputationScore
-from app.reputation.standing import Standing, standing
+from app.reputation.standing import Standing, lost_disputes, standing_of
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,12 @@ class ReputationView:
 
 def reputation_view(session: Session, user_id: int, now: datetime | None = None) -> ReputationView:
     """The user's cached reputation; a user nobody has rated gets the model's prior trust."""
-    where = standing(session, user_id, now=now or utcnow())
     row = session.get(ReputationScore, user_id)
+    lost = lost_disputes(session, [user_id], now=now or utcnow()).get(user_id, 0)
     if row is None:
+        where = standing_of(user_id, model.DEFAULT.prior_mean, None, lost)
         return ReputationView(user_id, model.DEFAULT.prior_mean, standing=where)
+    where = standing_of(user_id, row.trust, row.counts, lost)
     return ReputationView(
         user_id, row.trust, row.feedback_score, row.percent_positive_12m, row.counts or {}, row.detailed or {}, where
     )

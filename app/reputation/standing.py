@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -43,35 +44,38 @@ def standings(session: Session, user_ids: Iterable[int], *, now: datetime) -> di
     ids = set(user_ids)
     if not ids:
         return {}
+    query = select(ReputationScore.user_id, ReputationScore.trust, ReputationScore.counts)
     scores = {
         user_id: (trust, counts)
-        for user_id, trust, counts in session.execute(
-            select(ReputationScore.user_id, ReputationScore.trust, ReputationScore.counts).where(
-                ReputationScore.user_id.in_(ids)
-            )
-        )
+        for user_id, trust, counts in session.execute(query.where(ReputationScore.user_id.in_(ids)))
     }
+    lost = lost_disputes(session, ids, now=now)
+    return {
+        user_id: standing_of(user_id, *scores.get(user_id, (model.DEFAULT.prior_mean, None)), lost.get(user_id, 0))
+        for user_id in ids
+    }
+
+
+def lost_disputes(session: Session, vendor_ids: Iterable[int], *, now: datetime) -> dict[int, int]:
+    """How many disputes each vendor lost (refunded in whole or in part) in the levels' recent days."""
     since = now - timedelta(days=levels.RULES.dispute_days)
-    lost = dict(
-        session.execute(
-            select(Dispute.vendor_id, func.count(Dispute.id))
-            .where(
-                Dispute.vendor_id.in_(ids),
-                Dispute.outcome.in_([DisputeOutcome.REFUND, DisputeOutcome.PARTIAL]),
-                Dispute.resolved_at >= since,
-            )
-            .group_by(Dispute.vendor_id)
-        ).all()
+    query = (
+        select(Dispute.vendor_id, func.count(Dispute.id))
+        .where(
+            Dispute.vendor_id.in_(set(vendor_ids)),
+            Dispute.outcome.in_([DisputeOutcome.REFUND, DisputeOutcome.PARTIAL]),
+            Dispute.resolved_at >= since,
+        )
+        .group_by(Dispute.vendor_id)
     )
-    result = {}
-    for user_id in ids:
-        trust, counts = scores.get(user_id, (model.DEFAULT.prior_mean, None))
-        year = (counts or {}).get("12m", {})
-        rated = sum(year.get(kind, 0) for kind in ("positive", "neutral", "negative"))
-        lost_count = lost.get(user_id, 0)
-        level = levels.seller_level(trust, rated, lost_count)
-        result[user_id] = Standing(user_id, trust, rated, lost_count, level)
-    return result
+    return {vendor_id: count for vendor_id, count in session.execute(query)}
+
+
+def standing_of(user_id: int, trust: float, counts: dict[str, Any] | None, lost: int) -> Standing:
+    """A standing from a user's cached trust and period counts and its disputes lost lately."""
+    year = (counts or {}).get("12m", {})
+    rated = sum(year.get(kind, 0) for kind in ("positive", "neutral", "negative"))
+    return Standing(user_id, trust, rated, lost, levels.seller_level(trust, rated, lost))
 
 
 def standing(session: Session, user_id: int, *, now: datetime) -> Standing:

@@ -167,6 +167,11 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(Exception, _handle_unexpected)
 
 
+def flash_refusal(error: DomainError) -> None:
+    """Flash why a service refused a form: every field's message, or the error's own."""
+    flash(" ".join([m for messages in error.errors.values() for m in messages] or [error.message]), "error")
+
+
 def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Validate submitted form fields with a schema; return (data, per-field errors).
 

@@ -35,7 +35,7 @@ from app.pools.models import Commitment, Pool
 from app.reputation.standing import standings
 from app.web.auth import require_user
 from app.web.extensions import db
-from app.web.http import confirmation, csv_download, load_form
+from app.web.http import confirmation, csv_download, flash_refusal, load_form
 from app.web.payments.provider import current_gateway, current_terms
 from app.web.payments.schemas import AnswerIn, DecisionIn, DeliveryIn, DisputeIn, EscalateIn, MessageIn
 
@@ -264,7 +264,7 @@ def _decided(dispute_id: int, decide: Callable[[], Dispute]) -> Any:
         found = decide()
     except ValidationFailed as exc:
         db.session.rollback()
-        flash(" ".join(msg for msgs in exc.errors.values() for msg in msgs) or exc.message, "error")
+        flash_refusal(exc)
         return redirect(_back(dispute_id))
     unit_of_work.commit(db.session())
     if found.refund_minor:

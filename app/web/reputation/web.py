@@ -17,7 +17,7 @@ from app.reputation.models import FlagReason
 from app.reputation.profile import reputation_view
 from app.web.auth import caller, require_user
 from app.web.extensions import db
-from app.web.http import load_form
+from app.web.http import flash_refusal, load_form
 from app.web.reputation.schemas import FeedbackChoiceIn, FlagDecisionIn, FlagIn
 from app.web.schemas import PageQuery
 
@@ -90,8 +90,7 @@ def leave(pool_id: int) -> Any:
         )
     except (ValidationFailed, Conflict) as exc:
         db.session.rollback()
-        messages = [m for ms in exc.errors.values() for m in ms] or [exc.message]
-        flash(" ".join(messages), "error")
+        flash_refusal(exc)
     else:
         unit_of_work.commit(db.session())
         flash("Thanks! Your feedback stays hidden until they rate you too, or the feedback window ends.", "success")
@@ -112,7 +111,7 @@ def flag(feedback_id: int) -> Any:
                             note=data["note"], now=utcnow())  # fmt: skip
     except (ValidationFailed, Conflict, TooMany) as exc:
         db.session.rollback()
-        flash(" ".join([m for ms in exc.errors.values() for m in ms] or [exc.message]), "error")
+        flash_refusal(exc)
     else:
         unit_of_work.commit(db.session())
         flash("Thanks: an operator will look at this feedback. It stays until they decide.", "success")
@@ -160,7 +159,7 @@ def reply(feedback_id: int) -> Any:
         )
     except (ValidationFailed, Conflict) as exc:
         db.session.rollback()
-        flash(" ".join([m for ms in exc.errors.values() for m in ms] or [exc.message]), "error")
+        flash_refusal(exc)
     else:
         unit_of_work.commit(db.session())
         flash("Your reply is published.", "success")
