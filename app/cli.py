@@ -92,9 +92,12 @@ def grant_disputes(email: str, revoke: bool) -> None:
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def seed(if_empty: bool) -> None:
     """Fill the database with realistic demo pools, members and vendors."""
+    from flask import current_app
+
     from app.demo import seed_demo
 
-    report = seed_demo(db.session(), now=utcnow(), if_empty=if_empty)
+    key = current_app.config["IDENTITY_KEY"].encode()
+    report = seed_demo(db.session(), now=utcnow(), identity_key=key, if_empty=if_empty)
     unit_of_work.commit(db.session())
     click.echo(report)
 

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from app import unit_of_work
 from app.accounts import service as accounts
+from app.accounts import vendors as vendors_
+from app.accounts.identity import parse_identity
 from app.accounts.models import User
 from app.bids import award
 from app.bids import service as bids
@@ -200,15 +202,21 @@ POOLS = [
 ]
 
 
-def seed_demo(session: Session, *, now: datetime, if_empty: bool = False) -> str:
+def seed_demo(session: Session, *, now: datetime, identity_key: bytes, if_empty: bool = False) -> str:
     """Create demo users, vendors, pools and commitments; return a one-line report."""
     if if_empty and session.scalar(select(func.count(User.id))):
         return "Database already has data; demo seed skipped."
     rng = random.Random(42)
     members = [_user(session, name, now) for name in MEMBERS]
-    for legal_name, categories in VENDORS:
+    for number, (legal_name, categories) in enumerate(VENDORS, start=1):
         vendor = _user(session, legal_name.split()[0] + " Sales", now)
         accounts.become_vendor(session, user=vendor, legal_name=legal_name, categories=categories, now=now)
+        # Demo vendors are verified (as if the provider had checked them), each with its own bank account.
+        identity = parse_identity(
+            sort_code=f"40-00-{number:02d}", account_number=f"{number:08d}", tax_number=f"GB{number:09d}"
+        )
+        vendors_.set_payout_identity(session, vendor=vendor, identity=identity, key=identity_key, now=now)
+        vendors_.verify_vendor(session, vendor_id=vendor.id, operator=None, now=now)
     vendors = [accounts.find_user_by_email(session, v[0].split()[0].lower() + ".sales@example.com") for v in VENDORS]
     joined = sum(_pool(session, spec, members, [v for v in vendors if v], rng, now) for spec in POOLS)
     return (

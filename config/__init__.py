@@ -54,6 +54,9 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """Settings shared by every environment."""
     return {
         "SECRET_KEY": env.get("SECRET_KEY", DEV_SECRET),
+        # Keys the payout-identity fingerprints (app.accounts.identity). It must never change once
+        # vendors have registered, so it is its own setting; unset, it is derived from SECRET_KEY.
+        "IDENTITY_KEY": env.get("IDENTITY_KEY") or "identity:" + env.get("SECRET_KEY", DEV_SECRET),
         "SQLALCHEMY_DATABASE_URI": _database_url(env),
         # No pool_pre_ping: it is a round trip on every checkout, i.e. on every request (about 0.1 ms
         # of a web worker's CPU, and PostgreSQL's). Instead a connection is pinged when it comes out

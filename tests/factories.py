@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from app.accounts import service as accounts
+from app.accounts import vendors
 from app.accounts.models import User
 from app.bids import award
 from app.bids.models import Bid
@@ -46,12 +48,18 @@ def user(
     return account
 
 
-def vendor(session: Session, *, now: datetime, categories: list[str] | None = None, **fields: Any) -> User:
-    """A user with a vendor profile serving `categories` (default: solar)."""
+def vendor(
+    session: Session, *, now: datetime, categories: list[str] | None = None, verified: bool = True, **fields: Any
+) -> User:
+    """A user with a vendor profile serving `categories` (default: solar), verified unless `verified=False`
+    (with a payout fingerprint of its own, as if the provider had reported its account complete)."""
     account = user(session, now=now, **fields)
     accounts.become_vendor(
         session, user=account, legal_name=f"{account.display_name} Ltd", categories=categories or ["solar"], now=now
     )
+    if verified:
+        vendors.set_payout_fingerprint(session, vendor=account, fingerprint=secrets.token_hex(32), now=now)
+        vendors.verify_vendor(session, vendor_id=account.id, operator=None, now=now)
     session.commit()
     return account
 

@@ -34,7 +34,9 @@ class User(Base):
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     email_verified_at: Mapped[datetime | None]  # the user opened the link sent to the address
 
-    vendor_profile: Mapped[VendorProfile | None] = relationship(back_populates="user")
+    vendor_profile: Mapped[VendorProfile | None] = relationship(
+        back_populates="user", foreign_keys="VendorProfile.user_id"
+    )
 
     # flask-login's user protocol, kept here so the model is the one place that knows it.
     @property
@@ -78,8 +80,19 @@ class VendorProfile(Base):
     payouts_enabled: Mapped[bool] = mapped_column(default=False)  # the provider says it can receive transfers
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    # Identity (app.accounts.identity): verified when its payout identity is (Stripe says the account
+    # is complete, or an operator checked the documents offline); the keyed fingerprint of its bank
+    # account; and the earliest account with the same fingerprint, whose reputation it shares.
+    verified_at: Mapped[datetime | None]
+    verified_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the operator; None: the provider
+    payout_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    identity_root_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
 
-    user: Mapped[User] = relationship(back_populates="vendor_profile")
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+    user: Mapped[User] = relationship(back_populates="vendor_profile", foreign_keys=[user_id])
 
 
 class ApiToken(Base):

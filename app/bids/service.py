@@ -130,6 +130,11 @@ def _check_bidder(
     if pool.organiser_id == vendor.id:
         raise Forbidden("You organise this pool, so you cannot bid on it.")
     require_verified(vendor)  # a bid can win money
+    if not pool.allow_unverified_vendors and not vendor.vendor_profile.is_verified:
+        raise Forbidden(
+            "This pool takes bids only from verified vendors. Give your payout details on your vendor "
+            "page; once they are verified you can bid here."
+        )
     if pool.membership == CommitmentStatus.ACTIVE:
         raise Forbidden("You are a member of this pool, so you cannot bid on it.")
     if pool.min_vendor_trust is not None and (trust := trust_of(session, vendor.id)) < pool.min_vendor_trust:

@@ -71,6 +71,7 @@ _TERMS = (
     "min_vendor_trust",
     "unit",
     "visibility",
+    "allow_unverified_vendors",
 )
 _LOCK_FOR_BID = (
     select(
@@ -142,6 +143,7 @@ class PoolTerms:
     min_vendor_trust: Decimal | None
     unit: str
     visibility: str
+    allow_unverified_vendors: bool
     membership: str | None  # the bidder's commitment status, None when it never joined
 
 

@@ -93,6 +93,7 @@ class Pool(Base):
     min_vendor_trust: Mapped[Decimal | None] = mapped_column(ExactDecimal(4, 3))  # in [0, 1]
     award_rule: Mapped[AwardRule] = mapped_column(StrEnumType(AwardRule, 24), default=AwardRule.LOWEST_PRICE)
     award_mode: Mapped[AwardMode] = mapped_column(StrEnumType(AwardMode, 8), default=AwardMode.SPLIT)
+    allow_unverified_vendors: Mapped[bool] = mapped_column(default=False)  # else only verified vendors bid
     visibility: Mapped[Visibility] = mapped_column(StrEnumType(Visibility, 10), default=Visibility.PUBLIC)
     # The share link's secret (/p/<link_token>): how an unlisted pool is found, never by its id.
     link_token: Mapped[str] = mapped_column(String(32), unique=True, default=new_link_token)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.accounts.vendors import identity_roots
 from app.clock import utcnow
 from app.reputation import trust as model
 from app.reputation.models import ReputationScore
@@ -39,8 +40,9 @@ class ReputationView:
 
 def reputation_view(session: Session, user_id: int, now: datetime | None = None) -> ReputationView:
     """The user's cached reputation; a user nobody has rated gets the model's prior trust."""
-    row = session.get(ReputationScore, user_id)
-    lost = lost_disputes(session, [user_id], now=now or utcnow()).get(user_id, 0)
+    root = identity_roots(session, [user_id])[user_id]  # linked accounts share their identity's reputation
+    row = session.get(ReputationScore, root)
+    lost = lost_disputes(session, [root], now=now or utcnow()).get(root, 0)
     if row is None:
         where = standing_of(user_id, model.DEFAULT.prior_mean, None, lost)
         return ReputationView(user_id, model.DEFAULT.prior_mean, standing=where)

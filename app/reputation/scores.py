@@ -19,10 +19,11 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, delete, insert, or_, select
+from sqlalchemy import Select, Text, cast, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
+from app.accounts.models import User, VendorProfile
+from app.accounts.vendors import identity_roots
 from app.clubs.service import lock_user
 from app.reputation import rules
 from app.reputation import trust as model
@@ -30,20 +31,17 @@ from app.reputation.models import Feedback, ReputationScore
 
 
 def trust_of(session: Session, user_id: int) -> float:
-    """The user's trust; an account nobody has rated yet has the model's prior."""
-    cached = session.get(ReputationScore, user_id)
-    return cached.trust if cached is not None else model.DEFAULT.prior_mean
+    """The user's trust (its identity's: linked accounts share one); an account nobody has rated yet
+    has the model's prior."""
+    return trusts_of(session, [user_id])[user_id]
 
 
 def trusts_of(session: Session, user_ids: Iterable[int]) -> dict[int, float]:
-    """Trust of several users in one query."""
-    ids = set(user_ids)
-    found = dict(
-        session.execute(
-            select(ReputationScore.user_id, ReputationScore.trust).where(ReputationScore.user_id.in_(ids))
-        ).all()
-    )
-    return {user_id: found.get(user_id, model.DEFAULT.prior_mean) for user_id in ids}
+    """Trust of several users, each its identity's (app.accounts.vendors), in two queries."""
+    roots = identity_roots(session, user_ids)
+    query = select(ReputationScore.user_id, ReputationScore.trust)
+    found = dict(session.execute(query.where(ReputationScore.user_id.in_(set(roots.values())))).all())
+    return {user_id: found.get(root, model.DEFAULT.prior_mean) for user_id, root in roots.items()}
 
 
 def price_factors(session: Session, vendor_ids: Iterable[int]) -> dict[int, Decimal]:
@@ -60,16 +58,22 @@ def ratings_query(ratee_ids: Sequence[int] | None = None) -> Select:  # type: ig
     Scores come as JSON text: identical texts repeat a lot, so they are decoded once each (see
     _scores); raters' account ages are looked up once per rater, not joined into every row.
     """
-    query = select(
-        Feedback.rater_id,
-        Feedback.ratee_id,
-        Feedback.rating,
-        Feedback.amount_minor,
-        Feedback.created_at,
-        cast(Feedback.scores, Text),
-    ).where(Feedback.revealed_at.is_not(None), Feedback.removed_at.is_(None))  # removed: an upheld flag
+    # A vendor linked to an earlier account by its payout identity is rated as that identity.
+    ratee = func.coalesce(VendorProfile.identity_root_id, Feedback.ratee_id)
+    query = (
+        select(
+            Feedback.rater_id,
+            ratee,
+            Feedback.rating,
+            Feedback.amount_minor,
+            Feedback.created_at,
+            cast(Feedback.scores, Text),
+        )
+        .outerjoin(VendorProfile, VendorProfile.user_id == Feedback.ratee_id)
+        .where(Feedback.revealed_at.is_not(None), Feedback.removed_at.is_(None))  # removed: an upheld flag
+    )
     if ratee_ids is not None:
-        query = query.where(Feedback.ratee_id.in_(ratee_ids))
+        query = query.where(ratee.in_(ratee_ids))
     return query
 
 
@@ -96,8 +100,8 @@ def as_ratings(rows: Iterable[Any], created: Mapping[int, datetime]) -> list[mod
 
 
 def refresh(session: Session, user_ids: Iterable[int], *, now: datetime) -> None:
-    """Recompute the scores of a few users from their revealed feedback, without a full recompute."""
-    ids = sorted(set(user_ids))
+    """Recompute a few users' scores (their identities') from their revealed feedback, not a full recompute."""
+    ids = sorted(set(identity_roots(session, user_ids).values()))
     rows = session.execute(ratings_query(ids)).all()
     raters = {row[0] for row in rows}
     ratings: dict[int, list[model.Rating]] = {user_id: [] for user_id in ids}
@@ -119,9 +123,10 @@ def add_revealed(session: Session, feedback: Sequence[Feedback], *, now: datetim
     repeat counts by the ratings of this ratee revealed before it (the nightly recompute orders
     repeats by when they were written).
     """
+    roots = identity_roots(session, {item.ratee_id for item in feedback})
     by_ratee: dict[int, list[Feedback]] = {}
     for item in sorted(feedback, key=lambda f: (f.created_at, f.id)):
-        by_ratee.setdefault(item.ratee_id, []).append(item)
+        by_ratee.setdefault(roots[item.ratee_id], []).append(item)
     raters = {item.rater_id for item in feedback}
     created = account_ages(session, raters)
     query = select(ReputationScore.user_id, ReputationScore.credibility).where(ReputationScore.user_id.in_(raters))
@@ -140,7 +145,7 @@ def add_revealed(session: Session, feedback: Sequence[Feedback], *, now: datetim
             rating = model.Rating(item.rater_id, ratee_id, item.rating, item.amount_minor, item.created_at,
                                   created[item.rater_id], MappingProxyType(item.scores or {}))  # fmt: skip
             earlier = _earlier_from_rater(session, item)
-            if item.rater_id != ratee_id and item.created_at <= now:
+            if item.rater_id not in (ratee_id, item.ratee_id) and item.created_at <= now:
                 weight = credibility.get(item.rater_id, model.fresh_credibility(item.amount_minor))
                 tally = tally.add(rating, weight, len(earlier) + 1)
             summary = rules.with_rating(summary, rating, now, rater_net_before=sum(earlier))

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.accounts.models import VendorProfile
 from app.payments.models import Dispute, DisputeOutcome
 from app.reputation import levels
 from app.reputation import trust as model
@@ -56,17 +57,19 @@ def standings(session: Session, user_ids: Iterable[int], *, now: datetime) -> di
     }
 
 
-def lost_disputes(session: Session, vendor_ids: Iterable[int], *, now: datetime) -> dict[int, int]:
-    """How many disputes each vendor lost (refunded in whole or in part) in the levels' recent days."""
+def lost_disputes(session: Session, identities: Iterable[int], *, now: datetime) -> dict[int, int]:
+    """How many disputes each identity's accounts lost (refunded in whole or in part) in the levels' recent days."""
     since = now - timedelta(days=levels.RULES.dispute_days)
+    identity = func.coalesce(VendorProfile.identity_root_id, Dispute.vendor_id)
     query = (
-        select(Dispute.vendor_id, func.count(Dispute.id))
+        select(identity, func.count(Dispute.id))
+        .outerjoin(VendorProfile, VendorProfile.user_id == Dispute.vendor_id)
         .where(
-            Dispute.vendor_id.in_(set(vendor_ids)),
+            identity.in_(set(identities)),
             Dispute.outcome.in_([DisputeOutcome.REFUND, DisputeOutcome.PARTIAL]),
             Dispute.resolved_at >= since,
         )
-        .group_by(Dispute.vendor_id)
+        .group_by(identity)
     )
     return {vendor_id: count for vendor_id, count in session.execute(query)}
 

@@ -155,4 +155,6 @@ def test_a_profile_with_many_feedback_renders_with_few_queries(client, session, 
     count_queries.statements.clear()
     page = client.get(f"/users/{vendor.id}")
     assert page.status_code == 200 and "thanks 59" in page.get_data(as_text=True)
-    assert count_queries.count <= 6, count_queries.statements
+    # user, its vendor profile, its identity, score, disputes lost, accounts of its identity, feedback, flags:
+    # the same few statements for 60 feedbacks as for one.
+    assert count_queries.count <= 8, count_queries.statements

@@ -9,6 +9,7 @@ from flask_login import login_required
 
 from app import unit_of_work
 from app.accounts.service import get_user, users_by_id
+from app.accounts.vendors import accounts_of_identity
 from app.clock import utcnow
 from app.errors import Conflict, TooMany, ValidationFailed
 from app.pools import service as pools
@@ -35,6 +36,7 @@ def profile(user_id: int) -> Any:
         "reputation/profile.html",
         user=user,
         rep=reputation_view(db.session(), user.id, utcnow()),
+        also=accounts_of_identity(db.session(), user) if user.vendor_profile else [],
         received=received,
         page=page,
         criteria_labels=rules.CRITERION_LABELS,

@@ -8,11 +8,11 @@ from app.social.models import POST_MAX_LENGTH
 from app.web.schemas import text
 
 
-class MessageIn(Schema):
+class ThreadMessageIn(Schema):
     body = text(POST_MAX_LENGTH, min_length=1, multiline=True)
 
 
-class MessageOut(Schema):
+class ThreadMessageOut(Schema):
     id = fields.Integer()
     pool_id = fields.Integer()
     vendor_id = fields.Integer(
