@@ -20,6 +20,13 @@ from app.accounts.models import User, VendorProfile
 from app.errors import Conflict, Forbidden, NotFound
 
 
+class IdentityClosed(Forbidden):
+    """The payout details belong to a closed account: the account giving them was closed too.
+
+    The caller commits before answering, so that the closure stands though the request is refused.
+    """
+
+
 def set_payout_fingerprint(session: Session, *, vendor: User, fingerprint: str, now: datetime) -> VendorProfile:
     """Record the vendor's payout fingerprint and link it to the earliest account that has it.
 
@@ -39,7 +46,7 @@ def set_payout_fingerprint(session: Session, *, vendor: User, fingerprint: str, 
         audit.record(session, action="vendor.identity_closed", subject=profile, actor_id=vendor.id, now=now,
                      after={"reason": "payout account of a closed account"})  # fmt: skip
         session.flush()
-        raise Forbidden("This bank account belongs to a closed account, so this account is closed too.")
+        raise IdentityClosed("This bank account belongs to a closed account, so this account is closed too.")
     roots = sorted({p.identity_root_id or p.user_id for p in same} | {p.user_id for p in same})
     profile.payout_fingerprint = fingerprint
     profile.identity_root_id = min(roots) if roots and min(roots) < vendor.id else None

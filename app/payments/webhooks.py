@@ -12,7 +12,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.accounts import vendors
+from app.accounts.identity import provider_fingerprint
 from app.accounts.models import VendorProfile
+from app.errors import Conflict
 from app.payments import jobs, service
 from app.payments.gateway import GatewayError, PaymentGateway, WebhookEvent
 from app.payments.models import Payment, Payout, WebhookReceipt
@@ -31,8 +34,13 @@ def already_handled(session: Session, event_id: str) -> bool:
     return session.scalar(select(WebhookReceipt.id).where(WebhookReceipt.event_id == event_id)) is not None
 
 
-def handle(session: Session, gateway: PaymentGateway, event: WebhookEvent, *, now: datetime) -> str:
-    """Apply one verified event once; return what was done (also stored with the receipt)."""
+def handle(
+    session: Session, gateway: PaymentGateway, event: WebhookEvent, *, now: datetime, identity_key: bytes
+) -> str:
+    """Apply one verified event once; return what was done (also stored with the receipt).
+
+    `identity_key` keys the fingerprint of a connected account's bank account (app.accounts.identity).
+    """
     if already_handled(session, event.id):
         return "duplicate"
     if event.type in PAYMENT_EVENTS:
@@ -44,7 +52,7 @@ def handle(session: Session, gateway: PaymentGateway, event: WebhookEvent, *, no
     elif event.type == "setup_intent.succeeded":
         outcome = _card_saved(session, event)
     elif event.type == "account.updated":
-        outcome = _account_updated(session, event)
+        outcome = _account_updated(session, event, identity_key, now)
     else:
         outcome = "ignored: not an event Buyswarm uses"
     session.add(WebhookReceipt(event_id=event.id, event_type=event.type, outcome=outcome[:200], received_at=now))
@@ -105,9 +113,29 @@ def _card_saved(session: Session, event: WebhookEvent) -> str:
     return f"card saved for commitment {commitment.id}"
 
 
-def _account_updated(session: Session, event: WebhookEvent) -> str:
+def _account_updated(session: Session, event: WebhookEvent, identity_key: bytes, now: datetime) -> str:
+    """A connected account changed: whether it can be paid, its bank account's fingerprint (which
+    links accounts paid into the same bank account), and whether it is complete, which verifies
+    the vendor (details submitted, charges and payouts enabled)."""
     profile = session.scalar(select(VendorProfile).where(VendorProfile.payout_account_id == event.object_id))
     if profile is None:
         return "unknown account: nothing changed"
-    profile.payouts_enabled = bool(event.object.get("payouts_enabled"))
-    return f"vendor {profile.user_id} payouts_enabled={profile.payouts_enabled}"
+    account = event.object
+    profile.payouts_enabled = bool(account.get("payouts_enabled"))
+    banks = (account.get("external_accounts") or {}).get("data") or []
+    fingerprint = next((bank.get("fingerprint") for bank in banks if bank.get("fingerprint")), None)
+    said = [f"payouts_enabled={profile.payouts_enabled}"]
+    if fingerprint:
+        keyed = provider_fingerprint(identity_key, "stripe", str(fingerprint))
+        try:
+            vendors.set_payout_fingerprint(session, vendor=profile.user, fingerprint=keyed, now=now)
+        except vendors.IdentityClosed:
+            return f"vendor {profile.user_id}: bank account of a closed account; the account is closed"
+        except Conflict:
+            said.append("verified bank account kept")
+        said.append(f"linked to {profile.identity_root_id}" if profile.identity_root_id else "own identity")
+    complete = all(account.get(flag) for flag in ("details_submitted", "charges_enabled", "payouts_enabled"))
+    if complete and profile.payout_fingerprint is not None and profile.verified_at is None:
+        vendors.verify_vendor(session, vendor_id=profile.user_id, operator=None, now=now)
+        said.append("verified")
+    return f"vendor {profile.user_id} " + ", ".join(said)

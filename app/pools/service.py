@@ -39,6 +39,7 @@ EDITABLE_FIELDS = (
     "award_rule",
     "award_mode",
     "min_vendor_trust",
+    "allow_unverified_vendors",
     "visibility",
     "delivery_to_organiser",
     "needs_address",

@@ -124,6 +124,10 @@ def test_becoming_a_vendor(client, session, now):
         "legal_name": "Sun Ltd",
         "categories": ["solar"],
         "payout_account_id": None,
+        "verified": False,  # until its payout identity is verified
+        "verified_at": None,
+        "has_payout_identity": False,
+        "linked_to": None,
     }
 
 

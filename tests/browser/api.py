@@ -30,8 +30,16 @@ class ApiUser:
     def __call__(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         return call(self.base_url, method, path, body, token=self.token)
 
-    def become_vendor(self, categories: list[str]) -> None:
+    def become_vendor(self, categories: list[str], *, verified_by: Any = None) -> None:
+        """Become a vendor; with `verified_by` (an Operator), give payout details and be verified."""
         self("POST", "/api/v1/vendors", {"legal_name": f"{self.name} Ltd", "categories": categories})
+        if verified_by is not None:
+            self.give_payout_details()
+            verified_by("POST", f"/api/v1/admin/vendors/{self.id}/verify")
+
+    def give_payout_details(self) -> None:
+        """A UK bank account of its own (sort codes carry no check digit) and a tax number."""
+        self("PUT", "/api/v1/vendors/me/payout-identity", bank_details(self.id))
 
     def open_pool(self, title: str, **overrides: Any) -> dict[str, Any]:
         body = {
@@ -53,6 +61,28 @@ class ApiUser:
     def bid(self, pool_id: int, tiers: list[tuple[int, str]], capacity: int = 1000) -> Any:
         body = {"tiers": [{"min_quantity": q, "unit_price": p} for q, p in tiers], "capacity": capacity}
         return self("POST", f"/api/v1/pools/{pool_id}/bids", body)
+
+
+def bank_details(number: int) -> dict[str, str]:
+    """Valid payout details, one bank account per number."""
+    return {
+        "sort_code": f"40-00-{number % 100:02d}",
+        "account_number": f"{number:08d}",
+        "tax_number": f"GB{number:09d}",
+    }
+
+
+class Operator:
+    """An operator account (made with `flask users create-admin`), acting through the API."""
+
+    def __init__(self, live_app: Any) -> None:
+        self.base_url = live_app.url
+        email = f"operator.{next(_seq)}@example.com"
+        live_app.cli("users", "create-admin", "--email", email, "--password", PASSWORD)
+        self.token = call(self.base_url, "POST", "/api/v1/tokens", {"email": email, "password": PASSWORD})["token"]
+
+    def __call__(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return call(self.base_url, method, path, body, token=self.token)
 
 
 def call(base_url: str, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:

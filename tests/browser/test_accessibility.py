@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.browser.api import PASSWORD, ApiUser
+from tests.browser.api import PASSWORD, ApiUser, Operator
 from tests.browser.conftest import ROOT, axe_violations, screenshot
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,7 @@ def world(live_app):
     member = ApiUser(live_app, "Ben Access")
     member.join(pool["id"], 2, "300")
     vendor = ApiUser(live_app, "Cy Access")
-    vendor.become_vendor(["solar"])
+    vendor.become_vendor(["solar"], verified_by=Operator(live_app))
     vendor.bid(pool["id"], [(1, "280"), (5, "260")])
     return {"organiser": organiser, "member": member, "vendor": vendor, "pool": pool["id"], "live_app": live_app}
 

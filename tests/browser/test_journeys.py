@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.browser.api import PASSWORD, ApiUser
+from tests.browser.api import PASSWORD, ApiUser, Operator
 from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
@@ -38,20 +38,30 @@ def confirm_email(page, live_app, email: str) -> None:
     page.get_by_text("Your email address is confirmed").wait_for()
 
 
-def register_vendor(page, live_app, name: str, email: str, business: str) -> None:
-    """Sign up in the browser and become a vendor of solar & batteries on the account page."""
+def register_vendor(page, live_app, name: str, email: str, business: str, operator: Operator) -> None:
+    """Sign up in the browser, become a vendor of solar & batteries and give payout details on the
+    account page; the operator verifies the vendor, which the account page then says."""
     register(page, live_app, name, email)
     page.goto("/account")
     page.get_by_label("Legal name of your business").fill(business)
     page.get_by_label("Solar & batteries").check()
     page.get_by_role("button", name="Become a vendor").click()
+    page.get_by_label("Sort code", exact=True).fill("40-11-22")
+    page.get_by_label("Account number", exact=True).fill(f"{abs(hash(email)) % 10**8:08d}")
+    page.get_by_label("Tax number", exact=True).fill("GB123456789")
+    page.get_by_role("button", name="Save payout details").click()
+    page.get_by_text("An operator verifies them").wait_for()
+    vendor_id = int(page.get_by_role("link", name="Your public profile").get_attribute("href").rsplit("/", 1)[1])
+    operator("POST", f"/api/v1/admin/vendors/{vendor_id}/verify")
+    page.goto("/account")
+    page.get_by_text("Verified on").wait_for()
 
 
 def test_member_journey(new_page, live_app):
     organiser = ApiUser(live_app, "Olga Organiser")
     pool = organiser.open_pool("Member journey solar panels", min_quantity=10)
     vendor = ApiUser(live_app, "Val Vendor")
-    vendor.become_vendor(["solar"])
+    vendor.become_vendor(["solar"], verified_by=Operator(live_app))
 
     page = new_page()
     register(page, live_app, "Mina Member", "mina@example.com")
@@ -120,10 +130,10 @@ def test_vendor_journey(new_page, live_app):
     for buyer in buyers:
         buyer.join(pool["id"], 4, "5000")
     rival = ApiUser(live_app, "Rival Vendor")
-    rival.become_vendor(["solar"])
+    rival.become_vendor(["solar"], verified_by=Operator(live_app))
 
     page = new_page()
-    register_vendor(page, live_app, "Vera Vendor", "vera@example.com", "Vera Batteries Ltd")
+    register_vendor(page, live_app, "Vera Vendor", "vera@example.com", "Vera Batteries Ltd", Operator(live_app))
     page.get_by_role("link", name="Vendor dashboard").click()
     page.get_by_role("link", name="Vendor journey battery pool").wait_for()
 
@@ -160,6 +170,9 @@ def test_vendor_journey(new_page, live_app):
     assert "£49,020.00" in payouts.inner_text() and "£2,580.00" in payouts.inner_text()
 
     page.goto(f"/pools/{pool['id']}")
+    winner = page.get_by_text("Vera Batteries Ltd verified")  # a new, verified vendor won its first pool
+    winner.first.wait_for()
+    screenshot(page, "verified-winner")
     card = page.locator(".card", has=page.get_by_role("heading", name=re.compile("Buyer 0")))
     card.get_by_label("Positive").check()
     card.get_by_role("button", name="Leave feedback").click()
@@ -175,10 +188,10 @@ def test_split_award_journey(new_page, live_app):
         body = {"quantity": 2, "max_unit_price": "5000", "delivery_address": f"{n + 1} Birch Lane, York"}
         buyer("PUT", f"/api/v1/pools/{pool['id']}/commitment", body)
     rival = ApiUser(live_app, "Cheap Rival")
-    rival.become_vendor(["solar"])
+    rival.become_vendor(["solar"], verified_by=Operator(live_app))
 
     page = new_page()
-    register_vendor(page, live_app, "Stella Split", "stella@example.com", "Stella Storage Ltd")
+    register_vendor(page, live_app, "Stella Split", "stella@example.com", "Stella Storage Ltd", Operator(live_app))
     page.goto(f"/pools/{pool['id']}/bid")
     page.get_by_label("Tier 1 from quantity").fill("1")
     page.get_by_label("Tier 1 unit price").fill("4800")
@@ -222,7 +235,7 @@ def test_organiser_journey(new_page, live_app):
     for member in members:
         member.join(pool_id, 2, "9000")
     vendor = ApiUser(live_app, "Heat Vendor")
-    vendor.become_vendor(["heating"])
+    vendor.become_vendor(["heating"], verified_by=Operator(live_app))
     vendor.bid(pool_id, [(1, "8200"), (4, "7900")])
     page.reload()
     page.get_by_text("£7,900.00").first.wait_for()
@@ -260,7 +273,7 @@ def test_dispute_journey(new_page, live_app):
     organiser = ApiUser(live_app, "Dora Organiser")
     pool = organiser.open_pool("Dispute journey wood pellets", category="heating", unit="bag", min_quantity=10)
     vendor = ApiUser(live_app, "Pellet Vendor")
-    vendor.become_vendor(["heating"])
+    vendor.become_vendor(["heating"], verified_by=Operator(live_app))
     patient = ApiUser(live_app, "Pat Patient")
     patient.join(pool["id"], 5, "12")
     member = new_page()

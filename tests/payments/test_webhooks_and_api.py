@@ -266,3 +266,18 @@ def test_a_transfer_webhook_for_a_sweep_that_died_after_the_call_records_the_pay
     session.expire_all()
     assert session.get(Payout, payout.id).status == "paid"
     assert len([o for o in fake_stripe.objects.values() if o.get("object") == "transfer"]) == 1
+
+
+def test_stripe_reporting_a_complete_account_verifies_and_links_the_vendor(stripe_client, session, now):
+    old = factories.vendor(session, now=now, verified=False)
+    new = factories.vendor(session, now=now, verified=False)
+    old.vendor_profile.payout_account_id, new.vendor_profile.payout_account_id = "acct_old", "acct_new"
+    session.commit()
+    bank = {"external_accounts": {"data": [{"fingerprint": "fp_same_bank"}]}}
+    complete = {"details_submitted": True, "charges_enabled": True, "payouts_enabled": True}
+    post_event(stripe_client, make_event("account.updated", {"id": "acct_old", **bank, **complete}, "evt_1"))
+    answer = post_event(stripe_client, make_event("account.updated", {"id": "acct_new", **bank}, "evt_2"))
+    assert f"linked to {old.id}" in answer.get_json()["outcome"]
+    session.expire_all()
+    assert old.vendor_profile.verified_at is not None and old.vendor_profile.verified_by is None
+    assert new.vendor_profile.verified_at is None and new.vendor_profile.identity_root_id == old.id

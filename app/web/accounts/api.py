@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from app import unit_of_work
-from app.accounts import service
+from app.accounts import service, vendors
 from app.accounts.models import ApiToken
 from app.clock import utcnow
 from app.errors import Unauthenticated
@@ -16,13 +16,17 @@ from app.web.accounts.schemas import (
     NewTokenIn,
     PasswordChangeIn,
     PasswordForgotIn,
+    PayoutIdentityIn,
     PublicUserOut,
     RegisterIn,
     TokenIn,
     TokenOut,
     UserOut,
+    VendorAdminOut,
     VendorIn,
+    VendorOut,
 )
+from app.web.accounts.vendors import give_payout_identity
 from app.web.auth import require_user
 from app.web.extensions import LOGIN_RATE, db, limiter
 from app.web.http import ApiBlueprint
@@ -142,3 +146,35 @@ class Vendors(MethodView):
         service.become_vendor(db.session(), user=user, now=utcnow(), **data)
         unit_of_work.commit(db.session())
         return user
+
+
+@blp.route("/vendors/me/payout-identity")
+class MyPayoutIdentity(MethodView):
+    @blp.arguments(PayoutIdentityIn)
+    @blp.response(200, VendorOut)
+    def put(self, data: dict[str, Any]) -> Any:
+        """Give your payout details (an IBAN, or a UK sort code and account number, and a tax number).
+
+        Only a keyed fingerprint is kept. An account with the same bank account as an earlier one is
+        linked to it and shares its reputation; an operator then verifies the vendor."""
+        profile = give_payout_identity(db.session(), require_user(), data, utcnow())
+        unit_of_work.commit(db.session())
+        return profile
+
+
+@blp.route("/admin/vendors")
+class UnverifiedVendors(MethodView):
+    @blp.response(200, VendorAdminOut(many=True))
+    def get(self) -> Any:
+        """Vendors that gave payout details and wait for verification (operators only)."""
+        return vendors.unverified_vendors(db.session(), require_user())
+
+
+@blp.route("/admin/vendors/<int:user_id>/verify")
+class VerifyVendor(MethodView):
+    @blp.response(200, VendorAdminOut)
+    def post(self, user_id: int) -> Any:
+        """Verify a vendor after checking its documents (operators only; offline payouts)."""
+        profile = vendors.verify_vendor(db.session(), vendor_id=user_id, operator=require_user(), now=utcnow())
+        unit_of_work.commit(db.session())
+        return profile

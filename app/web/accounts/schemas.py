@@ -67,6 +67,35 @@ class VendorOut(Schema):
     legal_name = fields.String()
     categories = fields.List(fields.String())
     payout_account_id = fields.String(allow_none=True)
+    verified = fields.Boolean(attribute="is_verified", metadata={"description": "its payout identity is verified"})
+    verified_at = fields.DateTime(allow_none=True)
+    has_payout_identity = fields.Function(lambda p: p.payout_fingerprint is not None)
+    linked_to = fields.Integer(
+        attribute="identity_root_id",
+        allow_none=True,
+        metadata={"description": "the earlier account with the same payout identity, whose reputation it shares"},
+    )
+
+
+class PayoutIdentityIn(Schema):
+    """Offline payouts: a bank account (an IBAN, or a UK sort code and account number) and a tax number.
+
+    Only a keyed fingerprint is kept (app.accounts.identity); the details themselves are not stored.
+    """
+
+    iban = TrimmedString(load_default=None, validate=validate.Length(max=40))
+    sort_code = TrimmedString(load_default=None, validate=validate.Length(max=12))
+    account_number = TrimmedString(load_default=None, validate=validate.Length(max=12))
+    tax_number = TrimmedString(required=True, validate=validate.Length(min=1, max=30))
+
+
+class VendorAdminOut(Schema):
+    user_id = fields.Integer()
+    legal_name = fields.String()
+    verified = fields.Boolean(attribute="is_verified")
+    verified_at = fields.DateTime(allow_none=True)
+    linked_to = fields.Integer(attribute="identity_root_id", allow_none=True)
+    created_at = fields.DateTime()
 
 
 class UserOut(Schema):

@@ -8,19 +8,21 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required, login_user, logout_user
 
 from app import unit_of_work
-from app.accounts import service
+from app.accounts import service, vendors
 from app.clock import utcnow
-from app.errors import ValidationFailed
+from app.errors import Conflict, ValidationFailed
 from app.web.accounts.schemas import (
     LoginIn,
     NewTokenIn,
     PasswordChangeIn,
     PasswordForgotIn,
     PasswordResetIn,
+    PayoutIdentityIn,
     ProfileIn,
     RegisterIn,
     VendorIn,
 )
+from app.web.accounts.vendors import give_payout_identity
 from app.web.auth import caller, require_user
 from app.web.extensions import LOGIN_RATE, db, limiter
 from app.web.http import back_to, load_form, restored_values
@@ -182,13 +184,15 @@ def _profile_page(
     values: dict[str, Any] | None = None,
     vendor_errors: dict[str, list[str]] | None = None,
     vendor_values: dict[str, Any] | None = None,
+    payout_errors: dict[str, list[str]] | None = None,
+    payout_values: dict[str, Any] | None = None,
     new_token: str | None = None,
 ) -> Any:
     profile = user.vendor_profile
     vendor_values = vendor_values or (
         {"legal_name": profile.legal_name, "categories": profile.categories} if profile else {"categories": []}
     )
-    status = 400 if errors or vendor_errors else 200
+    status = 400 if errors or vendor_errors or payout_errors else 200
     return render_template(
         "accounts/profile.html",
         user=user,
@@ -197,6 +201,8 @@ def _profile_page(
         values=values or {"display_name": user.display_name},
         vendor_errors=vendor_errors or {},
         vendor_values=vendor_values,
+        payout_errors=payout_errors or {},
+        payout_values=payout_values or {},
         new_token=new_token,
     ), status
 
@@ -242,3 +248,40 @@ def become_vendor() -> Any:
     unit_of_work.commit(db.session())
     flash("Your vendor profile is saved. You can now bid on pools in your categories.", "success")
     return redirect(url_for("accounts.profile"))
+
+
+@bp.post("/account/payout-identity")
+@login_required
+def payout_identity() -> Any:
+    """Give the vendor's payout details; only their fingerprint is kept."""
+    user = require_user()
+    data, errors = load_form(PayoutIdentityIn(), request.form)
+    if not errors:
+        try:
+            give_payout_identity(db.session(), user, data, utcnow())
+        except (ValidationFailed, Conflict) as exc:
+            db.session.rollback()
+            errors = exc.errors or {"iban": [exc.message]}
+    if errors:
+        kept = {k: request.form.get(k, "") for k in ("iban", "sort_code", "account_number", "tax_number")}
+        return _profile_page(user, payout_errors=errors, payout_values=kept)
+    unit_of_work.commit(db.session())
+    flash("Your payout details are saved. An operator verifies them; then you can bid on every pool.", "success")
+    return redirect(url_for("accounts.profile"))
+
+
+@bp.get("/admin/vendors")
+@login_required
+def vendor_queue() -> Any:
+    """Operators: vendors waiting for their payout identity to be verified."""
+    return render_template("accounts/vendors.html", profiles=vendors.unverified_vendors(db.session(), require_user()))
+
+
+@bp.post("/admin/vendors/<int:user_id>/verify")
+@login_required
+def verify_vendor(user_id: int) -> Any:
+    """Operators: verify a vendor, once the documents are checked."""
+    profile = vendors.verify_vendor(db.session(), vendor_id=user_id, operator=require_user(), now=utcnow())
+    unit_of_work.commit(db.session())
+    flash(f"{profile.legal_name} is verified.", "success")
+    return redirect(url_for("accounts.vendor_queue"))

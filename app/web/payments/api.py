@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
@@ -245,7 +245,8 @@ class StripeWebhook(MethodView):
         except InvalidWebhook as exc:
             return api_error(400, "invalid_webhook", exc.message)
         try:
-            outcome = webhooks.handle(db.session(), gateway, event, now=utcnow())
+            key = current_app.config["IDENTITY_KEY"].encode()
+            outcome = webhooks.handle(db.session(), gateway, event, now=utcnow(), identity_key=key)
             unit_of_work.commit(db.session())
         except IntegrityError:  # the same event delivered twice at once: the other delivery handled it
             db.session.rollback()

@@ -59,6 +59,9 @@ class PoolIn(Schema):
     needs_address = fields.Boolean(
         metadata={"description": "members give the address to deliver to when they join (seen by their vendor)"}
     )
+    allow_unverified_vendors = fields.Boolean(
+        metadata={"description": "vendors whose payout identity is not verified may bid too (default false)"}
+    )
     collection_point = text(
         200, required=False, allow_none=True, metadata={"description": "where members collect, if they do"}
     )
@@ -104,6 +107,7 @@ class PoolOut(Schema):
     visibility = fields.String()
     delivery_to_organiser = fields.Boolean()
     needs_address = fields.Boolean()
+    allow_unverified_vendors = fields.Boolean()
     collection_point = fields.String(allow_none=True)
     status = fields.String()
     organiser = fields.Nested(OrganiserOut)

@@ -205,6 +205,7 @@ def _pool_page(
         award=awarded,
         winners={vendor_id: vendor.public_name for vendor_id, vendor in winners.items()},
         standings=standings(db.session(), winners, now=utcnow()),
+        winner_profiles={vendor_id: vendor.vendor_profile for vendor_id, vendor in winners.items()},
         my_vendor=served_me[0] if served_me else None,
         my_line=_my_line(pool, user) if mine is not None and user is not None else None,
         feedback=feedback_context(pool, user),
@@ -299,6 +300,7 @@ def _values_of(pool: Pool) -> dict[str, Any]:
     values["closes_at"] = pool.closes_at.strftime("%Y-%m-%dT%H:%M")
     values["delivery_to_organiser"] = "true" if pool.delivery_to_organiser else "false"
     values["needs_address"] = "true" if pool.needs_address else "false"
+    values["allow_unverified_vendors"] = "true" if pool.allow_unverified_vendors else "false"
     return {k: ("" if v is None else v) for k, v in values.items()}
 
 
