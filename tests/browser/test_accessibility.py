@@ -48,6 +48,9 @@ PAGES = [
     ("organiser", "/pools/{pool}/deliveries"),
     ("organiser", "/pools/new"),
     ("visitor", "/clubs"),
+    ("visitor", "/reputation/levels"),
+    ("visitor", "/users/{vendor}"),
+    ("vendor", "/account"),
 ]
 
 
@@ -60,7 +63,7 @@ def test_main_pages_have_no_serious_accessibility_violations(new_page, world):
             if who != "visitor":
                 log_in(pages[who], world[who])
         page = pages[who]
-        url = path.format(pool=world["pool"])
+        url = path.format(pool=world["pool"], vendor=world["vendor"].id)
         page.goto(url)
         violations = axe_violations(page, impacts=("minor", "moderate", "serious", "critical"))
         found[f"{who} {url}"] = [
