@@ -268,7 +268,8 @@ _POOL_COLUMNS = (
     "pools (title, description, category, unit, currency, min_quantity, opens_at, closes_at, auction_kind,"
     " min_decrement_pct, soft_close_minutes, max_extensions, extensions_used, award_rule, visibility, status,"
     " organiser_id, committed_quantity, member_count, created_at, updated_at, published_at, closed_at,"
-    " settled_at, completed_at, max_per_member, link_token, close_failures, delivery_to_organiser)"
+    " settled_at, completed_at, max_per_member, link_token, close_failures, delivery_to_organiser, award_mode,"
+    " needs_address, allow_unverified_vendors)"
 )
 
 
@@ -279,7 +280,8 @@ def _pool_row(p: int, organiser: int, rng: random.Random) -> tuple[Any, ...]:
     return (
         f"Bench pool {p}", "", "solar", "install", "GBP", 10, opened, closed, "open", "1.00", 10, 3, 0,
         "lowest_price", "public", "completed", organiser, members * 2, members, opened, closed, opened, closed,
-        closed + timedelta(days=1), closed + timedelta(days=15), 5, f"bench-link-{p}", 0, False,
+        closed + timedelta(days=1), closed + timedelta(days=15), 5, f"bench-link-{p}", 0, False, "single", False,
+        True,
     )  # fmt: skip
 
 

@@ -118,9 +118,18 @@ def seed(url: str, pools: int, members: int) -> int:
         pool_ids = [row[0] for row in cur.execute("SELECT id FROM pools ORDER BY id")]
         copy_rows(
             cur,
-            "commitments (pool_id, member_id, quantity, max_unit_price, status, created_at, joined_at, updated_at)",
+            "commitments (pool_id, member_id, quantity, max_unit_price, smaller_points, status, created_at, joined_at,"
+            " updated_at)",
             (
-                (pool_id, member_ids[(p * members + j) % people], quantities[p][j], MAX_PRICE, "active", *_times(j))
+                (
+                    pool_id,
+                    member_ids[(p * members + j) % people],
+                    quantities[p][j],
+                    MAX_PRICE,
+                    "[]",
+                    "active",
+                    *_times(j),
+                )
                 for p, pool_id in enumerate(pool_ids)
                 for j in range(members)
             ),
@@ -155,7 +164,7 @@ _POOL_COLUMNS = (
     "pools (title, description, category, unit, currency, min_quantity, opens_at, closes_at, auction_kind,"
     " min_decrement_pct, soft_close_minutes, max_extensions, extensions_used, award_rule, visibility, status,"
     " organiser_id, committed_quantity, member_count, created_at, updated_at, published_at, max_per_member,"
-    " link_token, close_failures, delivery_to_organiser)"
+    " link_token, close_failures, delivery_to_organiser, award_mode, needs_address, allow_unverified_vendors)"
 )
 
 
@@ -189,6 +198,9 @@ def _pool_row(p: int, organiser: int, members: int, committed: int) -> tuple[Any
         f"bench-link-{p}",
         0,
         False,
+        "split",  # what new pools clear by
+        False,
+        True,
     )
 
 
