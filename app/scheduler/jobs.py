@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import unit_of_work
 from app.bids.jobs import close_due_pools
+from app.db.locks import try_transaction_lock
 from app.payments import jobs as payments
 from app.payments.gateways import make_gateway
 from app.payments.rules import EscrowTerms
@@ -60,7 +61,13 @@ def _reveal(session: Session, config: Mapping[str, Any], *, now: datetime) -> in
 
 
 def recompute_reputation(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
-    """Rebuild every score from all revealed feedback: credibility, tallies and the summaries' periods."""
+    """Rebuild every score from all revealed feedback: credibility, tallies and the summaries' periods.
+
+    Once at a time on every host: a run that finds another under way leaves it to that one (0)."""
+    if not try_transaction_lock(session, "recompute-reputation"):
+        log.info("recompute-reputation: another process is recomputing; this run leaves it to that one")
+        unit_of_work.commit(session)
+        return 0
     count = recompute_all(session, now=now)
     unit_of_work.commit(session)
     return count

@@ -85,3 +85,25 @@ def test_the_operator_command_recomputes(app, session, now):
     result = app.test_cli_runner().invoke(args=["reputation", "recompute"])
     assert result.exit_code == 0, result.output
     assert "Recomputed" in result.output
+
+
+@pytest.mark.postgres
+def test_two_schedulers_never_recompute_at_once(session, engine, now):
+    """The nightly job takes an advisory lock: while another process holds it, a run does nothing."""
+    from sqlalchemy import text
+
+    from app.db.locks import lock_key
+
+    pool, vendor, (alice, _bob) = factories.settled_pool(session, now=now, member_age_days=400)
+    rate(session, pool, alice, vendor, now)
+    service.reveal_expired(session, now=now + timedelta(days=61))
+    session.commit()
+    before = session.get(ReputationScore, vendor.id).computed_at
+    job = JOBS_BY_ID["recompute-reputation"]
+    with engine.connect() as other:  # another scheduler, mid-recompute
+        other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key("recompute-reputation")})
+        assert job.func(session, {}, now=now + timedelta(days=62)) == 0
+        session.expire_all()
+        assert session.get(ReputationScore, vendor.id).computed_at == before
+        other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key("recompute-reputation")})
+    assert job.func(session, {}, now=now + timedelta(days=62)) >= 1
