@@ -54,6 +54,8 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """Settings shared by every environment."""
     return {
         "SECRET_KEY": env.get("SECRET_KEY", DEV_SECRET),
+        # The bearer token Prometheus scrapes /metrics with; unset, /metrics answers 404 to everyone.
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
         # Keys the payout-identity fingerprints (app.accounts.identity). It must never change once
         # vendors have registered, so it is its own setting; unset, it is derived from SECRET_KEY.
         "IDENTITY_KEY": env.get("IDENTITY_KEY") or "identity:" + env.get("SECRET_KEY", DEV_SECRET),

@@ -92,7 +92,7 @@ def test_every_markdown_file_the_code_or_readme_names_is_in_the_repository():
 # domains before it; the HTTP floor (app.web: the factory, each domain's web.py, api.py, schemas.py),
 # the scheduler and the CLI may compose any of them, and nothing below them imports them.
 DOMAIN_ORDER = ["notifications", "accounts", "clubs", "pools", "bids", "payments", "reputation", "social"]
-CORE = ["db", "money", "clock", "errors", "audit", "text", "unit_of_work"]
+CORE = ["db", "money", "clock", "errors", "audit", "text", "unit_of_work", "metrics"]
 ABOVE_THE_DOMAINS = ("app.web", "app.scheduler", "app.cli", "app.demo", "flask")
 
 

@@ -46,8 +46,8 @@ def release_escrow(session: Session, config: Mapping[str, Any], *, now: datetime
     return payments.release_due_escrow(session, gateway, now=now, terms=EscrowTerms.from_config(config))
 
 
-def _settle(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
-    return sum(settle_everything(session, config, now=now).values())
+def _settle(session: Session, config: Mapping[str, Any], *, now: datetime) -> dict[str, int]:
+    return settle_everything(session, config, now=now)  # by kind: the job's metrics count each
 
 
 def _close(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
@@ -79,6 +79,7 @@ class Job:
     func: Callable[..., Any]
     trigger: str
     trigger_args: dict[str, int] = field(default_factory=dict)
+    at_start: bool = True  # also run when a scheduler starts (catching up after downtime); not the heavy nightly one
 
 
 JOBS = [
@@ -88,6 +89,6 @@ JOBS = [
     Job("closing-reminders", social_jobs.remind_closing_soon, "interval", {"minutes": 5}),
     Job("send-outbox", social_jobs.send_outbox, "interval", {"seconds": 30}),
     Job("reveal-feedback", _reveal, "cron", {"minute": 7}),  # hourly: double-blind feedback whose window ended
-    Job("recompute-reputation", recompute_reputation, "cron", {"hour": 3, "minute": 17}),  # nightly, UTC
+    Job("recompute-reputation", recompute_reputation, "cron", {"hour": 3, "minute": 17}, at_start=False),  # nightly
 ]
 JOBS_BY_ID = {job.id: job for job in JOBS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from time import perf_counter
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -16,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from app.clock import utcnow
+from app.metrics import JOB_ITEMS, JOB_RUNS, JOB_SECONDS
 from app.scheduler.jobs import JOBS, JOBS_BY_ID
 from app.web.extensions import db
 
@@ -37,11 +39,21 @@ def run_job(job_id: str) -> int:
     """Run one job in an app context with a fresh session; log and return how much it handled."""
     assert _app is not None, "run_job is called by the scheduler started with run()"
     job = JOBS_BY_ID[job_id]
+    started = perf_counter()
     with _app.app_context():
         try:
-            handled = int(job.func(db.session(), _app.config, now=utcnow()))
+            result = job.func(db.session(), _app.config, now=utcnow())
+        except Exception:
+            JOB_RUNS.labels(job_id, "error").inc()
+            raise
         finally:
             db.session.remove()
+            JOB_SECONDS.labels(job_id).observe(perf_counter() - started)
+    JOB_RUNS.labels(job_id, "ok").inc()
+    counts = result if isinstance(result, dict) else {"items": result}  # settle-pools says what it did
+    for kind, count in counts.items():
+        JOB_ITEMS.labels(job_id, kind).inc(int(count))
+    handled = sum(int(count) for count in counts.values())
     if handled:
         log.info("job %s handled %d item(s)", job_id, handled)
     return handled
@@ -65,7 +77,7 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
             id=job.id,
             name=job.id,
             replace_existing=True,
-            next_run_time=utcnow(),
+            **({"next_run_time": utcnow()} if job.at_start else {}),
             **job.trigger_args,
         )
     return scheduler

@@ -113,6 +113,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(payments_web.bp)
     app.register_blueprint(reputation_web.bp)
     app.register_blueprint(social_web.bp)
+    from app.web import ops
+
+    app.register_blueprint(ops.bp)
+    ops.init_request_metrics(app)
 
 
 def _register_cli(app: Flask) -> None:
