@@ -110,6 +110,18 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": (
+                    "Amounts are integers in minor units; prices are decimal strings. Every write "
+                    "(POST, PUT, PATCH, DELETE) takes an optional `Idempotency-Key` header (1 to 255 of "
+                    "letters, digits and `._:-`): sent again with the same key and body within 24 hours, "
+                    "it answers what the first did (with `Idempotent-Replayed: true`) and writes nothing; "
+                    "the same key with another request is 422, a malformed key 400, and a key whose first "
+                    "request is still being answered 409."
+                )
+            }
+        },
     }
 
 

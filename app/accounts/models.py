@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base
@@ -112,3 +112,24 @@ class ApiToken(Base):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class IdempotencyKey(Base):
+    """An API write made with an `Idempotency-Key` header: its answer, replayed for 24 hours (app.web.idempotency).
+
+    The row is written in the same transaction as the write it guards, so a write that committed has
+    its key and one that rolled back has none; the answer is stored just after.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"), Index("ix_idempotency_keys_created_at", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(500))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]  # None until the answer is stored
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]

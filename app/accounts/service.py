@@ -8,12 +8,12 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.accounts import emails, links, store
-from app.accounts.models import ApiToken, User, VendorProfile, new_session_token
+from app.accounts.models import ApiToken, IdempotencyKey, User, VendorProfile, new_session_token
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.notifications.service import queue_email
 
@@ -262,3 +262,12 @@ def get_user(session: Session, user_id: int) -> User:
     if user is None:
         raise NotFound("No such user.")
     return user
+
+
+IDEMPOTENCY_KEEP_FOR = timedelta(hours=24)  # how long an API write's answer is replayed (app.web.idempotency)
+
+
+def purge_idempotency_keys(session: Session, *, now: datetime) -> int:
+    """Delete the idempotency keys older than IDEMPOTENCY_KEEP_FOR (the scheduler's hourly job)."""
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at <= now - IDEMPOTENCY_KEEP_FOR))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app import unit_of_work
+from app.accounts import service as accounts
 from app.bids.jobs import close_due_pools
 from app.db.locks import try_transaction_lock
 from app.payments import jobs as payments
@@ -73,6 +74,13 @@ def recompute_reputation(session: Session, config: Mapping[str, Any], *, now: da
     return count
 
 
+def purge_idempotency_keys(session: Session, config: Mapping[str, Any], *, now: datetime) -> int:
+    """Forget API writes' answers older than a day (their keys may then be used again)."""
+    purged = accounts.purge_idempotency_keys(session, now=now)
+    unit_of_work.commit(session)
+    return purged
+
+
 @dataclass(frozen=True)
 class Job:
     id: str  # stable: the job store replaces the job of the same id on every start
@@ -89,6 +97,7 @@ JOBS = [
     Job("closing-reminders", social_jobs.remind_closing_soon, "interval", {"minutes": 5}),
     Job("send-outbox", social_jobs.send_outbox, "interval", {"seconds": 30}),
     Job("reveal-feedback", _reveal, "cron", {"minute": 7}),  # hourly: double-blind feedback whose window ended
+    Job("purge-idempotency-keys", purge_idempotency_keys, "cron", {"minute": 41}),  # hourly
     Job("recompute-reputation", recompute_reputation, "cron", {"hour": 3, "minute": 17}, at_start=False),  # nightly
 ]
 JOBS_BY_ID = {job.id: job for job in JOBS}

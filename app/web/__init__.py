@@ -107,6 +107,9 @@ def _register_blueprints(app: Flask) -> None:
         csrf.exempt(blueprint)  # API writes are checked by authenticate_api_request instead
         api.register_blueprint(blueprint)
     app.before_request(authenticate_api_request)
+    from app.web.idempotency import init_idempotency
+
+    init_idempotency(app)  # after authentication: a key is its caller's
     app.register_blueprint(accounts_web.bp)
     app.register_blueprint(pools_web.bp)
     app.register_blueprint(bids_web.bp)
