@@ -36,7 +36,7 @@ class Base(DeclarativeBase):
 
 
 def include_in_migrations(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic filter: ignore tables that are not ours (APScheduler's job store makes its own)."""
+    """Alembic filter: ignore tables that are not ours (an APScheduler job store of old, left by a downgrade)."""
     return not (type_ == "table" and name is not None and name.startswith("apscheduler_"))
 
 

@@ -83,11 +83,12 @@ def purge_idempotency_keys(session: Session, config: Mapping[str, Any], *, now: 
 
 @dataclass(frozen=True)
 class Job:
-    id: str  # stable: the job store replaces the job of the same id on every start
+    id: str  # stable: metrics and logs name it
     func: Callable[..., Any]
     trigger: str
     trigger_args: dict[str, int] = field(default_factory=dict)
     at_start: bool = True  # also run when a scheduler starts (catching up after downtime); not the heavy nightly one
+    leader_only: bool = False  # once a day on one process of all (app.scheduler.runner.Leader), not on each
 
 
 JOBS = [
@@ -98,6 +99,13 @@ JOBS = [
     Job("send-outbox", social_jobs.send_outbox, "interval", {"seconds": 30}),
     Job("reveal-feedback", _reveal, "cron", {"minute": 7}),  # hourly: double-blind feedback whose window ended
     Job("purge-idempotency-keys", purge_idempotency_keys, "cron", {"minute": 41}),  # hourly
-    Job("recompute-reputation", recompute_reputation, "cron", {"hour": 3, "minute": 17}, at_start=False),  # nightly
+    Job(
+        "recompute-reputation",
+        recompute_reputation,
+        "cron",
+        {"hour": 3, "minute": 17},
+        at_start=False,
+        leader_only=True,
+    ),  # nightly
 ]
 JOBS_BY_ID = {job.id: job for job in JOBS}

@@ -1,8 +1,12 @@
 """Run the scheduler: `flask --app wsgi scheduler run` (a BlockingScheduler in its own process).
 
-The job store lives in the application's database (table apscheduler_jobs), so the schedule
-survives restarts. Correctness does not depend on it: every job is a sweeper that claims its
-work with row locks, so several scheduler processes can run against one database.
+Each process keeps its own schedule in memory (APScheduler's job stores must never be shared
+between schedulers). Correctness does not depend on the schedule: every job is a sweeper that
+claims its work with row locks (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of
+scheduler processes, on any hosts, can run against one database, and a started process runs its
+sweepers at once (after downtime, due pools close within seconds). Once-a-day jobs run on the
+leader only: the process holding a PostgreSQL advisory lock on a connection of its own (`Leader`);
+when it dies, its connection closes and another process takes the lead at its next try.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import signal
 from time import perf_counter
 from typing import Any
 
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
 from app.clock import utcnow
+from app.db.locks import lock_key
 from app.metrics import JOB_ITEMS, JOB_RUNS, JOB_SECONDS
 from app.scheduler.jobs import JOBS, JOBS_BY_ID
 from app.web.extensions import db
@@ -35,10 +42,60 @@ JOB_DEFAULTS = {
 }
 
 
+LEADER_LOCK = "scheduler-leader"
+
+
+class Leader:
+    """Whether this process leads the schedulers: it holds a session-level advisory lock on a
+    connection kept for that alone. On SQLite (one host) every process leads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+
+    def holds(self) -> bool:
+        """Take the lead if it is free; True while this process has it."""
+        if self.engine.dialect.name != "postgresql":
+            return True
+        if self.connection is not None:
+            try:
+                self.connection.execute(text("SELECT 1"))
+                return True
+            except Exception:
+                self.release()
+        connection = self.engine.connect()
+        key = lock_key(LEADER_LOCK)
+        if connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+            connection.commit()  # the lock is the session's: it outlives this transaction
+            self.connection = connection
+            return True
+        connection.close()
+        return False
+
+    def release(self) -> None:
+        """Give the lead up: the connection is closed for real (not returned to the pool), which
+        ends its database session and with it the lock."""
+        if self.connection is not None:
+            try:
+                self.connection.invalidate()
+            finally:
+                self.connection = None
+
+
+_leader: Leader | None = None
+
+
 def run_job(job_id: str) -> int:
     """Run one job in an app context with a fresh session; log and return how much it handled."""
     assert _app is not None, "run_job is called by the scheduler started with run()"
     job = JOBS_BY_ID[job_id]
+    if job.leader_only:
+        global _leader
+        with _app.app_context():
+            _leader = _leader or Leader(db.engine)
+            if not _leader.holds():
+                JOB_RUNS.labels(job_id, "not_leader").inc()
+                return 0
     started = perf_counter()
     with _app.app_context():
         try:
@@ -60,15 +117,13 @@ def run_job(job_id: str) -> int:
 
 
 def build_scheduler(app: Flask) -> BlockingScheduler:
-    """A scheduler with the app's database as job store and every job of JOBS registered.
+    """A scheduler with its own in-memory schedule and every job of JOBS registered.
 
-    Every job's first run is now: after downtime, due pools close within seconds of the start.
+    Every sweeper's first run is now: after downtime, due pools close within seconds of the start.
     """
     global _app
     _app = app
-    with app.app_context():
-        store = SQLAlchemyJobStore(engine=db.engine, tablename="apscheduler_jobs")
-    scheduler = BlockingScheduler(jobstores={"default": store}, job_defaults=JOB_DEFAULTS, timezone="UTC")
+    scheduler = BlockingScheduler(jobstores={"default": MemoryJobStore()}, job_defaults=JOB_DEFAULTS, timezone="UTC")
     for job in JOBS:
         scheduler.add_job(
             run_job,
