@@ -83,7 +83,9 @@ def base_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "TRUSTED_HOSTS": _list(env, "TRUSTED_HOSTS") or None,
         "FORCE_HTTPS": _bool(env, "FORCE_HTTPS", False),  # redirect http to https and send HSTS
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Where rate limits are counted: Redis (REDIS_URL) shares the count between every process and
+        # host; memory:// counts per process, which is only right for one process.
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or env.get("REDIS_URL") or "memory://",
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "10 per minute"),
         "RATELIMIT_BIDDING": env.get("RATELIMIT_BIDDING", "120 per minute"),
         "PAYMENT_GATEWAY": env.get("PAYMENT_GATEWAY", "offline"),
@@ -158,6 +160,12 @@ def _check_production(env: Mapping[str, str], settings: dict[str, Any]) -> None:
         raise ConfigError("production needs SECRET_KEY set to a random string of 32+ characters")
     if "DATABASE_URL" not in env:
         raise ConfigError("production needs DATABASE_URL (PostgreSQL)")
+    workers = _int(env, "WEB_CONCURRENCY", 1)  # gunicorn's worker count, when set this way
+    if workers > 1 and settings["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+        raise ConfigError(
+            f"WEB_CONCURRENCY={workers} with rate limits counted in memory would allow {workers} times each "
+            "limit: set REDIS_URL (or RATELIMIT_STORAGE_URI) so every process shares one count"
+        )
     if not settings["TRUSTED_HOSTS"]:
         raise ConfigError("production needs TRUSTED_HOSTS: the host names the site is served under, comma-separated")
     if settings["PAYMENT_GATEWAY"] == "stripe" and not settings["STRIPE_API_KEY"]:

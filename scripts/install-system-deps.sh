@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install what the tests need beyond Python packages, when it is missing: a PostgreSQL server and
-# Chromium (Debian packages, as root), and axe-core (npm) for the accessibility checks.
+# Install what the tests need beyond Python packages, when it is missing: a PostgreSQL server, Redis
+# and Chromium (Debian packages, as root), and axe-core (npm) for the accessibility checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AXE_VERSION=4.14.1
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "Missing Debian packages: ${missing[*]}. Install them (as root: apt-get install ${missing[*]})." >&2

@@ -1,0 +1,103 @@
+"""Rate limits hold across processes: two servers sharing Redis allow the limit once, not twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, load_config
+from tests import redis_server
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCTION = {"SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://localhost/buyswarm", "TRUSTED_HOSTS": "b.example"}
+
+
+def test_production_refuses_per_process_limits_with_several_workers():
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        load_config("production", PRODUCTION | {"WEB_CONCURRENCY": "4"})
+    shared = load_config("production", PRODUCTION | {"WEB_CONCURRENCY": "4", "REDIS_URL": "redis://cache:6379/0"})
+    assert shared["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/0"
+    assert load_config("production", PRODUCTION)["RATELIMIT_STORAGE_URI"] == "memory://"  # one worker: fine
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path) -> Iterator[list[str]]:
+    """Two app processes on one database, counting limits in one Redis, at 5 logins a minute."""
+    redis = redis_server.start()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+        "BUYSWARM_ENV": "development",
+        "SECRET_KEY": "shared-limits",
+        "REDIS_URL": redis.url,
+        "RATELIMIT_ENABLED": "true",
+        "RATELIMIT_LOGIN": "5 per minute",
+    }
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    servers, urls = [], []
+    try:
+        for port in _free_ports(2):
+            servers.append(subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--port", str(port), "--host", "127.0.0.1",
+                 "--no-reload"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            _wait_until_up(url)
+        yield urls
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+        redis.stop()
+
+
+def test_a_brute_force_spread_over_two_processes_is_limited_at_the_configured_total(two_servers):
+    statuses = [_token_attempt(two_servers[n % 2]) for n in range(8)]  # alternating between the processes
+    assert statuses[:5] == [401] * 5, statuses  # wrong passwords, answered
+    assert statuses[5:] == [429] * 3, statuses  # the 6th attempt in the minute, whichever process gets it
+
+
+def _token_attempt(url: str) -> int:
+    body = json.dumps({"email": "nobody@example.com", "password": "wrong password"}).encode()
+    request = urllib.request.Request(url + "/api/v1/tokens", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the app did not start on {url}")
