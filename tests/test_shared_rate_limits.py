@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 
 from config import ConfigError, load_config
 from tests import redis_server
+from tests.net import free_ports, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION = {"SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://localhost/buyswarm", "TRUSTED_HOSTS": "b.example"}
@@ -46,14 +46,14 @@ def two_servers(tmp_path: Path) -> Iterator[list[str]]:
                    capture_output=True, timeout=120)  # fmt: skip
     servers, urls = [], []
     try:
-        for port in _free_ports(2):
+        for port in free_ports(2):
             servers.append(subprocess.Popen(
                 [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--port", str(port), "--host", "127.0.0.1",
                  "--no-reload"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))  # fmt: skip
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:
-            _wait_until_up(url)
+            wait_until_up(url)
         yield urls
     finally:
         for server in servers:
@@ -77,27 +77,3 @@ def _token_attempt(url: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-def _free_ports(count: int) -> list[int]:
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _wait_until_up(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the app did not start on {url}")

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.net import free_ports, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -31,12 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LiveApp:
@@ -74,7 +67,7 @@ class LiveApp:
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     """Serve the app on a free loopback port with a fresh, migrated SQLite database."""
     db_file = tmp_path_factory.mktemp("live") / "live.sqlite3"
-    port = _free_port()
+    port = free_ports()[0]
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{db_file}",
@@ -112,22 +105,11 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url)
+        wait_until_up(url)
         yield LiveApp(url, env)
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def _wait_until_up(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the app did not start on {url}")
 
 
 @pytest.fixture(scope="session")
