@@ -18,7 +18,7 @@
         text("[data-live=members]", String(data.member_count));
         text("[data-live=best]", data.best_price_text);
         text("[data-live=next-drop]", data.next_drop_text);
-        if (data.clearing) { text("[data-live=clearing]", data.clearing.text); }
+        text("[data-live=clearing]", data.clearing ? data.clearing.text : data.no_clearing_text);
         var bar = root.querySelector("[data-live=bar]");
         if (bar) { bar.style.width = data.progress_pct + "%"; }
         var progress = root.querySelector("[role=progressbar]");

@@ -68,6 +68,7 @@ def test_a_sealed_auction_says_nothing_of_its_clearing(client, session, now):
     factories.bid(session, pool=pool, now=now, curve=((1, "9.00"),), capacity=10)
     live = client.get(f"/pools/{pool.id}/live.json").get_json()
     assert live["clearing"] is None and live["next_drop_text"] is None and live["best_unit_price"] is None
+    assert live["no_clearing_text"] is None  # not even whether it would clear
     page = client.get(f"/pools/{pool.id}").get_data(as_text=True)
     assert "Closing now" not in page and "9.00" not in page
 
@@ -77,7 +78,8 @@ def test_the_figures_follow_a_new_bid_and_a_changed_commitment_at_once(client, s
     pool = factories.open_pool(session, now=now, min_quantity=2, max_per_member=5)
     member = factories.user(session, now=now)
     factories.commitment(session, pool=pool, now=now, member=member, quantity=2, max_unit_price="10.00")
-    assert client.get(f"/pools/{pool.id}/live.json").get_json()["clearing"] is None  # no bid yet
+    nothing = client.get(f"/pools/{pool.id}/live.json").get_json()
+    assert nothing["clearing"] is None and nothing["no_clearing_text"].startswith("Closing now, no vendor")
     factories.bid(session, pool=pool, now=now, curve=((1, "9.00"),), capacity=10)
     assert client.get(f"/pools/{pool.id}/live.json").get_json()["clearing"]["served_quantity"] == 2
     # Same quantity, a lower maximum: only the curve changed, and the bid no longer clears.

@@ -137,6 +137,7 @@ def _live(pool: Pool, market: bids.Market | None = None) -> dict[str, Any]:
         "best_unit_price": f"{market.best:.4f}" if market.best is not None else None,
         "best_price_text": format_price(market.best, pool.currency) if market.best is not None else None,
         "next_drop_text": _drop_text(pool, drop, cleared=now is not None and now.unit_price is not None),
+        "no_clearing_text": NO_CLEARING if now is not None else None,
         "clearing": None
         if now is None or now.unit_price is None
         else {
@@ -148,6 +149,9 @@ def _live(pool: Pool, market: bids.Market | None = None) -> dict[str, Any]:
         "closes_at": pool.closes_at.isoformat(),
         "bidders": market.bidders,
     }
+
+
+NO_CLEARING = "Closing now, no vendor could serve the members at a price they accept."
 
 
 def _drop_text(pool: Pool, drop: tuple[int, Decimal] | None, *, cleared: bool) -> str | None:
