@@ -36,8 +36,11 @@ class Base(DeclarativeBase):
 
 
 def include_in_migrations(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic filter: ignore tables that are not ours (an APScheduler job store of old, left by a downgrade)."""
-    return not (type_ == "table" and name is not None and name.startswith("apscheduler_"))
+    """Alembic filter: ignore what the models do not describe on purpose: an APScheduler job store of
+    old (left by a downgrade), and PostgreSQL's full-text search column and index (migration 0029)."""
+    if type_ == "table" and name is not None and name.startswith("apscheduler_"):
+        return False
+    return not (type_ in ("column", "index") and name in ("search_vector", "ix_pools_search_vector"))
 
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another to commit before giving up

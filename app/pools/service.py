@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -19,7 +19,7 @@ from app import audit
 from app.accounts.models import User
 from app.clubs.service import club_of_pool, membership
 from app.errors import InvalidTransition, NotFound, ValidationFailed
-from app.pools import rules
+from app.pools import rules, search
 from app.pools.models import Commitment, CommitmentStatus, Pool, PoolLinkGrant, PoolStatus, Visibility
 
 EDITABLE_FIELDS = (
@@ -234,11 +234,16 @@ def search_pools(
 ) -> Page:
     """Find public pools by status, category and text; newest first, or soonest first."""
     query = select(Pool).where(Pool.visibility == Visibility.PUBLIC, Pool.status != PoolStatus.DRAFT)
-    query = _filtered(query, status=status, category=category, q=q)
+    query = _filtered(query, status=status, category=category)
+    rank = None
+    if q:
+        query, rank = search.text_filter(session.get_bind().dialect.name, query, q)
     if closing_soon:
         query = query.where(
             Pool.status == PoolStatus.OPEN, Pool.closes_at > now, Pool.closes_at <= now + CLOSING_SOON
         ).order_by(Pool.closes_at, Pool.id)
+    elif rank is not None:
+        query = query.order_by(rank.desc(), Pool.created_at.desc(), Pool.id.desc())  # the best match first
     else:
         query = query.order_by(Pool.created_at.desc(), Pool.id.desc())
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
@@ -248,14 +253,11 @@ def search_pools(
     return Page(items=list(items), page=page, per_page=per_page, total=total)
 
 
-def _filtered(query: Select[Pool], *, status: str | None, category: str | None, q: str | None) -> Select[Pool]:
+def _filtered(query: Select[Pool], *, status: str | None, category: str | None) -> Select[Pool]:
     if status:
         query = query.where(Pool.status == status)
     if category:
         query = query.where(Pool.category == category)
-    if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(Pool.title.ilike(pattern, escape="\\"), Pool.description.ilike(pattern, escape="\\")))
     return query
 
 
