@@ -77,3 +77,15 @@ def _token_attempt(url: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+def test_gunicorn_refuses_several_production_workers_without_shared_limits():
+    env = {**os.environ, **PRODUCTION, "BUYSWARM_ENV": "production"}
+    env.pop("REDIS_URL", None)
+    env.pop("RATELIMIT_STORAGE_URI", None)
+    (port,) = free_ports(1)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", "-w", "2", "-b",
+         f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0 and "set REDIS_URL" in done.stderr + done.stdout
