@@ -89,3 +89,27 @@ def test_gunicorn_refuses_several_production_workers_without_shared_limits():
          f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode != 0 and "set REDIS_URL" in done.stderr + done.stdout
+
+
+def test_gunicorn_refuses_an_over_long_request_line_with_the_apis_json_error(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'long.sqlite3'}", "BUYSWARM_ENV": "development"}
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    (port,) = free_ports(1)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", "-w", "1", "-b",
+         f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url)
+        try:
+            urllib.request.urlopen(f"{url}/api/v1/pools?q={'x' * 9000}", timeout=10)
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 414 and refused.headers["Content-Type"] == "application/json"
+            assert json.loads(refused.read())["code"] == "uri_too_long"
+        else:
+            raise AssertionError("a 9,000-character request line was accepted")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
