@@ -19,7 +19,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, delete, func, insert, or_, select
+from sqlalchemy import Select, Text, cast, delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User, VendorProfile
@@ -131,6 +131,7 @@ def add_revealed(session: Session, feedback: Sequence[Feedback], *, now: datetim
     created = account_ages(session, raters)
     query = select(ReputationScore.user_id, ReputationScore.credibility).where(ReputationScore.user_id.in_(raters))
     credibility = {user_id: value for user_id, value in session.execute(query) if value is not None}
+    between = _revealed_between(session, {(item.rater_id, item.ratee_id) for item in feedback})
     for ratee_id in sorted(by_ratee):
         lock_user(session, ratee_id)
         row = session.get(ReputationScore, ratee_id, populate_existing=True)
@@ -144,7 +145,9 @@ def add_revealed(session: Session, feedback: Sequence[Feedback], *, now: datetim
         for item in by_ratee[ratee_id]:
             rating = model.Rating(item.rater_id, ratee_id, item.rating, item.amount_minor, item.created_at,
                                   created[item.rater_id], MappingProxyType(item.scores or {}))  # fmt: skip
-            earlier = _earlier_from_rater(session, item)
+            earlier = [
+                value for at, value in between[(item.rater_id, item.ratee_id)] if at < (item.created_at, item.id)
+            ]
             if item.rater_id not in (ratee_id, item.ratee_id) and item.created_at <= now:
                 weight = credibility.get(item.rater_id, model.fresh_credibility(item.amount_minor))
                 tally = tally.add(rating, weight, len(earlier) + 1)
@@ -152,17 +155,20 @@ def add_revealed(session: Session, feedback: Sequence[Feedback], *, now: datetim
         store(session, ratee_id, tally.trust(now), None, summary, now, keep_credibility=True, tally=tally)
 
 
-def _earlier_from_rater(session: Session, item: Feedback) -> list[int]:
-    """The ratings the same rater gave the same ratee, revealed, before this one (rarely more than a few)."""
-    query = select(Feedback.rating).where(
-        Feedback.rater_id == item.rater_id,
-        Feedback.ratee_id == item.ratee_id,
+def _revealed_between(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], list[tuple[Any, int]]]:
+    """Each (rater, ratee) pair's revealed ratings, as ((created_at, id), rating), in one query for the batch.
+
+    A rater rates one ratee once per pool, so a pair rarely has more than a few.
+    """
+    found: dict[tuple[int, int], list[tuple[Any, int]]] = {pair: [] for pair in pairs}
+    query = select(Feedback.rater_id, Feedback.ratee_id, Feedback.created_at, Feedback.id, Feedback.rating).where(
+        tuple_(Feedback.rater_id, Feedback.ratee_id).in_(sorted(pairs)),
         Feedback.revealed_at.is_not(None),
         Feedback.removed_at.is_(None),
-        Feedback.id != item.id,
-        or_(Feedback.created_at < item.created_at, (Feedback.created_at == item.created_at) & (Feedback.id < item.id)),
     )
-    return list(session.scalars(query))
+    for rater_id, ratee_id, created_at, feedback_id, rating in session.execute(query):
+        found[(rater_id, ratee_id)].append(((created_at, feedback_id), rating))
+    return found
 
 
 def store(
