@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.accounts.models import IdempotencyKey
 from app.accounts.service import purge_idempotency_keys
@@ -78,3 +78,13 @@ def test_two_requests_with_one_key_at_once_write_once(app, session, now):
         thread.join(timeout=60)
     assert sorted(set(answers)) in ([201], [201, 409])
     assert session.scalar(select(func.count()).select_from(Pool)) == 1
+
+
+def test_an_expired_key_may_be_used_for_a_new_request(client, session, now):
+    headers = factories.token(session, factories.user(session, now=now), now=now) | {"Idempotency-Key": "old"}
+    assert client.post("/api/v1/pools", json=factories.pool_body(now), headers=headers).status_code == 201
+    session.execute(update(IdempotencyKey).values(created_at=now - timedelta(hours=25)))
+    session.commit()
+    other = factories.pool_body(now) | {"title": "Another pool entirely"}
+    assert client.post("/api/v1/pools", json=other, headers=headers).status_code == 201  # not a 422 replay
+    assert session.scalar(select(func.count()).select_from(Pool)) == 2

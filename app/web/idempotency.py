@@ -18,7 +18,7 @@ import hashlib
 import re
 
 from flask import Flask, Response, g, request
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import unit_of_work
@@ -53,14 +53,11 @@ def _before() -> Response | None:
     body = hashlib.sha256(request.get_data(cache=True)).hexdigest()
     session = db.session()
     now = utcnow()
-    # An expired key may be used again: its row goes first (in its own transaction).
-    session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user.id, IdempotencyKey.key == key, IdempotencyKey.created_at <= now - KEEP_FOR
-        )
-    )
-    unit_of_work.commit(session)
     found = session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user.id, IdempotencyKey.key == key))
+    if found is not None and found.created_at <= now - KEEP_FOR:  # expired: the key may be used again
+        session.delete(found)
+        unit_of_work.commit(session)
+        found = None
     if found is None:
         row = IdempotencyKey(user_id=user.id, key=key, method=request.method, path=request.path[:500],
                              body_sha256=body, created_at=now)  # fmt: skip
