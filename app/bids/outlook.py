@@ -14,6 +14,7 @@ the floors of the bids that end up filling can make the real outcome differ by a
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -64,12 +65,19 @@ def demand_steps(demands: Sequence[Demand]) -> tuple[tuple[Decimal, int], ...]:
 
 def wanted_at(steps: Sequence[tuple[Decimal, int]], price: Decimal) -> int:
     """Units the members want at `price`, read from demand_steps."""
-    wanted = 0
-    for maximum, total in steps:
-        if maximum < price:
-            break
-        wanted = total
-    return wanted
+    return _Wanted(steps).at(price)
+
+
+class _Wanted:
+    """demand_steps indexed for many lookups: each one a bisect."""
+
+    def __init__(self, steps: Sequence[tuple[Decimal, int]]) -> None:
+        self.maxima = [maximum for maximum, _ in reversed(steps)]  # ascending
+        self.totals = [total for _, total in steps]  # by maximum, dearest first
+
+    def at(self, price: Decimal) -> int:
+        reaching = len(self.maxima) - bisect_left(self.maxima, price)  # steps whose maximum is at least price
+        return self.totals[reaching - 1] if reaching else 0
 
 
 def next_drop(
@@ -87,17 +95,20 @@ def next_drop(
     """
     curves = [(offer, valid_curve(offer)) for offer in offers]
     candidates = {tier.unit_price for _, tiers in curves for tier in tiers if price is None or tier.unit_price < price}
+    # Each bid's price at capacity, once: it sells at a candidate from this price up.
+    at_capacity = [(offer.capacity, tiers, price_at(tiers, offer.capacity)) for offer, tiers in curves]
+    selling = [(capacity, tiers, at) for capacity, tiers, at in at_capacity if at is not None]
+    wanted_by_price = _Wanted(steps)
     best: tuple[int, Decimal] | None = None
     for candidate in sorted(candidates):
-        eligible = []  # (capacity, floor at the candidate) of each bid that can sell at or below it
-        for offer, tiers in curves:
-            at_capacity = price_at(tiers, offer.capacity)
-            if at_capacity is not None and at_capacity <= candidate:
-                floor = next(tier.min_quantity for tier in tiers if tier.unit_price <= candidate)
-                eligible.append((offer.capacity, floor))
+        eligible = [  # (capacity, floor at the candidate) of each bid that can sell at or below it
+            (capacity, next(tier.min_quantity for tier in tiers if tier.unit_price <= candidate))
+            for capacity, tiers, at_capacity in selling
+            if at_capacity <= candidate
+        ]
         if split and eligible:  # together: their capacities add up, the smallest floor must be met
             eligible = [(sum(capacity for capacity, _ in eligible), min(floor for _, floor in eligible))]
-        wanted = wanted_at(steps, candidate)
+        wanted = wanted_by_price.at(candidate)
         for room, floor in eligible:
             need = max(served, min_quantity, 1, floor)
             missing = need - wanted
