@@ -96,8 +96,8 @@ def next_drop(
     curves = [(offer, valid_curve(offer)) for offer in offers]
     candidates = {tier.unit_price for _, tiers in curves for tier in tiers if price is None or tier.unit_price < price}
     # Each bid's price at capacity, once: it sells at a candidate from this price up.
-    at_capacity = [(offer.capacity, tiers, price_at(tiers, offer.capacity)) for offer, tiers in curves]
-    selling = [(capacity, tiers, at) for capacity, tiers, at in at_capacity if at is not None]
+    priced = [(offer.capacity, tiers, price_at(tiers, offer.capacity)) for offer, tiers in curves]
+    selling = [(capacity, tiers, at) for capacity, tiers, at in priced if at is not None]
     wanted_by_price = _Wanted(steps)
     best: tuple[int, Decimal] | None = None
     for candidate in sorted(candidates):
