@@ -40,7 +40,7 @@ from app.bids import clearing
 from app.bids.clearing import Demand, Offer, Tier, clear
 from app.bids.rules import fingerprint
 from app.bids.split import clear_split
-from app.pools.curves import Point
+from app.pools.curves import Point, quantity_at
 
 BASE_PRICE = 100  # a unit price of 100.00 in the pool's currency
 CENT = Decimal("0.01")
@@ -218,7 +218,7 @@ def naive_clear_seconds(pool: Pool) -> float:
         for tier in offer.tiers:
             left = offer.capacity
             for d in pool.demands:
-                taking = d.quantity_at(tier.unit_price)
+                taking = quantity_at(d.points, tier.unit_price)
                 if taking and taking <= left:
                     left -= taking
     return time.perf_counter() - started

@@ -32,7 +32,7 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from app.money import EXACT
-from app.pools.curves import Curve, Point, quantity_at
+from app.pools.curves import Curve, Point
 
 # Arithmetic on prices that must never round silently: a rounding raises instead.
 
@@ -60,12 +60,6 @@ class Demand:
     def points(self) -> Curve:
         """The whole demand curve, by quantity."""
         return (*self.smaller, Point(self.quantity, self.max_unit_price))
-
-    def quantity_at(self, price: Decimal) -> int:
-        """The quantity this commitment takes at `price` (0 when none)."""
-        if not self.smaller:
-            return self.quantity if self.max_unit_price >= price else 0
-        return quantity_at(self.points, price)
 
 
 @dataclass(frozen=True)

@@ -79,8 +79,3 @@ def standing_of(user_id: int, trust: float, counts: dict[str, Any] | None, lost:
     year = (counts or {}).get("12m", {})
     rated = sum(year.get(kind, 0) for kind in ("positive", "neutral", "negative"))
     return Standing(user_id, trust, rated, lost, levels.seller_level(trust, rated, lost))
-
-
-def standing(session: Session, user_id: int, *, now: datetime) -> Standing:
-    """One user's standing (see standings)."""
-    return standings(session, [user_id], now=now)[user_id]

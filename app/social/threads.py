@@ -48,16 +48,6 @@ def served_by(session: Session, pool_id: int, vendor_id: int) -> frozenset[int]:
     return frozenset(session.scalars(query))
 
 
-def vendor_serving(session: Session, pool_id: int, member_id: int) -> int | None:
-    """The vendor serving the member in the pool, if the member is served."""
-    query = (
-        select(AwardLine.vendor_id)
-        .join(Award, Award.id == AwardLine.award_id)
-        .where(Award.pool_id == pool_id, AwardLine.member_id == member_id)
-    )
-    return session.scalar(query)
-
-
 def open_thread(session: Session, pool_id: int, vendor_id: int, viewer: User) -> Thread:
     """The thread if the viewer is one of its parties; NotFound otherwise (nothing is revealed)."""
     pool = get_visible_pool(session, pool_id, viewer)

@@ -11,7 +11,7 @@ from app.payments.models import Dispute, DisputeOutcome, DisputeReason, DisputeS
 from app.reputation import levels
 from app.reputation.levels import SellerLevel, seller_level
 from app.reputation.models import ReputationScore
-from app.reputation.standing import standing
+from app.reputation.standing import standings
 from tests import factories
 from tests.web_helpers import log_in
 
@@ -66,7 +66,7 @@ def test_awards_and_the_console_show_the_winners_level(client, session, now):
 
 
 def test_disputes_lost_lately_make_a_vendor_below_standard(session, now):
-    pool, vendor, buyers = factories.settled_pool(session, now=now)
+    pool, vendor, _buyers = factories.settled_pool(session, now=now)
     for payment in session.scalars(select(Payment).where(Payment.pool_id == pool.id)):  # both members' lines
         session.add(Dispute(payment_id=payment.id, pool_id=pool.id, member_id=payment.member_id, vendor_id=vendor.id,
                             reason=DisputeReason.NOT_DELIVERED, stage=DisputeStage.RESOLVED,
@@ -74,6 +74,7 @@ def test_disputes_lost_lately_make_a_vendor_below_standard(session, now):
                             vendor_due_at=now, escalate_at=now, opened_at=now - timedelta(days=5),
                             resolved_at=now - timedelta(days=1), updated_at=now))  # fmt: skip
     session.commit()
-    assert standing(session, vendor.id, now=now).level == SellerLevel.BELOW_STANDARD
-    assert standing(session, vendor.id, now=now + timedelta(days=91)).level is None  # 90 days on, it has passed
-    assert len(buyers) == 2
+    assert standings(session, [vendor.id], now=now)[vendor.id].level == SellerLevel.BELOW_STANDARD
+    assert (
+        standings(session, [vendor.id], now=now + timedelta(days=91))[vendor.id].level is None
+    )  # 90 days on, it has passed
